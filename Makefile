@@ -1,0 +1,32 @@
+# Everything runs from the project's own virtualenv, created on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test worker migrate lint typecheck bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)  ## serve the API (embedded PostgreSQL when DATABASE_URL is unset)
+	$(BIN)/python -m app serve
+
+migrate: $(STAMP)
+	$(BIN)/python -m app migrate
+
+test: $(STAMP)  ## the whole suite: TEST_DATABASE_URL, else a throw-away embedded PostgreSQL
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests alembic
+	$(BIN)/ruff format --check app tests alembic
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

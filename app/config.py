@@ -1,0 +1,183 @@
+"""Settings read from the environment (and `.env`), validated once at start."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_GOOGLE_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
+
+
+class SettingsError(Exception):
+    """A setting is malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    service_api_key: str | None = None
+    clinic_id: uuid.UUID = uuid.UUID(int=0)
+    clinic_timezone: str = "UTC"
+    default_phone_region: str | None = None
+
+    google_calendar_credentials_path: Path | None = None
+    google_calendar_delegated_admin_email: str | None = None
+    google_calendar_api_endpoint: str = DEFAULT_GOOGLE_ENDPOINT
+    google_calendar_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    rag_service_url: str | None = None
+    rag_service_api_key: str | None = None
+    rag_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+    cors_origins: str = ""
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_statement_timeout_ms: int = Field(default=15000, ge=0)
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+
+    dispatcher_enabled: bool = True
+    dispatcher_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    dispatcher_lease_seconds: float = Field(default=60.0, gt=1, le=3600)
+    dispatcher_max_attempts: int = Field(default=12, ge=1, le=100)
+
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+
+    @field_validator(
+        "database_url",
+        "service_api_key",
+        "default_phone_region",
+        "google_calendar_delegated_admin_email",
+        "rag_service_url",
+        "rag_service_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("google_calendar_credentials_path", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO country code {value!r}")
+        return region
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("rag_service_url", "google_calendar_api_endpoint")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("service_api_key")
+    @classmethod
+    def _check_api_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_api_keys(value)
+        return value
+
+    @cached_property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def calendar_enabled(self) -> bool:
+        return (
+            self.google_calendar_credentials_path is not None
+            and self.google_calendar_delegated_admin_email is not None
+        )
+
+    @property
+    def rag_enabled(self) -> bool:
+        return self.rag_service_url is not None
+
+
+def parse_api_keys(raw: str) -> dict[str, str]:
+    """`name:secret,secret2` -> {secret: name}; a bare secret is named `default`."""
+    keys: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, secret = item.partition(":")
+        if not sep:
+            name, secret = "default", item
+        name, secret = name.strip(), secret.strip()
+        if not name or len(secret) < 8:
+            raise ValueError("each key must be `name:secret` or a secret of 8+ characters")
+        keys[secret] = name
+    if not keys:
+        raise ValueError("no key given")
+    return keys
+
+
+def load_settings() -> Settings:
+    """Build settings, turning a validation failure into one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {variable}: {message}") from None

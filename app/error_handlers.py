@@ -1,0 +1,88 @@
+"""Render every failure in the spec's shape: `{"detail", "code"}` plus `errors` for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
+
+from app.errors import DatabaseUnavailable, ServiceError
+
+logger = logging.getLogger("app.errors")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = (
+        {"Retry-After": str(exc.extra.pop("retry_after"))} if "retry_after" in exc.extra else None
+    )
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": _message(e)}
+        for e in exc.errors()
+    ]
+    body = {"detail": "The request is invalid.", "code": "validation_error", "errors": errors}
+    return JSONResponse(body, status_code=400)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    return JSONResponse(
+        {"detail": detail, "code": code}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if (
+        isinstance(exc, sa_exc.DBAPIError)
+        and not exc.connection_invalidated
+        and not isinstance(exc, (sa_exc.InterfaceError, sa_exc.OperationalError))
+    ):
+        raise exc
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    error = DatabaseUnavailable("The database is unavailable; retry shortly.")
+    return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "2"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(OSError, _database_error)

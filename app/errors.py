@@ -1,0 +1,75 @@
+"""Domain errors, each carrying its HTTP status and machine code, rendered by one handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.code, **self.extra}
+
+
+class InvalidInput(ServiceError):
+    """Input that passed the schema but breaks a rule only the service can check."""
+
+    status_code = 400
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            "The request is invalid.", extra={"errors": [{"field": field, "message": message}]}
+        )
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class DuplicateEmail(Conflict):
+    code = "duplicate_email"
+
+
+class DuplicateMobile(Conflict):
+    code = "duplicate_mobile"
+
+
+class LeaveOverlap(Conflict):
+    code = "leave_overlap"
+
+
+class SlotUnavailable(Conflict):
+    code = "slot_unavailable"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class DatabaseUnavailable(ServiceError):
+    status_code = 503
+    code = "database_unavailable"

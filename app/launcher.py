@@ -1,0 +1,98 @@
+"""What `make run` does before serving: database, migrations, API key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
+EMBEDDED_DB = "clinic"
+_servers: list[Any] = []  # keeps the embedded server's handle alive for the process's life
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under `data_dir/pgdata`; return its URL."""
+    import pgserver
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    _servers.append(server)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DB}';")
+    if "1 row" not in exists:
+        server.psql(f"CREATE DATABASE {EMBEDDED_DB};")
+    uri: str = server.get_uri(EMBEDDED_DB)
+    return uri
+
+
+def stored_api_key(settings: Settings) -> str:
+    path = settings.data_dir / "api_key"
+    if not path.exists():
+        raise SystemExit(
+            "SERVICE_API_KEY is not set and no key is stored yet; `make run` creates one"
+        )
+    return path.read_text().strip()
+
+
+def ensure_api_key(settings: Settings) -> tuple[str, bool]:
+    """The configured keys, or a key generated once and kept under DATA_DIR."""
+    if settings.service_api_key:
+        return settings.service_api_key, False
+    path = settings.data_dir / "api_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip(), True
+
+
+def migrate(database_url: str) -> None:
+    from alembic.config import Config
+
+    from alembic import command
+
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def prepare(settings: Settings) -> str:
+    """Resolve the database (embedded when DATABASE_URL is unset), migrate, and export the
+    URL and key to the environment the server's workers read."""
+    url = settings.database_url or start_embedded_postgres(settings.data_dir)
+    migrate(url)
+    key, generated = ensure_api_key(settings)
+    os.environ["DATABASE_URL"] = url
+    os.environ["SERVICE_API_KEY"] = key
+    if generated:
+        # The spec asks for the generated key at start; it goes to the terminal, never the logs.
+        print(f"API key (send as X-API-Key): {key}", file=sys.stdout, flush=True)
+    return url
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    prepare(settings)
+    print(
+        f"Serving on http://{settings.host}:{settings.port} (docs at /docs)",
+        file=sys.stdout,
+        flush=True,
+    )
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+        proxy_headers=True,
+    )

@@ -1,0 +1,85 @@
+"""Application factory: `uvicorn --factory app.main:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import launcher
+from app.config import Settings, load_settings, parse_api_keys
+from app.database import create_engine, create_sessionmaker
+from app.error_handlers import install_error_handlers
+from app.logging_setup import configure_logging
+from app.middleware import RequestContextMiddleware
+from app.routes import appointment, doctor, health, patient
+from app.security import require_api_key
+
+logger = logging.getLogger("app")
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    url = database_url or settings.database_url
+    if url is None:
+        raise SystemExit(
+            "DATABASE_URL is not set; `make run` starts an embedded PostgreSQL for you"
+        )
+    api_keys = parse_api_keys(settings.service_api_key or launcher.stored_api_key(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings, url)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        logger.info(
+            "service started",
+            extra={
+                "calendar_sync": "enabled" if settings.calendar_enabled else "disabled",
+                "rag_sync": "enabled" if settings.rag_enabled else "disabled",
+                "timezone": settings.clinic_timezone,
+            },
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Clinic booking service",
+        version="1.0.0",
+        description="Doctors, patients, availability and appointments for a clinic; "
+        "PostgreSQL is the source of truth, Google Calendar and RAG are mirrors.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = api_keys
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
+    api.include_router(doctor.router)
+    api.include_router(patient.router)
+    api.include_router(appointment.router)
+    app.include_router(api)
+    app.include_router(health.router)
+
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "X-API-Key",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Correlation-ID",
+                "X-Request-ID",
+            ],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,21 @@
+"""All mapped tables; importing this package registers them on `Base.metadata`."""
+
+from app.models.appointment import Appointment
+from app.models.appointment_event import AppointmentEvent
+from app.models.base import Base
+from app.models.doctor import Doctor
+from app.models.doctor_leave import DoctorLeave
+from app.models.idempotency_key import IdempotencyKey
+from app.models.patient import Patient
+from app.models.patient_history import PatientHistory
+
+__all__ = [
+    "Appointment",
+    "AppointmentEvent",
+    "Base",
+    "Doctor",
+    "DoctorLeave",
+    "IdempotencyKey",
+    "Patient",
+    "PatientHistory",
+]

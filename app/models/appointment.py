@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, Time, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, created_at_column, updated_at_column, uuid_pk
+from app.models.enums import AppointmentSource, AppointmentStatus, CalendarSyncStatus
+
+
+def _pg_enum(enum_cls: type, name: str) -> Enum:
+    return Enum(enum_cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        CheckConstraint("start_time < end_time", name="time_order"),
+        Index("ix_appointments_doctor_id_date", "doctor_id", "date", "start_time"),
+        Index("ix_appointments_patient_id_date", "patient_id", "date", "start_time"),
+        # The last line of defence against double booking: whatever slips past the doctor's
+        # row lock cannot commit a second active appointment at the same start.
+        Index(
+            "uq_appointments_active_slot",
+            "doctor_id",
+            "date",
+            "start_time",
+            unique=True,
+            postgresql_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("doctors.id"), nullable=False)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), nullable=False)
+    date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    start_time: Mapped[dt.time] = mapped_column(Time, nullable=False)
+    end_time: Mapped[dt.time] = mapped_column(Time, nullable=False)
+    status: Mapped[AppointmentStatus] = mapped_column(
+        _pg_enum(AppointmentStatus, "appointment_status"), nullable=False
+    )
+    source: Mapped[AppointmentSource] = mapped_column(
+        _pg_enum(AppointmentSource, "appointment_source"), nullable=False
+    )
+    google_calendar_event_id: Mapped[str | None] = mapped_column(String(1024))
+    calendar_sync_status: Mapped[CalendarSyncStatus] = mapped_column(
+        _pg_enum(CalendarSyncStatus, "calendar_sync_status"), nullable=False
+    )
+    calendar_sync_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_at_column()
+    updated_at: Mapped[dt.datetime] = updated_at_column()

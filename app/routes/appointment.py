@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from app.database import SessionDep
+from app.models.enums import AppointmentStatus
+from app.routes.deps import CallerDep, ClinicDep, SettingsDep, error_responses
+from app.schemas.appointment import (
+    AppointmentCreate,
+    AppointmentEventRead,
+    AppointmentRead,
+    AvailabilityRead,
+    DayAvailability,
+    DoctorSlot,
+    RescheduleRequest,
+    Slot,
+    SlotUnavailableBody,
+)
+from app.schemas.common import Limit
+from app.services import appointment_service, booking_service, slot_finder
+
+router = APIRouter(prefix="/appointments", tags=["appointments"])
+
+_SLOT_409 = {409: {"description": "Slot not available", "model": SlotUnavailableBody}}
+DateQuery = Annotated[dt.date | None, Query()]
+
+
+@router.get("/availability", responses=error_responses())
+async def find_earliest_slots(
+    session: SessionDep,
+    clinic: ClinicDep,
+    specialization: Annotated[str | None, Query(max_length=200)] = None,
+    language: Annotated[str | None, Query(max_length=100)] = None,
+    consultation_type: Annotated[str | None, Query(max_length=100)] = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+    limit: Annotated[Limit, Query()] = 10,
+) -> list[DoctorSlot]:
+    """The earliest free slots across active doctors matching the filters, earliest first."""
+    today = clinic.now.date()
+    first, last = slot_finder.resolve_range(today, None, start_date, end_date, default_days=14)
+    found = await slot_finder.earliest_slots(
+        session,
+        first,
+        last,
+        limit,
+        clinic.now,
+        clinic.tz,
+        specialization=specialization,
+        language=language,
+        consultation_type=consultation_type,
+    )
+    return [
+        DoctorSlot(
+            doctor_id=f.doctor_id,
+            doctor_name=f.doctor_name,
+            date=f.date,
+            start_time=f.start_time,
+            end_time=f.end_time,
+        )
+        for f in found
+    ]
+
+
+@router.get("/availability/{doctor_id}", responses=error_responses(404))
+async def get_availability(
+    doctor_id: uuid.UUID,
+    session: SessionDep,
+    clinic: ClinicDep,
+    settings: SettingsDep,
+    date: DateQuery = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+) -> AvailabilityRead:
+    first, last = slot_finder.resolve_range(clinic.now.date(), date, start_date, end_date)
+    result = await slot_finder.doctor_availability(
+        session, doctor_id, first, last, clinic.now, clinic.tz
+    )
+    return AvailabilityRead(
+        doctor_id=result.doctor_id,
+        timezone=settings.clinic_timezone,
+        slot_duration_minutes=result.slot_duration_minutes,
+        days=[
+            DayAvailability(
+                date=day.date,
+                unavailable_reason=day.unavailable_reason,  # type: ignore[arg-type]
+                slots=[Slot(start_time=s.start, end_time=s.end) for s in day.slots],
+            )
+            for day in result.days
+        ],
+    )
+
+
+@router.post(
+    "/",
+    status_code=201,
+    response_model=AppointmentRead,
+    responses={**error_responses(404, 422), **_SLOT_409},
+)
+@router.post("", status_code=201, response_model=AppointmentRead, include_in_schema=False)
+async def book_appointment(
+    data: AppointmentCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clinic: ClinicDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
+) -> JSONResponse:
+    result = await booking_service.book_idempotently(session, data, caller, clinic, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.get("/doctor/{doctor_id}", responses=error_responses(404))
+async def list_doctor_appointments(
+    doctor_id: uuid.UUID,
+    session: SessionDep,
+    date: DateQuery = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+    status: AppointmentStatus | None = None,
+    limit: Annotated[Limit, Query()] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AppointmentRead]:
+    appointments = await appointment_service.list_appointments(
+        session,
+        doctor_id=doctor_id,
+        start_date=date or start_date,
+        end_date=date or end_date,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
+    return [AppointmentRead.model_validate(a) for a in appointments]
+
+
+@router.get("/patient/{patient_id}", responses=error_responses(404))
+async def list_patient_appointments(
+    patient_id: uuid.UUID,
+    session: SessionDep,
+    date: DateQuery = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+    status: AppointmentStatus | None = None,
+    limit: Annotated[Limit, Query()] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AppointmentRead]:
+    appointments = await appointment_service.list_appointments(
+        session,
+        patient_id=patient_id,
+        start_date=date or start_date,
+        end_date=date or end_date,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
+    return [AppointmentRead.model_validate(a) for a in appointments]
+
+
+@router.get("/{appointment_id}", responses=error_responses(404))
+async def get_appointment(appointment_id: uuid.UUID, session: SessionDep) -> AppointmentRead:
+    appointment = await appointment_service.get_appointment(session, appointment_id)
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.get("/{appointment_id}/events", responses=error_responses(404))
+async def list_appointment_events(
+    appointment_id: uuid.UUID, session: SessionDep
+) -> list[AppointmentEventRead]:
+    events = await appointment_service.list_events(session, appointment_id)
+    return [AppointmentEventRead.model_validate(e) for e in events]
+
+
+@router.put("/{appointment_id}/reschedule", responses={**error_responses(404), **_SLOT_409})
+async def reschedule_appointment(
+    appointment_id: uuid.UUID,
+    data: RescheduleRequest,
+    session: SessionDep,
+    caller: CallerDep,
+    clinic: ClinicDep,
+) -> AppointmentRead:
+    appointment = await booking_service.reschedule(
+        session, appointment_id, data.date, data.start_time, caller, clinic
+    )
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.delete("/{appointment_id}", responses=error_responses(404, 409))
+async def cancel_appointment(
+    appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep, clinic: ClinicDep
+) -> AppointmentRead:
+    appointment = await booking_service.cancel(session, appointment_id, caller, clinic)
+    return AppointmentRead.model_validate(appointment)

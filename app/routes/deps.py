@@ -1,0 +1,68 @@
+"""Dependencies shared by the routes: the caller, the clinic's clock and settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from app.config import Settings
+from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
+from app.security import ActorDep
+from app.services.audit import Caller
+from app.services.booking_service import Clinic
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def clinic_now(settings: Settings) -> dt.datetime:
+    return dt.datetime.now(settings.timezone)
+
+
+def get_clinic(settings: SettingsDep) -> Clinic:
+    return Clinic(
+        tz=settings.timezone,
+        now=clinic_now(settings),
+        default_region=settings.default_phone_region,
+        calendar_enabled=settings.calendar_enabled,
+    )
+
+
+ClinicDep = Annotated[Clinic, Depends(get_clinic)]
+
+
+def get_caller(
+    actor: ActorDep,
+    x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Caller:
+    return Caller(actor=actor, correlation_id=x_correlation_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+_DESCRIPTIONS = {
+    400: ("Malformed or invalid input", ValidationErrorBody),
+    401: ("Missing or wrong X-API-Key", ErrorBody),
+    404: ("Unknown id", ErrorBody),
+    409: ("Conflict with the current state", ErrorBody),
+    422: ("Idempotency-Key reused with a different body", ErrorBody),
+    429: ("Too many requests for this API key", ErrorBody),
+    500: ("Unexpected error; quote the request id", ServerErrorBody),
+    503: ("The database is unavailable", ErrorBody),
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the error statuses an operation can answer."""
+    every = (400, 401, 429, 500, 503, *codes)
+    return {
+        code: {"description": _DESCRIPTIONS[code][0], "model": _DESCRIPTIONS[code][1]}
+        for code in sorted(set(every))
+    }

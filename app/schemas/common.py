@@ -1,0 +1,61 @@
+"""Shared field types and the error bodies of the spec."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_clock(value: Any) -> Any:
+    if isinstance(value, dt.time):
+        return value
+    if not isinstance(value, str) or not (match := _CLOCK.match(value.strip())):
+        raise ValueError("must be a time as HH:MM")
+    hour, minute, second = match.groups()
+    return dt.time(int(hour), int(minute), int(second or 0))
+
+
+def format_clock(value: dt.time) -> str:
+    return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+def _parse_date(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value.strip()):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value.strip()
+
+
+ClockTime = Annotated[
+    dt.time,
+    BeforeValidator(_parse_clock),
+    PlainSerializer(format_clock, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$", "example": "09:00"}),
+]
+CalendarDate = Annotated[dt.date, BeforeValidator(_parse_date)]
+Limit = Annotated[int, Field(ge=1, le=500)]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: str
+
+
+class ValidationErrorBody(ErrorBody):
+    errors: list[FieldError]
+
+
+class ServerErrorBody(ErrorBody):
+    request_id: str | None = None

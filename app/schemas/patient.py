@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from app.schemas.common import CalendarDate
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Mobile = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
+Gender = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Entry = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _check_birth_date(value: dt.date | None) -> None:
+    if value is not None and value > dt.date.today():
+        raise ValueError("date_of_birth cannot be in the future")
+
+
+class PatientCreate(BaseModel):
+    name: Name
+    mobile_number: Mobile
+    email: EmailStr | None = None
+    gender: Gender | None = None
+    date_of_birth: CalendarDate | None = None
+
+    @model_validator(mode="after")
+    def _birth_date(self) -> PatientCreate:
+        _check_birth_date(self.date_of_birth)
+        return self
+
+
+class PatientUpdate(BaseModel):
+    name: Name | None = None
+    mobile_number: Mobile | None = None
+    email: EmailStr | None = None
+    gender: Gender | None = None
+    date_of_birth: CalendarDate | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> PatientUpdate:
+        for field in ("name", "mobile_number"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        _check_birth_date(self.date_of_birth)
+        return self
+
+
+class PatientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    mobile_number: str
+    email: str | None
+    gender: str | None
+    date_of_birth: dt.date | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class HistoryCreate(BaseModel):
+    symptoms: Annotated[str, Field(max_length=10000)] | None = None
+    medical_conditions: Annotated[list[Entry], Field(max_length=100)] = Field(default_factory=list)
+    allergies: Annotated[list[Entry], Field(max_length=100)] = Field(default_factory=list)
+    notes: Annotated[str, Field(max_length=10000)] | None = None
+
+
+class HistoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    symptoms: str | None
+    medical_conditions: list[str]
+    allergies: list[str]
+    notes: str | None
+    created_at: dt.datetime

@@ -1,0 +1,263 @@
+"""Booking, rescheduling and cancelling: the only code that changes an appointment's slot.
+
+Every change locks the doctor's row first, so changes for one doctor run one at a time, then
+asks the availability engine the same question the availability endpoint answers. The partial
+unique index on active appointments backs this up at the database level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidState, NotFound, SlotUnavailable
+from app.models import Appointment, Doctor
+from app.models.enums import (
+    AppointmentAction,
+    AppointmentStatus,
+    CalendarSyncStatus,
+)
+from app.schemas.appointment import AppointmentCreate, AppointmentRead
+from app.schemas.common import format_clock
+from app.services import audit, idempotency_service
+from app.services.audit import Caller
+from app.services.availability_service import (
+    ALTERNATIVE_HORIZON_DAYS,
+    Schedule,
+    SlotTime,
+    availability,
+    day_availability,
+    find_slot,
+    nearest_alternatives,
+)
+from app.services.db_errors import violated_constraint
+from app.services.doctor_service import get_doctor
+from app.services.patient_service import find_or_create_patient, get_patient
+from app.services.schedule_queries import load_blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Clinic:
+    """What booking needs to know about the clinic and the moment of the request."""
+
+    tz: ZoneInfo
+    now: dt.datetime
+    default_region: str | None
+    calendar_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookingResult:
+    status_code: int
+    body: dict[str, object]
+    replayed: bool
+
+
+def _schedule(doctor: Doctor) -> Schedule:
+    return Schedule.from_doctor_fields(
+        doctor.working_days, doctor.working_hours, doctor.slot_duration_minutes, doctor.is_active
+    )
+
+
+async def _free_slot(
+    session: AsyncSession,
+    doctor: Doctor,
+    day: dt.date,
+    start_time: dt.time,
+    clinic: Clinic,
+    exclude: uuid.UUID | None = None,
+) -> SlotTime:
+    """The engine's slot at `day`/`start_time`, or a 409 carrying the nearest free ones."""
+    schedule = _schedule(doctor)
+    leaves, busy = await load_blocks(session, [doctor.id], day, day, exclude_appointment=exclude)
+    offered = day_availability(
+        schedule, day, leaves.get(doctor.id, []), busy.get(doctor.id, []), clinic.now, clinic.tz
+    )
+    slot = find_slot(offered, start_time)
+    if slot is None:
+        await _raise_unavailable(session, doctor, day, start_time, clinic, exclude)
+    assert slot is not None
+    return slot
+
+
+async def _raise_unavailable(
+    session: AsyncSession,
+    doctor: Doctor,
+    day: dt.date,
+    start_time: dt.time,
+    clinic: Clinic,
+    exclude: uuid.UUID | None = None,
+) -> None:
+    alternatives: list[dict[str, str]] = []
+    first = max(day, clinic.now.astimezone(clinic.tz).date())
+    last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
+    leaves, busy = await load_blocks(session, [doctor.id], first, last, exclude_appointment=exclude)
+    days = availability(
+        _schedule(doctor),
+        first,
+        last,
+        leaves.get(doctor.id, []),
+        busy.get(doctor.id, []),
+        clinic.now,
+        clinic.tz,
+    )
+    for alt_day, slot in nearest_alternatives(days, day, start_time):
+        alternatives.append(
+            {
+                "date": alt_day.isoformat(),
+                "start_time": format_clock(slot.start),
+                "end_time": format_clock(slot.end),
+            }
+        )
+    raise SlotUnavailable(
+        "That slot is not available for booking.", extra={"alternatives": alternatives}
+    )
+
+
+def _initial_sync_status(clinic: Clinic) -> CalendarSyncStatus:
+    return CalendarSyncStatus.PENDING if clinic.calendar_enabled else CalendarSyncStatus.DISABLED
+
+
+async def book(
+    session: AsyncSession, data: AppointmentCreate, caller: Caller, clinic: Clinic
+) -> Appointment:
+    doctor = await get_doctor(session, data.doctor_id, lock=True)
+    if data.patient_id is not None:
+        patient_id = (await get_patient(session, data.patient_id)).id
+    else:
+        assert data.patient is not None
+        patient_id = (await find_or_create_patient(session, data.patient, clinic.default_region)).id
+
+    slot = await _free_slot(session, doctor, data.date, data.start_time, clinic)
+    inserted = await session.execute(
+        insert(Appointment)
+        .values(
+            id=uuid.uuid4(),
+            doctor_id=doctor.id,
+            patient_id=patient_id,
+            date=data.date,
+            start_time=slot.start,
+            end_time=slot.end,
+            status=AppointmentStatus.BOOKED,
+            source=data.source,
+            calendar_sync_status=_initial_sync_status(clinic),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["doctor_id", "date", "start_time"],
+            index_where=Appointment.status.in_(
+                [AppointmentStatus.BOOKED, AppointmentStatus.RESCHEDULED]
+            ),
+        )
+        .returning(Appointment.id)
+    )
+    appointment_id = inserted.scalar_one_or_none()
+    if appointment_id is None:
+        await _raise_unavailable(session, doctor, data.date, data.start_time, clinic)
+    appointment = await _load(session, appointment_id)
+    audit.record(session, appointment, AppointmentAction.CREATED, caller, before=None)
+    await session.flush()
+    return appointment
+
+
+async def book_idempotently(
+    session: AsyncSession,
+    data: AppointmentCreate,
+    caller: Caller,
+    clinic: Clinic,
+    idempotency_key: str | None,
+) -> BookingResult:
+    if idempotency_key is None:
+        appointment = await book(session, data, caller, clinic)
+        body = AppointmentRead.model_validate(appointment).model_dump(mode="json")
+        return BookingResult(201, body, replayed=False)
+
+    request_hash = idempotency_service.fingerprint(data.model_dump(mode="json"))
+    stored = await idempotency_service.claim(session, caller.actor, idempotency_key, request_hash)
+    if stored is not None:
+        return BookingResult(stored.status, stored.body, replayed=True)
+    appointment = await book(session, data, caller, clinic)
+    body = AppointmentRead.model_validate(appointment).model_dump(mode="json")
+    await idempotency_service.store(session, caller.actor, idempotency_key, 201, body)
+    return BookingResult(201, body, replayed=False)
+
+
+async def _load(
+    session: AsyncSession, appointment_id: uuid.UUID | None, *, lock: bool = False
+) -> Appointment:
+    query = select(Appointment).where(Appointment.id == appointment_id)
+    if lock:
+        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
+    appointment = (await session.execute(query)).scalar_one_or_none()
+    if appointment is None:
+        raise NotFound(f"Appointment {appointment_id} was not found.")
+    return appointment
+
+
+def _starts_at(appointment: Appointment, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(appointment.date, appointment.start_time, tzinfo=tz)
+
+
+async def reschedule(
+    session: AsyncSession,
+    appointment_id: uuid.UUID,
+    new_date: dt.date,
+    new_start: dt.time,
+    caller: Caller,
+    clinic: Clinic,
+) -> Appointment:
+    current = await _load(session, appointment_id)
+    # Same lock order as booking (doctor, then appointment) so the two never deadlock.
+    doctor = await get_doctor(session, current.doctor_id, lock=True)
+    appointment = await _load(session, appointment_id, lock=True)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise InvalidState("A cancelled appointment cannot be rescheduled.")
+    if _starts_at(appointment, clinic.tz) <= clinic.now:
+        raise InvalidState("An appointment that has already started cannot be rescheduled.")
+    if appointment.date == new_date and appointment.start_time == new_start:
+        return appointment
+
+    slot = await _free_slot(session, doctor, new_date, new_start, clinic, exclude=appointment.id)
+    before = audit.snapshot(appointment)
+    appointment.date = new_date
+    appointment.start_time = slot.start
+    appointment.end_time = slot.end
+    appointment.status = AppointmentStatus.RESCHEDULED
+    if clinic.calendar_enabled:
+        appointment.calendar_sync_status = CalendarSyncStatus.PENDING
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) != "uq_appointments_active_slot":
+            raise
+        await _raise_unavailable(session, doctor, new_date, new_start, clinic, appointment.id)
+    audit.record(session, appointment, AppointmentAction.RESCHEDULED, caller, before=before)
+    await session.flush()
+    await session.refresh(appointment)
+    return appointment
+
+
+async def cancel(
+    session: AsyncSession, appointment_id: uuid.UUID, caller: Caller, clinic: Clinic
+) -> Appointment:
+    appointment = await _load(session, appointment_id, lock=True)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return appointment
+    if _starts_at(appointment, clinic.tz) <= clinic.now:
+        raise InvalidState("An appointment that has already started cannot be cancelled.")
+    before = audit.snapshot(appointment)
+    appointment.status = AppointmentStatus.CANCELLED
+    if clinic.calendar_enabled:
+        appointment.calendar_sync_status = CalendarSyncStatus.PENDING
+    audit.record(session, appointment, AppointmentAction.CANCELLED, caller, before=before)
+    await session.flush()
+    await session.refresh(appointment)
+    return appointment

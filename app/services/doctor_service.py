@@ -1,0 +1,194 @@
+"""Doctors and their leaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DuplicateEmail, LeaveOverlap, NotFound
+from app.models import Appointment, Doctor, DoctorLeave
+from app.models.enums import ACTIVE_STATUSES
+from app.schemas.common import format_clock
+from app.schemas.doctor import DoctorCreate, DoctorUpdate
+from app.schemas.leave import LeaveCreate
+from app.services.db_errors import violated_constraint
+
+
+def _hours_json(start: dt.time, end: dt.time) -> dict[str, str]:
+    return {"start": format_clock(start), "end": format_clock(end)}
+
+
+async def create_doctor(session: AsyncSession, data: DoctorCreate, clinic_id: uuid.UUID) -> Doctor:
+    doctor = Doctor(
+        clinic_id=data.clinic_id or clinic_id,
+        name=data.name,
+        email=str(data.email).lower(),
+        specialization=data.specialization,
+        experience_years=data.experience_years,
+        languages=list(data.languages),
+        consultation_type=data.consultation_type,
+        general_working_days_text=data.general_working_days_text,
+        working_days=list(data.working_days),
+        working_hours=_hours_json(data.working_hours.start, data.working_hours.end),
+        slot_duration_minutes=data.slot_duration_minutes,
+        is_active=data.is_active,
+    )
+    session.add(doctor)
+    await _flush_doctor(session)
+    await session.refresh(doctor)
+    return doctor
+
+
+async def get_doctor(session: AsyncSession, doctor_id: uuid.UUID, *, lock: bool = False) -> Doctor:
+    query = select(Doctor).where(Doctor.id == doctor_id)
+    if lock:
+        query = query.with_for_update()
+    doctor = (await session.execute(query)).scalar_one_or_none()
+    if doctor is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
+    return doctor
+
+
+def doctor_filters(
+    query: Select[Any],
+    *,
+    specialization: str | None = None,
+    language: str | None = None,
+    consultation_type: str | None = None,
+    is_active: bool | None = None,
+    clinic_id: uuid.UUID | None = None,
+    name: str | None = None,
+) -> Select[Any]:
+    if specialization:
+        query = query.where(func.lower(Doctor.specialization) == specialization.strip().lower())
+    if consultation_type:
+        query = query.where(
+            func.lower(Doctor.consultation_type) == consultation_type.strip().lower()
+        )
+    if language:
+        query = query.where(
+            text(
+                "EXISTS (SELECT 1 FROM unnest(doctors.languages) AS spoken(lang) "
+                "WHERE lower(spoken.lang) = :language)"
+            ).bindparams(language=language.strip().lower())
+        )
+    if is_active is not None:
+        query = query.where(Doctor.is_active.is_(is_active))
+    if clinic_id is not None:
+        query = query.where(Doctor.clinic_id == clinic_id)
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Doctor.name.ilike(f"%{escaped}%", escape="\\"))
+    return query
+
+
+async def list_doctors(
+    session: AsyncSession, *, limit: int, offset: int, **filters: Any
+) -> list[Doctor]:
+    query = doctor_filters(select(Doctor), **filters)
+    query = query.order_by(Doctor.name, Doctor.id).limit(limit).offset(offset)
+    return list((await session.execute(query)).scalars())
+
+
+async def update_doctor(session: AsyncSession, doctor_id: uuid.UUID, data: DoctorUpdate) -> Doctor:
+    doctor = await get_doctor(session, doctor_id, lock=True)
+    changes = data.model_dump(exclude_unset=True)
+    if "email" in changes:
+        changes["email"] = str(changes["email"]).lower()
+    if data.working_hours is not None:
+        changes["working_hours"] = _hours_json(data.working_hours.start, data.working_hours.end)
+    changed = {k: v for k, v in changes.items() if getattr(doctor, k) != v}
+    for key, value in changed.items():
+        setattr(doctor, key, value)
+    if changed:
+        await _flush_doctor(session)
+        await session.refresh(doctor)
+    return doctor
+
+
+async def _flush_doctor(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "uq_doctors_email":
+            raise DuplicateEmail("A doctor with this email already exists.") from None
+        raise
+
+
+async def add_leave(
+    session: AsyncSession, doctor_id: uuid.UUID, data: LeaveCreate
+) -> tuple[DoctorLeave, list[Appointment]]:
+    # The doctor's row lock serialises leave changes with bookings for this doctor.
+    await get_doctor(session, doctor_id, lock=True)
+    whole_day = data.start_time is None
+    same_day = and_(DoctorLeave.doctor_id == doctor_id, DoctorLeave.date == data.date)
+    overlap = same_day
+    if not whole_day:
+        overlap = and_(
+            same_day,
+            or_(
+                DoctorLeave.start_time.is_(None),
+                and_(
+                    DoctorLeave.start_time < data.end_time, DoctorLeave.end_time > data.start_time
+                ),
+            ),
+        )
+    clash = (await session.execute(select(DoctorLeave.id).where(overlap).limit(1))).first()
+    if clash is not None:
+        raise LeaveOverlap("This leave overlaps another leave of the doctor on that date.")
+
+    leave = DoctorLeave(
+        doctor_id=doctor_id,
+        date=data.date,
+        reason=data.reason,
+        start_time=data.start_time,
+        end_time=data.end_time,
+    )
+    session.add(leave)
+    await session.flush()
+    await session.refresh(leave)
+
+    affected = select(Appointment).where(
+        Appointment.doctor_id == doctor_id,
+        Appointment.date == data.date,
+        Appointment.status.in_(ACTIVE_STATUSES),
+    )
+    if not whole_day:
+        affected = affected.where(
+            Appointment.start_time < data.end_time, Appointment.end_time > data.start_time
+        )
+    appointments = (await session.execute(affected.order_by(Appointment.start_time))).scalars()
+    return leave, list(appointments)
+
+
+async def list_leaves(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    *,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+    limit: int,
+    offset: int,
+) -> list[DoctorLeave]:
+    await get_doctor(session, doctor_id)
+    query = select(DoctorLeave).where(DoctorLeave.doctor_id == doctor_id)
+    if start_date is not None:
+        query = query.where(DoctorLeave.date >= start_date)
+    if end_date is not None:
+        query = query.where(DoctorLeave.date <= end_date)
+    query = query.order_by(DoctorLeave.date, DoctorLeave.start_time.nulls_first())
+    return list((await session.execute(query.limit(limit).offset(offset))).scalars())
+
+
+async def delete_leave(session: AsyncSession, doctor_id: uuid.UUID, leave_id: uuid.UUID) -> None:
+    await get_doctor(session, doctor_id, lock=True)
+    leave = await session.get(DoctorLeave, leave_id)
+    if leave is None or leave.doctor_id != doctor_id:
+        raise NotFound(f"Leave {leave_id} of doctor {doctor_id} was not found.")
+    await session.delete(leave)
+    await session.flush()

@@ -1,0 +1,134 @@
+"""Patients, found by id or by any spelling of their mobile number, and their history."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DuplicateMobile, NotFound
+from app.models import Patient, PatientHistory
+from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
+from app.services.db_errors import violated_constraint
+from app.services.phone import normalise_mobile
+
+
+async def create_patient(
+    session: AsyncSession, data: PatientCreate, default_region: str | None
+) -> Patient:
+    patient = Patient(
+        name=data.name,
+        mobile_number=normalise_mobile(data.mobile_number, default_region),
+        email=str(data.email).lower() if data.email else None,
+        gender=data.gender,
+        date_of_birth=data.date_of_birth,
+    )
+    session.add(patient)
+    await _flush_patient(session)
+    await session.refresh(patient)
+    return patient
+
+
+async def find_or_create_patient(
+    session: AsyncSession, data: PatientCreate, default_region: str | None
+) -> Patient:
+    """The patient with this mobile, as stored (never overwritten), or a new one.
+
+    `ON CONFLICT DO NOTHING` lets two first-time callers with one number race safely.
+    """
+    mobile = normalise_mobile(data.mobile_number, default_region, field="patient.mobile_number")
+    await session.execute(
+        insert(Patient)
+        .values(
+            id=uuid.uuid4(),
+            name=data.name,
+            mobile_number=mobile,
+            email=str(data.email).lower() if data.email else None,
+            gender=data.gender,
+            date_of_birth=data.date_of_birth,
+        )
+        .on_conflict_do_nothing(index_elements=[Patient.mobile_number])
+    )
+    patient = (
+        await session.execute(select(Patient).where(Patient.mobile_number == mobile))
+    ).scalar_one()
+    return patient
+
+
+async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:
+    patient = await session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"Patient {patient_id} was not found.")
+    return patient
+
+
+async def get_patient_by_mobile(
+    session: AsyncSession, mobile: str, default_region: str | None
+) -> Patient:
+    normalised = normalise_mobile(mobile, default_region)
+    query = select(Patient).where(Patient.mobile_number == normalised)
+    patient = (await session.execute(query)).scalar_one_or_none()
+    if patient is None:
+        raise NotFound("No patient has this mobile number.")
+    return patient
+
+
+async def update_patient(
+    session: AsyncSession, patient_id: uuid.UUID, data: PatientUpdate, default_region: str | None
+) -> Patient:
+    patient = await get_patient(session, patient_id)
+    changes = data.model_dump(exclude_unset=True)
+    if data.mobile_number is not None:
+        changes["mobile_number"] = normalise_mobile(data.mobile_number, default_region)
+    if data.email is not None:
+        changes["email"] = str(data.email).lower()
+    changed = {k: v for k, v in changes.items() if getattr(patient, k) != v}
+    for key, value in changed.items():
+        setattr(patient, key, value)
+    if changed:
+        await _flush_patient(session)
+        await session.refresh(patient)
+    return patient
+
+
+async def _flush_patient(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "ix_patients_mobile_number":
+            raise DuplicateMobile("A patient with this mobile number already exists.") from None
+        raise
+
+
+async def add_history(
+    session: AsyncSession, patient_id: uuid.UUID, data: HistoryCreate
+) -> PatientHistory:
+    await get_patient(session, patient_id)
+    entry = PatientHistory(
+        patient_id=patient_id,
+        symptoms=data.symptoms,
+        medical_conditions=list(data.medical_conditions),
+        allergies=list(data.allergies),
+        notes=data.notes,
+    )
+    session.add(entry)
+    await session.flush()
+    await session.refresh(entry)
+    return entry
+
+
+async def list_history(
+    session: AsyncSession, patient_id: uuid.UUID, *, limit: int, offset: int
+) -> list[PatientHistory]:
+    await get_patient(session, patient_id)
+    query = (
+        select(PatientHistory)
+        .where(PatientHistory.patient_id == patient_id)
+        .order_by(PatientHistory.created_at.desc(), PatientHistory.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.execute(query)).scalars())

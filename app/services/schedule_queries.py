@@ -1,0 +1,158 @@
+"""Load what the availability engine needs, in a fixed number of queries whatever the range."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.services.availability_service import Interval, Schedule
+
+
+@dataclass(slots=True)
+class DoctorCalendar:
+    doctor_id: uuid.UUID
+    name: str
+    schedule: Schedule
+    leaves: list[Interval] = field(default_factory=list)
+    busy: list[Interval] = field(default_factory=list)
+
+
+def _schedule(row: Any) -> Schedule:
+    return Schedule.from_doctor_fields(
+        row.working_days, row.working_hours, row.slot_duration_minutes, row.is_active
+    )
+
+
+def _intervals(items: list[Any] | None) -> list[Interval]:
+    return [
+        Interval(
+            dt.date.fromisoformat(day),
+            dt.time.fromisoformat(start) if start else None,
+            dt.time.fromisoformat(end) if end else None,
+        )
+        for day, start, end in items or ()
+    ]
+
+
+# One round trip for the single-doctor availability read, the service's hottest path.
+_ONE_DOCTOR = text(
+    """
+    SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
+      (SELECT json_agg(json_build_array(l.date, l.start_time, l.end_time))
+         FROM doctor_leaves l
+        WHERE l.doctor_id = d.id AND l.date BETWEEN :start AND :end) AS leaves,
+      (SELECT json_agg(json_build_array(a.date, a.start_time, a.end_time))
+         FROM appointments a
+        WHERE a.doctor_id = d.id AND a.date BETWEEN :start AND :end
+          AND a.status IN ('BOOKED', 'RESCHEDULED')) AS busy
+    FROM doctors d
+    WHERE d.id = :doctor_id
+    """
+).columns(working_days=JSONB, working_hours=JSONB, leaves=JSON, busy=JSON)
+
+
+async def load_doctor_calendar(
+    session: AsyncSession, doctor_id: uuid.UUID, start: dt.date, end: dt.date
+) -> DoctorCalendar:
+    row = (
+        await session.execute(_ONE_DOCTOR, {"doctor_id": doctor_id, "start": start, "end": end})
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
+    return DoctorCalendar(
+        row.id, row.name, _schedule(row), _intervals(row.leaves), _intervals(row.busy)
+    )
+
+
+_BLOCKS = text(
+    """
+    SELECT 'leave' AS kind, doctor_id, date, start_time, end_time
+      FROM doctor_leaves
+     WHERE doctor_id = ANY(:doctor_ids) AND date BETWEEN :start AND :end
+    UNION ALL
+    SELECT 'busy', doctor_id, date, start_time, end_time
+      FROM appointments
+     WHERE doctor_id = ANY(:doctor_ids) AND date BETWEEN :start AND :end
+       AND status IN ('BOOKED', 'RESCHEDULED')
+       AND id IS DISTINCT FROM :exclude
+    """
+)
+
+
+async def load_blocks(
+    session: AsyncSession,
+    doctor_ids: Sequence[uuid.UUID],
+    start: dt.date,
+    end: dt.date,
+    *,
+    exclude_appointment: uuid.UUID | None = None,
+) -> tuple[dict[uuid.UUID, list[Interval]], dict[uuid.UUID, list[Interval]]]:
+    """Leaves and active appointments of several doctors, keyed by doctor.
+
+    Run as its own statement after the doctor's row lock, so it sees every booking committed
+    before the lock was granted.
+    """
+    leaves: dict[uuid.UUID, list[Interval]] = defaultdict(list)
+    busy: dict[uuid.UUID, list[Interval]] = defaultdict(list)
+    result = await session.execute(
+        _BLOCKS,
+        {
+            "doctor_ids": list(doctor_ids),
+            "start": start,
+            "end": end,
+            "exclude": exclude_appointment,
+        },
+    )
+    for kind, doctor_id, day, start_time, end_time in result:
+        target = leaves if kind == "leave" else busy
+        target[doctor_id].append(Interval(day, start_time, end_time))
+    return leaves, busy
+
+
+_MATCHING_DOCTORS = """
+    SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active
+      FROM doctors d
+     WHERE d.is_active
+"""
+
+
+async def load_matching_calendars(
+    session: AsyncSession,
+    start: dt.date,
+    end: dt.date,
+    *,
+    specialization: str | None,
+    language: str | None,
+    consultation_type: str | None,
+) -> list[DoctorCalendar]:
+    """Active doctors matching the filters, with their leaves and bookings: two queries."""
+    sql = _MATCHING_DOCTORS
+    params: dict[str, Any] = {}
+    if specialization:
+        sql += " AND lower(d.specialization) = :specialization"
+        params["specialization"] = specialization.strip().lower()
+    if consultation_type:
+        sql += " AND lower(d.consultation_type) = :consultation_type"
+        params["consultation_type"] = consultation_type.strip().lower()
+    if language:
+        sql += " AND EXISTS (SELECT 1 FROM unnest(d.languages) AS l WHERE lower(l) = :language)"
+        params["language"] = language.strip().lower()
+    query = text(sql + " ORDER BY d.name, d.id").columns(working_days=JSONB, working_hours=JSONB)
+    rows = (await session.execute(query, params)).all()
+    calendars = [DoctorCalendar(row.id, row.name, _schedule(row)) for row in rows]
+    if not calendars:
+        return []
+    leaves, busy = await load_blocks(session, [c.doctor_id for c in calendars], start, end)
+    for calendar in calendars:
+        calendar.leaves = leaves.get(calendar.doctor_id, [])
+        calendar.busy = busy.get(calendar.doctor_id, [])
+    return calendars

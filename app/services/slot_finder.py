@@ -1,0 +1,112 @@
+"""Availability answers: one doctor's days, or the earliest slots across matching doctors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import uuid
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput
+from app.services.availability_service import (
+    MAX_RANGE_DAYS,
+    Day,
+    SlotTime,
+    availability,
+    date_range,
+)
+from app.services.schedule_queries import load_doctor_calendar, load_matching_calendars
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorAvailability:
+    doctor_id: uuid.UUID
+    slot_duration_minutes: int
+    days: list[Day]
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSlot:
+    doctor_id: uuid.UUID
+    doctor_name: str
+    date: dt.date
+    start_time: dt.time
+    end_time: dt.time
+
+
+def resolve_range(
+    today: dt.date,
+    day: dt.date | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    default_days: int = 1,
+    max_days: int = MAX_RANGE_DAYS,
+) -> tuple[dt.date, dt.date]:
+    if day is not None:
+        if start is not None or end is not None:
+            raise InvalidInput("date", "give either date or start_date/end_date, not both")
+        return day, day
+    first = start or today
+    last = end or first + dt.timedelta(days=default_days - 1)
+    if last < first:
+        raise InvalidInput("end_date", "end_date must not be before start_date")
+    if (last - first).days + 1 > max_days:
+        raise InvalidInput("end_date", f"the range may span at most {max_days} days")
+    return first, last
+
+
+async def doctor_availability(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> DoctorAvailability:
+    calendar = await load_doctor_calendar(session, doctor_id, start, end)
+    days = availability(calendar.schedule, start, end, calendar.leaves, calendar.busy, now, tz)
+    return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
+
+
+async def earliest_slots(
+    session: AsyncSession,
+    start: dt.date,
+    end: dt.date,
+    limit: int,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    specialization: str | None,
+    language: str | None,
+    consultation_type: str | None,
+) -> list[FoundSlot]:
+    calendars = await load_matching_calendars(
+        session,
+        start,
+        end,
+        specialization=specialization,
+        language=language,
+        consultation_type=consultation_type,
+    )
+    found: list[FoundSlot] = []
+    # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
+    for day in date_range(start, end):
+        todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
+        for calendar in calendars:
+            (offered,) = availability(
+                calendar.schedule, day, day, calendar.leaves, calendar.busy, now, tz
+            )
+            todays.extend(
+                (slot.start, calendar.name, calendar.doctor_id, slot) for slot in offered.slots
+            )
+        for start_time, name, doctor_id, slot in heapq.nsmallest(
+            limit - len(found), todays, key=lambda item: (item[0], item[1], str(item[2]))
+        ):
+            found.append(FoundSlot(doctor_id, name, day, start_time, slot.end))
+        if len(found) >= limit:
+            break
+    return found
