@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,14 +86,31 @@ def serve(settings: Settings) -> None:
         file=sys.stdout,
         flush=True,
     )
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=20,
-        proxy_headers=True,
-    )
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; turn that into a normal exit so
+    # the embedded database below is stopped cleanly instead of being orphaned.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=20,
+            proxy_headers=True,
+        )
+    finally:
+        stop_embedded_postgres()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def stop_embedded_postgres() -> None:
+    """Stop the embedded server now rather than leave it to interpreter exit."""
+    while _servers:
+        _servers.pop().__exit__(None, None, None)

@@ -76,4 +76,5 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).propagate = True
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    for noisy in ("alembic", "pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
