@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
@@ -26,7 +26,9 @@ from app.services import appointment_service, booking_service, slot_finder
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 
-_SLOT_409 = {409: {"description": "Slot not available", "model": SlotUnavailableBody}}
+_SLOT_409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Slot not available", "model": SlotUnavailableBody}
+}
 DateQuery = Annotated[dt.date | None, Query()]
 
 
@@ -88,7 +90,7 @@ async def get_availability(
         days=[
             DayAvailability(
                 date=day.date,
-                unavailable_reason=day.unavailable_reason,  # type: ignore[arg-type]
+                unavailable_reason=day.unavailable_reason,
                 slots=[Slot(start_time=s.start, end_time=s.end) for s in day.slots],
             )
             for day in result.days

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -151,9 +151,8 @@ async def book(
         )
         .on_conflict_do_nothing(
             index_elements=["doctor_id", "date", "start_time"],
-            index_where=Appointment.status.in_(
-                [AppointmentStatus.BOOKED, AppointmentStatus.RESCHEDULED]
-            ),
+            # Must match the partial index's predicate literally for PostgreSQL to infer it.
+            index_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
         )
         .returning(Appointment.id)
     )

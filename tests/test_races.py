@@ -1,0 +1,163 @@
+"""Real races: many clients, two service processes, separate connections, one database."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import API_KEY
+from tests.factories import booking_payload, next_weekday, patient_payload
+from tests.servers import service_processes
+
+OVERLAPS = text(
+    """
+    SELECT count(*) FROM appointments a JOIN appointments b
+      ON a.doctor_id = b.doctor_id AND a.id < b.id AND a.date = b.date
+     AND a.start_time < b.end_time AND b.start_time < a.end_time
+     WHERE a.status IN ('BOOKED', 'RESCHEDULED') AND b.status IN ('BOOKED', 'RESCHEDULED')
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def two_services(database_url: str) -> Iterator[list[str]]:
+    with service_processes(database_url, 2, API_KEY) as urls:
+        yield urls
+
+
+def _clients(urls: list[str]) -> list[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+    return [
+        httpx.AsyncClient(base_url=u, headers={"X-API-Key": API_KEY}, timeout=60, limits=limits)
+        for u in urls
+    ]
+
+
+async def _doctor(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    from tests.factories import doctor_payload
+
+    response = await client.post("/api/v1/doctors/", json=doctor_payload(**overrides))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_sixty_clients_one_slot_exactly_one_wins(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    clients = _clients(two_services)
+    try:
+        doctor = await _doctor(clients[0])
+        day = next_weekday(0)
+        requests = [
+            clients[i % 2].post(
+                "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "10:00")
+            )
+            for i in range(60)
+        ]
+        responses = await asyncio.gather(*requests)
+        codes = Counter(r.status_code for r in responses)
+        assert codes == {201: 1, 409: 59}, codes
+        assert all(
+            r.json()["code"] == "slot_unavailable" for r in responses if r.status_code == 409
+        )
+        async with db.connect() as conn:
+            active = await conn.scalar(
+                text("SELECT count(*) FROM appointments WHERE status IN ('BOOKED', 'RESCHEDULED')")
+            )
+        assert active == 1
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_same_idempotency_key_at_once_books_once(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    clients = _clients(two_services)
+    try:
+        doctor = await _doctor(clients[0])
+        payload = booking_payload(doctor["id"], next_weekday(0), "11:00")
+        headers = {"Idempotency-Key": "call-123-attempt"}
+        responses = await asyncio.gather(
+            *[
+                clients[i % 2].post("/api/v1/appointments/", json=payload, headers=headers)
+                for i in range(20)
+            ]
+        )
+        assert {r.status_code for r in responses} == {201}
+        assert len({r.json()["id"] for r in responses}) == 1
+        assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
+        other = dict(payload, start_time="11:30")
+        reused = await clients[0].post("/api/v1/appointments/", json=other, headers=headers)
+        assert reused.status_code == 422
+        assert reused.json()["code"] == "idempotency_key_reused"
+        async with db.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM appointments")) == 1
+            assert await conn.scalar(text("SELECT count(*) FROM appointment_events")) == 1
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_mixed_book_reschedule_cancel_never_overlaps(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    clients = _clients(two_services)
+    rng = random.Random(7)
+    try:
+        doctor = await _doctor(
+            clients[0], working_hours={"start": "09:00", "end": "13:00"}, slot_duration_minutes=30
+        )
+        days = [next_weekday(0), next_weekday(0) + dt.timedelta(days=1)]
+        patients = [patient_payload() for _ in range(10)]
+        booked: list[str] = []
+        statuses: Counter[int] = Counter()
+
+        def random_slot() -> tuple[dt.date, str]:
+            minutes = 9 * 60 + rng.randrange(0, 16) * 15  # also off-grid quarter hours
+            return rng.choice(days), f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+        async def one_op(i: int) -> None:
+            client = clients[i % 2]
+            choice = rng.random()
+            if choice < 0.5 or not booked:
+                day, start = random_slot()
+                payload = booking_payload(doctor["id"], day, start, patient=rng.choice(patients))
+                response = await client.post("/api/v1/appointments/", json=payload)
+                if response.status_code == 201:
+                    booked.append(response.json()["id"])
+            elif choice < 0.8:
+                day, start = random_slot()
+                response = await client.put(
+                    f"/api/v1/appointments/{rng.choice(booked)}/reschedule",
+                    json={"date": day.isoformat(), "start_time": start},
+                )
+            elif choice < 0.95:
+                response = await client.delete(f"/api/v1/appointments/{rng.choice(booked)}")
+            else:
+                response = await client.put(
+                    f"/api/v1/doctors/{doctor['id']}",
+                    json={"slot_duration_minutes": rng.choice([30, 45, 60])},
+                )
+            statuses[response.status_code] += 1
+
+        for wave in range(6):
+            await asyncio.gather(*[one_op(wave * 40 + i) for i in range(40)])
+
+        assert set(statuses) <= {200, 201, 409}, statuses
+        assert statuses[201] > 5 and statuses[409] > 5
+        async with db.connect() as conn:
+            assert await conn.scalar(OVERLAPS) == 0
+    finally:
+        for client in clients:
+            await client.aclose()
