@@ -1,0 +1,63 @@
+"""Availability reads cost a fixed number of queries, whatever the range or the doctor count."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from tests.factories import book, create_doctor, next_weekday
+
+
+@contextmanager
+def counting(app: FastAPI) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_doctor_availability_is_one_query(client: httpx.AsyncClient, app: FastAPI) -> None:
+    doctor = await create_doctor(client)
+    start = next_weekday(0)
+    for offset in range(5):
+        await book(client, doctor["id"], start + dt.timedelta(days=offset), "10:00")
+    counts = []
+    for days in (1, 30, 62):
+        with counting(app) as statements:
+            response = await client.get(
+                f"/api/v1/appointments/availability/{doctor['id']}",
+                params={
+                    "start_date": start.isoformat(),
+                    "end_date": (start + dt.timedelta(days=days - 1)).isoformat(),
+                },
+            )
+        assert response.status_code == 200
+        counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
+    assert counts == [1, 1, 1]
+
+
+async def test_cross_doctor_search_is_two_queries(client: httpx.AsyncClient, app: FastAPI) -> None:
+    counts = []
+    for _ in range(3):
+        await create_doctor(client, specialization="Neurology")
+        with counting(app) as statements:
+            response = await client.get(
+                "/api/v1/appointments/availability",
+                params={"specialization": "Neurology", "limit": 50},
+            )
+        assert response.status_code == 200 and response.json()
+        counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
+    assert counts == [2, 2, 2]
