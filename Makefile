@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test worker migrate lint typecheck bench clean
+.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -17,6 +17,15 @@ run: $(STAMP)  ## serve the API (embedded PostgreSQL when DATABASE_URL is unset)
 
 migrate: $(STAMP)
 	$(BIN)/python -m app migrate
+
+worker: $(STAMP)  ## the outbox dispatcher on its own (Google Calendar, RAG)
+	$(BIN)/python -m app worker
+
+resync-calendar: $(STAMP)  ## re-mirror every active future appointment to Google Calendar
+	$(BIN)/python -m app resync-calendar
+
+resync-rag: $(STAMP)  ## re-send every doctor to the RAG service
+	$(BIN)/python -m app resync-rag
 
 test: $(STAMP)  ## the whole suite: TEST_DATABASE_URL, else a throw-away embedded PostgreSQL
 	$(BIN)/python -m pytest

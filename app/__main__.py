@@ -1,20 +1,69 @@
-"""Commands: `python -m app serve | migrate`."""
+"""Commands: `python -m app serve | migrate | worker | resync-calendar | resync-rag`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
+import signal
 import sys
 
 from app import launcher
-from app.config import SettingsError, load_settings
+from app.config import Settings, SettingsError, load_settings
+from app.database import create_engine, create_sessionmaker
 from app.logging_setup import configure_logging
+
+
+async def _worker(settings: Settings, url: str) -> int:
+    from app.services.mirrors import build_dispatcher
+
+    engine = create_engine(settings, url)
+    dispatcher = build_dispatcher(settings, create_sessionmaker(engine), url)
+    if not dispatcher.mirrors:
+        print("no mirror is configured (Google Calendar and RAG are both off)", file=sys.stderr)
+        await engine.dispose()
+        return 2
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, dispatcher.stop)
+    try:
+        await dispatcher.run()
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _resync(settings: Settings, url: str, what: str) -> int:
+    from app.services import sync_service
+
+    engine = create_engine(settings, url)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            if what == "calendar":
+                if not settings.calendar_enabled:
+                    print("the Google Calendar mirror is off; nothing queued", file=sys.stderr)
+                    return 2
+                today = dt.datetime.now(settings.timezone).date()
+                count = await sync_service.resync_calendar(session, today)
+            else:
+                if not settings.rag_enabled:
+                    print("RAG sync is off; nothing queued", file=sys.stderr)
+                    return 2
+                count = await sync_service.resync_rag(session)
+    finally:
+        await engine.dispose()
+    print(f"queued {count} {'appointments' if what == 'calendar' else 'doctors'} for {what}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve the API (embedded database if unset)")
-    commands.add_parser("migrate", help="apply the Alembic migrations to DATABASE_URL")
+    commands.add_parser("migrate", help="apply the Alembic migrations")
+    commands.add_parser("worker", help="run the outbox dispatcher on its own")
+    commands.add_parser("resync-calendar", help="re-mirror every active future appointment")
+    commands.add_parser("resync-rag", help="re-send every doctor to the RAG service")
     args = parser.parse_args(argv)
 
     try:
@@ -26,9 +75,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         launcher.serve(settings)
-    elif args.command == "migrate":
-        launcher.prepare(settings)
-    return 0
+        return 0
+    url = launcher.prepare(settings, announce_key=False)
+    try:
+        if args.command == "worker":
+            return asyncio.run(_worker(settings, url))
+        if args.command in ("resync-calendar", "resync-rag"):
+            return asyncio.run(_resync(settings, url, args.command.removeprefix("resync-")))
+        return 0
+    finally:
+        launcher.stop_embedded_postgres()
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
-def prepare(settings: Settings) -> str:
+def prepare(settings: Settings, *, announce_key: bool = True) -> str:
     """Resolve the database (embedded when DATABASE_URL is unset), migrate, and export the
     URL and key to the environment the server's workers read."""
     url = settings.database_url or start_embedded_postgres(settings.data_dir)
@@ -71,7 +71,7 @@ def prepare(settings: Settings) -> str:
     key, generated = ensure_api_key(settings)
     os.environ["DATABASE_URL"] = url
     os.environ["SERVICE_API_KEY"] = key
-    if generated:
+    if generated and announce_key:
         # The spec asks for the generated key at start; it goes to the terminal, never the logs.
         print(f"API key (send as X-API-Key): {key}", file=sys.stdout, flush=True)
     return url

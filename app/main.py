@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +16,9 @@ from app.database import create_engine, create_sessionmaker
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
-from app.routes import appointment, doctor, health, patient
+from app.routes import appointment, doctor, health, patient, sync
 from app.security import require_api_key
+from app.services.mirrors import build_dispatcher
 
 logger = logging.getLogger("app")
 
@@ -36,6 +38,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         engine = create_engine(settings, url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        dispatcher = None
+        if settings.dispatcher_enabled:
+            dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)
+            if dispatcher.mirrors:
+                app.state.dispatcher_task = asyncio.create_task(dispatcher.run())
+            else:
+                dispatcher = None
+        app.state.dispatcher = dispatcher
         logger.info(
             "service started",
             extra={
@@ -47,6 +57,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+                await app.state.dispatcher_task
             await engine.dispose()
 
     app = FastAPI(
@@ -64,6 +77,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     api.include_router(doctor.router)
     api.include_router(patient.router)
     api.include_router(appointment.router)
+    api.include_router(sync.router)
     app.include_router(api)
     app.include_router(health.router)
 

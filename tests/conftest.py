@@ -19,8 +19,8 @@ from tests.db import throwaway_database
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
-    "appointment_events, idempotency_keys, appointments, doctor_leaves, patient_history, "
-    "patients, doctors"
+    "outbox_jobs, appointment_events, idempotency_keys, appointments, doctor_leaves, "
+    "patient_history, patients, doctors"
 )
 
 

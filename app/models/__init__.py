@@ -6,6 +6,7 @@ from app.models.base import Base
 from app.models.doctor import Doctor
 from app.models.doctor_leave import DoctorLeave
 from app.models.idempotency_key import IdempotencyKey
+from app.models.outbox_job import OutboxJob
 from app.models.patient import Patient
 from app.models.patient_history import PatientHistory
 
@@ -16,6 +17,7 @@ __all__ = [
     "Doctor",
     "DoctorLeave",
     "IdempotencyKey",
+    "OutboxJob",
     "Patient",
     "PatientHistory",
 ]

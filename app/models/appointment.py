@@ -45,6 +45,8 @@ class Appointment(Base):
         _pg_enum(AppointmentSource, "appointment_source"), nullable=False
     )
     google_calendar_event_id: Mapped[str | None] = mapped_column(String(1024))
+    # The calendar (doctor e-mail) the event was written to, so an e-mail change can move it.
+    google_calendar_id: Mapped[str | None] = mapped_column(String(320))
     calendar_sync_status: Mapped[CalendarSyncStatus] = mapped_column(
         _pg_enum(CalendarSyncStatus, "calendar_sync_status"), nullable=False
     )

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import ActorDep
 from app.services.audit import Caller
-from app.services.booking_service import Clinic
+from app.services.context import Clinic
 
 
 def get_settings(request: Request) -> Settings:
@@ -32,6 +32,7 @@ def get_clinic(settings: SettingsDep) -> Clinic:
         now=clinic_now(settings),
         default_region=settings.default_phone_region,
         calendar_enabled=settings.calendar_enabled,
+        rag_enabled=settings.rag_enabled,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.database import SessionDep
-from app.routes.deps import SettingsDep, error_responses
+from app.routes.deps import ClinicDep, SettingsDep, error_responses
 from app.schemas.appointment import AppointmentRead
 from app.schemas.common import Limit
 from app.schemas.doctor import DoctorCreate, DoctorRead, DoctorUpdate
@@ -20,9 +20,9 @@ router = APIRouter(prefix="/doctors", tags=["doctors"])
 @router.post("/", status_code=201, responses=error_responses(409))
 @router.post("", status_code=201, include_in_schema=False)
 async def create_doctor(
-    data: DoctorCreate, session: SessionDep, settings: SettingsDep
+    data: DoctorCreate, session: SessionDep, settings: SettingsDep, clinic: ClinicDep
 ) -> DoctorRead:
-    doctor = await doctor_service.create_doctor(session, data, settings.clinic_id)
+    doctor = await doctor_service.create_doctor(session, data, settings.clinic_id, clinic)
     return DoctorRead.model_validate(doctor)
 
 
@@ -61,9 +61,9 @@ async def get_doctor(doctor_id: uuid.UUID, session: SessionDep) -> DoctorRead:
 @router.put("/{doctor_id}", responses=error_responses(404, 409))
 @router.patch("/{doctor_id}", responses=error_responses(404, 409))
 async def update_doctor(
-    doctor_id: uuid.UUID, data: DoctorUpdate, session: SessionDep
+    doctor_id: uuid.UUID, data: DoctorUpdate, session: SessionDep, clinic: ClinicDep
 ) -> DoctorRead:
-    doctor = await doctor_service.update_doctor(session, doctor_id, data)
+    doctor = await doctor_service.update_doctor(session, doctor_id, data, clinic)
     return DoctorRead.model_validate(doctor)
 
 

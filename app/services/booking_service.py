@@ -26,7 +26,7 @@ from app.models.enums import (
 )
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.schemas.common import format_clock
-from app.services import audit, idempotency_service
+from app.services import audit, idempotency_service, outbox
 from app.services.audit import Caller
 from app.services.availability_service import (
     ALTERNATIVE_HORIZON_DAYS,
@@ -37,20 +37,11 @@ from app.services.availability_service import (
     find_slot,
     nearest_alternatives,
 )
+from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import find_or_create_patient, get_patient
 from app.services.schedule_queries import load_blocks
-
-
-@dataclass(frozen=True, slots=True)
-class Clinic:
-    """What booking needs to know about the clinic and the moment of the request."""
-
-    tz: ZoneInfo
-    now: dt.datetime
-    default_region: str | None
-    calendar_enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +112,12 @@ async def _raise_unavailable(
     )
 
 
+async def _mirror(session: AsyncSession, appointment: Appointment, clinic: Clinic) -> None:
+    """Owe Google this appointment's new state, in the same transaction as the change."""
+    if clinic.calendar_enabled:
+        await outbox.enqueue(session, outbox.CALENDAR, [appointment.id])
+
+
 def _initial_sync_status(clinic: Clinic) -> CalendarSyncStatus:
     return CalendarSyncStatus.PENDING if clinic.calendar_enabled else CalendarSyncStatus.DISABLED
 
@@ -161,6 +158,7 @@ async def book(
         await _raise_unavailable(session, doctor, data.date, data.start_time, clinic)
     appointment = await _load(session, appointment_id)
     audit.record(session, appointment, AppointmentAction.CREATED, caller, before=None)
+    await _mirror(session, appointment, clinic)
     await session.flush()
     return appointment
 
@@ -239,6 +237,7 @@ async def reschedule(
             raise
         await _raise_unavailable(session, doctor, new_date, new_start, clinic, appointment.id)
     audit.record(session, appointment, AppointmentAction.RESCHEDULED, caller, before=before)
+    await _mirror(session, appointment, clinic)
     await session.flush()
     await session.refresh(appointment)
     return appointment
@@ -257,6 +256,7 @@ async def cancel(
     if clinic.calendar_enabled:
         appointment.calendar_sync_status = CalendarSyncStatus.PENDING
     audit.record(session, appointment, AppointmentAction.CANCELLED, caller, before=before)
+    await _mirror(session, appointment, clinic)
     await session.flush()
     await session.refresh(appointment)
     return appointment

@@ -6,24 +6,29 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DuplicateEmail, LeaveOverlap, NotFound
 from app.models import Appointment, Doctor, DoctorLeave
-from app.models.enums import ACTIVE_STATUSES
+from app.models.enums import ACTIVE_STATUSES, CalendarSyncStatus
 from app.schemas.common import format_clock
 from app.schemas.doctor import DoctorCreate, DoctorUpdate
 from app.schemas.leave import LeaveCreate
+from app.services import outbox
+from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
+from app.services.rag_sync_service import RAG_TRIGGER_FIELDS
 
 
 def _hours_json(start: dt.time, end: dt.time) -> dict[str, str]:
     return {"start": format_clock(start), "end": format_clock(end)}
 
 
-async def create_doctor(session: AsyncSession, data: DoctorCreate, clinic_id: uuid.UUID) -> Doctor:
+async def create_doctor(
+    session: AsyncSession, data: DoctorCreate, clinic_id: uuid.UUID, clinic: Clinic
+) -> Doctor:
     doctor = Doctor(
         clinic_id=data.clinic_id or clinic_id,
         name=data.name,
@@ -41,6 +46,8 @@ async def create_doctor(session: AsyncSession, data: DoctorCreate, clinic_id: uu
     session.add(doctor)
     await _flush_doctor(session)
     await session.refresh(doctor)
+    if clinic.rag_enabled:
+        await outbox.enqueue(session, outbox.RAG, [doctor.id])
     return doctor
 
 
@@ -95,7 +102,12 @@ async def list_doctors(
     return list((await session.execute(query)).scalars())
 
 
-async def update_doctor(session: AsyncSession, doctor_id: uuid.UUID, data: DoctorUpdate) -> Doctor:
+async def update_doctor(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    data: DoctorUpdate,
+    clinic: Clinic,
+) -> Doctor:
     doctor = await get_doctor(session, doctor_id, lock=True)
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
@@ -108,7 +120,30 @@ async def update_doctor(session: AsyncSession, doctor_id: uuid.UUID, data: Docto
     if changed:
         await _flush_doctor(session)
         await session.refresh(doctor)
+    if "email" in changed and clinic.calendar_enabled:
+        await _move_future_events(session, doctor.id, clinic.today)
+    if clinic.rag_enabled and RAG_TRIGGER_FIELDS & changed.keys():
+        await outbox.enqueue(session, outbox.RAG, [doctor.id])
     return doctor
+
+
+async def _move_future_events(session: AsyncSession, doctor_id: uuid.UUID, today: dt.date) -> None:
+    """A new e-mail is a new calendar: re-mirror the doctor's upcoming appointments there."""
+    ids = list(
+        (
+            await session.execute(
+                update(Appointment)
+                .where(
+                    Appointment.doctor_id == doctor_id,
+                    Appointment.date >= today,
+                    Appointment.status.in_(ACTIVE_STATUSES),
+                )
+                .values(calendar_sync_status=CalendarSyncStatus.PENDING)
+                .returning(Appointment.id)
+            )
+        ).scalars()
+    )
+    await outbox.enqueue(session, outbox.CALENDAR, ids)
 
 
 async def _flush_doctor(session: AsyncSession) -> None:

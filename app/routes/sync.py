@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from app.database import SessionDep
+from app.routes.deps import SettingsDep, error_responses
+from app.services import sync_service
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+
+@router.get("/status", responses=error_responses())
+async def sync_status(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Per mirror: job counts by state, the oldest waiting job's age, recent errors."""
+    return await sync_service.status(session, settings)
+
+
+@router.post("/retry", responses=error_responses())
+async def retry_failed(
+    session: SessionDep,
+    target: Annotated[Literal["calendar", "rag"] | None, Query()] = None,
+) -> dict[str, int]:
+    """Requeue failed deliveries (of one mirror, or all) with a fresh set of attempts."""
+    return {"requeued": await sync_service.retry_failed(session, target)}

@@ -1,0 +1,268 @@
+"""The outbox dispatcher: claims due jobs, delivers them to their mirror, records the outcome.
+
+Runs inside the API process (default) or alone (`make worker`); any number run safely at once.
+It wakes on `NOTIFY outbox` right after a commit and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.database import async_url
+from app.services import idempotency_service, outbox
+from app.services.delivery import PermanentDeliveryError, RetryableDeliveryError
+from app.services.outbox import ClaimedJob
+
+logger = logging.getLogger("app.dispatcher")
+MAINTENANCE_EVERY_SECONDS = 300.0
+
+
+class Mirror(Protocol):
+    target: str
+
+    async def deliver(self, job: ClaimedJob) -> dict[str, Any]: ...
+
+    async def record(
+        self,
+        session: AsyncSession,
+        job: ClaimedJob,
+        status: str,
+        error: str | None,
+        result: dict[str, Any] | None,
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        database_url: str,
+        mirrors: list[Mirror],
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.database_url = database_url
+        self.mirrors = {m.target: m for m in mirrors}
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._last_maintenance = 0.0
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver until `stop()`; then finish what is in flight and hand back the rest."""
+        if not self.mirrors:
+            return
+        listener = asyncio.create_task(self._listen(), name="outbox-listener")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._fill()
+                except Exception:
+                    logger.warning("outbox claim failed; retrying", exc_info=True)
+                    await self._sleep(self.settings.dispatcher_poll_seconds)
+                    continue
+                await self._wait_for_work()
+                await self._maintain()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=self.settings.dispatcher_lease_seconds)
+            await self._release()
+            for mirror in self.mirrors.values():
+                mirror.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run_until_idle(self) -> None:
+        """Deliver every due job and wait for them (tests and one-shot commands)."""
+        while True:
+            await self._fill()
+            if not self._in_flight:
+                return
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _fill(self) -> None:
+        free = self.settings.dispatcher_concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        async with self.sessionmaker.begin() as session:
+            jobs = await outbox.claim(
+                session,
+                self.worker_id,
+                list(self.mirrors),
+                free,
+                self.settings.dispatcher_lease_seconds,
+            )
+        for job in jobs:
+            task = asyncio.create_task(self._process(job), name=f"outbox-{job.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _wait_for_work(self) -> None:
+        if self._in_flight and len(self._in_flight) >= self.settings.dispatcher_concurrency:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            return
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
+        if self._in_flight:
+            waiters |= set(self._in_flight)
+        _, pending = await asyncio.wait(
+            waiters,
+            timeout=self.settings.dispatcher_poll_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for waiter in pending:
+            if waiter not in self._in_flight:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    # -- one job -----------------------------------------------------------------------------
+
+    async def _process(self, job: ClaimedJob) -> None:
+        mirror = self.mirrors[job.target]
+        started = time.perf_counter()
+        try:
+            result = await mirror.deliver(job)
+        except RetryableDeliveryError as exc:
+            await self._settle_retry(mirror, job, exc)
+        except PermanentDeliveryError as exc:
+            await self._settle(mirror, job, "failed", str(exc), None)
+            logger.warning("delivery failed for good", extra=self._log(job, error=str(exc)))
+        except Exception as exc:  # a bug in a mirror must not stop the dispatcher
+            logger.exception("delivery crashed", extra=self._log(job))
+            await self._settle_retry(mirror, job, RetryableDeliveryError(type(exc).__name__))
+        else:
+            await self._settle(mirror, job, "synced", None, result)
+            logger.debug(
+                "delivered",
+                extra=self._log(job, ms=round((time.perf_counter() - started) * 1000, 1)),
+            )
+
+    async def _settle_retry(
+        self, mirror: Mirror, job: ClaimedJob, exc: RetryableDeliveryError
+    ) -> None:
+        if job.attempts >= self.settings.dispatcher_max_attempts:
+            error = f"{exc} (gave up after {job.attempts} attempts)"
+            await self._settle(mirror, job, "failed", error, None)
+            logger.warning("delivery gave up", extra=self._log(job, error=error))
+            return
+        delay = outbox.backoff_seconds(
+            job.attempts,
+            self.settings.dispatcher_backoff_base_seconds,
+            self.settings.dispatcher_backoff_max_seconds,
+            exc.retry_after,
+        )
+        try:
+            async with self.sessionmaker.begin() as session:
+                if await outbox.mark_retry(session, job, self.worker_id, str(exc), delay):
+                    await mirror.record(session, job, "pending", str(exc), None)
+        except Exception:
+            logger.warning("could not record a retry; the lease will expire", exc_info=True)
+        logger.info(
+            "delivery will be retried",
+            extra=self._log(job, error=str(exc), delay_s=round(delay, 2)),
+        )
+
+    async def _settle(
+        self,
+        mirror: Mirror,
+        job: ClaimedJob,
+        status: str,
+        error: str | None,
+        result: dict[str, Any] | None,
+    ) -> None:
+        try:
+            async with self.sessionmaker.begin() as session:
+                if status == "failed":
+                    held = await outbox.mark_failed(session, job, self.worker_id, error or "")
+                else:
+                    held = await outbox.mark_done(session, job, self.worker_id, result)
+                if held:
+                    await mirror.record(session, job, status, error, result)
+        except Exception:
+            # The database is unreachable: the lease runs out and the job is delivered again,
+            # which every mirror tolerates (deliveries are idempotent).
+            logger.warning("could not record a delivery; the lease will expire", exc_info=True)
+
+    def _log(self, job: ClaimedJob, **extra: Any) -> dict[str, Any]:
+        return {
+            "job_id": job.id,
+            "target": job.target,
+            "aggregate_id": str(job.aggregate_id),
+            "attempt": job.attempts,
+            "worker": self.worker_id,
+            **extra,
+        }
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    async def _release(self) -> None:
+        try:
+            async with self.sessionmaker.begin() as session:
+                released = await outbox.release(session, self.worker_id)
+            if released:
+                logger.info("released outbox jobs", extra={"count": released})
+        except Exception:
+            logger.warning("could not release outbox jobs; their leases will expire")
+
+    async def _maintain(self) -> None:
+        now = time.monotonic()
+        if now - self._last_maintenance < MAINTENANCE_EVERY_SECONDS:
+            return
+        self._last_maintenance = now
+        try:
+            async with self.sessionmaker.begin() as session:
+                await idempotency_service.purge_expired(session)
+                await outbox.purge_finished(session)
+        except Exception:
+            logger.warning("outbox maintenance failed", exc_info=True)
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; reconnect with backoff when the database goes away."""
+        dsn = async_url(self.database_url).set(drivername="postgresql")
+        delay = 1.0
+        while not self._stopping.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn.render_as_string(hide_password=False), timeout=5)
+                await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                delay = 1.0
+                self._wake.set()  # catch up on anything committed while not listening
+                while not self._stopping.is_set() and not conn.is_closed():
+                    await self._sleep(5)
+                    await conn.execute("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.debug("outbox listener lost its connection", exc_info=True)
+                await self._sleep(delay)
+                delay = min(delay * 2, 30.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)

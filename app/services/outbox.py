@@ -1,0 +1,275 @@
+"""The transactional outbox: enqueue in the caller's transaction, claim with leases, settle.
+
+Claims use `FOR UPDATE SKIP LOCKED` so any number of dispatchers share the queue, and a lease
+(`locked_until`) so a job held by a crashed dispatcher is claimed again once it runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CALENDAR = "calendar"
+RAG = "rag"
+TARGETS = (CALENDAR, RAG)
+NOTIFY_CHANNEL = "outbox"
+
+_ENQUEUE = text(
+    """
+    INSERT INTO outbox_jobs (target, aggregate_id)
+    SELECT :target, unnest(CAST(:ids AS uuid[]))
+    ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
+    DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+    """
+)
+
+
+async def enqueue(session: AsyncSession, target: str, aggregate_ids: Iterable[uuid.UUID]) -> None:
+    """Owe the mirror the current state of these aggregates, in the caller's transaction.
+
+    A job already waiting for the same aggregate absorbs the new change; NOTIFY wakes the
+    dispatchers when (and only if) the transaction commits.
+    """
+    ids = list(aggregate_ids)
+    if not ids:
+        return
+    await session.execute(_ENQUEUE, {"target": target, "ids": ids})
+    await session.execute(
+        text("SELECT pg_notify(:channel, :target)"), {"channel": NOTIFY_CHANNEL, "target": target}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    id: int
+    target: str
+    aggregate_id: uuid.UUID
+    attempts: int
+
+
+_CLAIM = text(
+    """
+    UPDATE outbox_jobs AS j
+       SET status = 'in_progress', locked_by = :worker, attempts = j.attempts + 1,
+           locked_until = now() + make_interval(secs => :lease), updated_at = now()
+     WHERE j.id IN (
+        SELECT c.id FROM outbox_jobs c
+         WHERE c.target = ANY(CAST(:targets AS text[]))
+           AND ((c.status = 'pending' AND c.available_at <= now())
+                OR (c.status = 'in_progress' AND c.locked_until < now()))
+           AND NOT EXISTS (
+                SELECT 1 FROM outbox_jobs busy
+                 WHERE busy.target = c.target AND busy.aggregate_id = c.aggregate_id
+                   AND busy.id <> c.id AND busy.status = 'in_progress'
+                   AND busy.locked_until >= now())
+         ORDER BY c.available_at, c.id
+         LIMIT :limit
+         FOR UPDATE SKIP LOCKED)
+    RETURNING j.id, j.target, j.aggregate_id, j.attempts
+    """
+)
+
+
+async def claim(
+    session: AsyncSession, worker: str, targets: Iterable[str], limit: int, lease_seconds: float
+) -> list[ClaimedJob]:
+    """Lease up to `limit` due jobs whose aggregate has no delivery in flight."""
+    rows = await session.execute(
+        _CLAIM,
+        {"worker": worker, "targets": list(targets), "limit": limit, "lease": lease_seconds},
+    )
+    return [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts) for r in rows]
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor."""
+    delay = random.uniform(base / 2, min(cap, base * 2 ** max(attempts - 1, 0)))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+async def mark_done(
+    session: AsyncSession, job: ClaimedJob, worker: str, result: dict[str, Any] | None = None
+) -> bool:
+    """Settle a delivered job, if this worker still holds it."""
+    outcome = await session.execute(
+        text(
+            "UPDATE outbox_jobs SET status = 'done', locked_by = NULL, locked_until = NULL,"
+            " last_error = NULL, result = CAST(:result AS jsonb), finished_at = now(),"
+            " updated_at = now() WHERE id = :id AND locked_by = :worker"
+            " AND status = 'in_progress'"
+        ),
+        {"id": job.id, "worker": worker, "result": _json(result)},
+    )
+    return bool(getattr(outcome, "rowcount", 0))
+
+
+async def mark_retry(
+    session: AsyncSession, job: ClaimedJob, worker: str, error: str, delay: float
+) -> bool:
+    """Put the job back in the queue after `delay` seconds.
+
+    If a newer change already queued a job for the aggregate, this one is folded into it.
+    """
+    params = {"id": job.id, "worker": worker, "error": error[:2000], "delay": delay}
+    newer = await session.execute(
+        text(
+            "UPDATE outbox_jobs SET last_error = :error, updated_at = now()"
+            " WHERE status = 'pending' AND (target, aggregate_id) ="
+            " (SELECT target, aggregate_id FROM outbox_jobs WHERE id = :id)"
+            " RETURNING id"
+        ),
+        params,
+    )
+    if newer.first() is not None:
+        outcome = await session.execute(
+            text(
+                "UPDATE outbox_jobs SET status = 'done', locked_by = NULL, locked_until = NULL,"
+                " last_error = :error, finished_at = now(), updated_at = now()"
+                " WHERE id = :id AND locked_by = :worker AND status = 'in_progress'"
+            ),
+            params,
+        )
+    else:
+        outcome = await session.execute(
+            text(
+                "UPDATE outbox_jobs SET status = 'pending', locked_by = NULL,"
+                " locked_until = NULL, last_error = :error,"
+                " available_at = now() + make_interval(secs => :delay), updated_at = now()"
+                " WHERE id = :id AND locked_by = :worker AND status = 'in_progress'"
+            ),
+            params,
+        )
+    return bool(getattr(outcome, "rowcount", 0))
+
+
+async def mark_failed(session: AsyncSession, job: ClaimedJob, worker: str, error: str) -> bool:
+    outcome = await session.execute(
+        text(
+            "UPDATE outbox_jobs SET status = 'failed', locked_by = NULL, locked_until = NULL,"
+            " last_error = :error, finished_at = now(), updated_at = now()"
+            " WHERE id = :id AND locked_by = :worker AND status = 'in_progress'"
+        ),
+        {"id": job.id, "worker": worker, "error": error[:2000]},
+    )
+    return bool(getattr(outcome, "rowcount", 0))
+
+
+async def release(session: AsyncSession, worker: str) -> int:
+    """Hand back every job this worker holds (graceful shutdown), to be claimed at once."""
+    outcome = await session.execute(
+        text(
+            "UPDATE outbox_jobs SET status = 'pending', locked_by = NULL, locked_until = NULL,"
+            " attempts = greatest(attempts - 1, 0), available_at = now(), updated_at = now()"
+            " WHERE locked_by = :worker AND status = 'in_progress'"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.status = 'pending'"
+            " AND p.target = outbox_jobs.target AND p.aggregate_id = outbox_jobs.aggregate_id)"
+        ),
+        {"worker": worker},
+    )
+    # Where a newer job already waits, the held one is simply superseded.
+    await session.execute(
+        text(
+            "UPDATE outbox_jobs SET status = 'done', locked_by = NULL, locked_until = NULL,"
+            " finished_at = now(), updated_at = now()"
+            " WHERE locked_by = :worker AND status = 'in_progress'"
+        ),
+        {"worker": worker},
+    )
+    return int(getattr(outcome, "rowcount", 0) or 0)
+
+
+async def has_pending(session: AsyncSession, target: str, aggregate_id: uuid.UUID) -> bool:
+    found = await session.execute(
+        text(
+            "SELECT 1 FROM outbox_jobs WHERE target = :target AND aggregate_id = :id"
+            " AND status = 'pending' LIMIT 1"
+        ),
+        {"target": target, "id": aggregate_id},
+    )
+    return found.first() is not None
+
+
+async def requeue_failed(session: AsyncSession, target: str | None = None) -> list[ClaimedJob]:
+    """Give failed jobs a fresh set of attempts (where no newer job already waits)."""
+    rows = await session.execute(
+        text(
+            "UPDATE outbox_jobs j SET status = 'pending', attempts = 0, available_at = now(),"
+            " finished_at = NULL, updated_at = now()"
+            " WHERE j.status = 'failed' AND (CAST(:target AS text) IS NULL OR j.target = :target)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.status = 'pending'"
+            " AND p.target = j.target AND p.aggregate_id = j.aggregate_id)"
+            " AND j.id = (SELECT max(f.id) FROM outbox_jobs f WHERE f.status = 'failed'"
+            " AND f.target = j.target AND f.aggregate_id = j.aggregate_id)"
+            " RETURNING j.id, j.target, j.aggregate_id, j.attempts"
+        ),
+        {"target": target},
+    )
+    jobs = [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts) for r in rows]
+    if jobs:
+        await session.execute(
+            text("SELECT pg_notify(:channel, 'retry')"), {"channel": NOTIFY_CHANNEL}
+        )
+    return jobs
+
+
+async def stats(session: AsyncSession, target: str) -> dict[str, Any]:
+    counts = {"pending": 0, "in_progress": 0, "done": 0, "failed": 0}
+    rows = await session.execute(
+        text("SELECT status, count(*) FROM outbox_jobs WHERE target = :t GROUP BY status"),
+        {"t": target},
+    )
+    for status, count in rows:
+        counts[status] = count
+    oldest = await session.scalar(
+        text(
+            "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox_jobs"
+            " WHERE target = :t AND status IN ('pending', 'in_progress')"
+        ),
+        {"t": target},
+    )
+    errors = await session.execute(
+        text(
+            "SELECT id, aggregate_id, status, attempts, last_error, updated_at FROM outbox_jobs"
+            " WHERE target = :t AND last_error IS NOT NULL AND status <> 'done'"
+            " ORDER BY updated_at DESC LIMIT 10"
+        ),
+        {"t": target},
+    )
+    return {
+        "jobs": counts,
+        "oldest_pending_age_seconds": round(float(oldest), 3) if oldest is not None else None,
+        "recent_errors": [
+            {
+                "job_id": r.id,
+                "aggregate_id": str(r.aggregate_id),
+                "status": r.status,
+                "attempts": r.attempts,
+                "error": r.last_error,
+                "at": r.updated_at.isoformat(),
+            }
+            for r in errors
+        ],
+    }
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
+async def purge_finished(session: AsyncSession, keep_days: int = 7) -> None:
+    await session.execute(
+        text(
+            "DELETE FROM outbox_jobs WHERE status = 'done'"
+            " AND finished_at < now() - make_interval(days => :days)"
+        ),
+        {"days": keep_days},
+    )

@@ -1,0 +1,115 @@
+"""The RAG mirror: descriptive doctor data only, never a schedule.
+
+The payload is built from an explicit allow-list read at delivery time, so the RAG service
+always receives the doctor's latest description and never anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.models import Doctor
+from app.services import outbox
+from app.services.delivery import (
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    parse_retry_after,
+)
+from app.services.outbox import ClaimedJob
+
+# The only doctor fields the RAG service may ever see.
+RAG_FIELDS = (
+    "id",
+    "clinic_id",
+    "name",
+    "specialization",
+    "experience_years",
+    "languages",
+    "consultation_type",
+    "general_working_days_text",
+    "is_active",
+    "updated_at",
+)
+# A change to any of these (updated_at aside) is worth telling the RAG service about.
+RAG_TRIGGER_FIELDS = frozenset(RAG_FIELDS) - {"id", "updated_at"}
+
+
+def rag_payload(row: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for field in RAG_FIELDS:
+        value = getattr(row, field)
+        if field in ("id", "clinic_id"):
+            value = str(value)
+        elif field == "updated_at":
+            value = value.isoformat()
+        elif field == "languages":
+            value = list(value)
+        payload[field] = value
+    return payload
+
+
+class RagMirror:
+    target = outbox.RAG
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        assert settings.rag_service_url is not None
+        self._sessionmaker = sessionmaker
+        headers = {"Content-Type": "application/json"}
+        if settings.rag_service_api_key:
+            headers["X-API-Key"] = settings.rag_service_api_key
+        self._client = httpx.AsyncClient(
+            base_url=settings.rag_service_url.rstrip("/"),
+            headers=headers,
+            timeout=settings.rag_timeout_seconds,
+            transport=transport,
+        )
+
+    async def deliver(self, job: ClaimedJob) -> dict[str, Any]:
+        columns = [getattr(Doctor, field) for field in RAG_FIELDS]
+        async with self._sessionmaker() as session:
+            row = (
+                await session.execute(select(*columns).where(Doctor.id == job.aggregate_id))
+            ).one_or_none()
+        if row is None:
+            return {"skipped": "doctor not found"}
+        payload = rag_payload(row)
+        try:
+            response = await self._client.put(f"/doctors/{job.aggregate_id}", json=payload)
+        except httpx.TimeoutException as exc:
+            raise RetryableDeliveryError("RAG service timed out") from exc
+        except httpx.TransportError as exc:
+            raise RetryableDeliveryError(f"RAG service unreachable: {type(exc).__name__}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryableDeliveryError(
+                f"RAG service answered {response.status_code}",
+                parse_retry_after(response.headers.get("retry-after")),
+            )
+        if response.status_code >= 400:
+            raise PermanentDeliveryError(
+                f"RAG service answered {response.status_code}: {response.text[:300]}"
+            )
+        return {"status_code": response.status_code, "updated_at": payload["updated_at"]}
+
+    async def record(
+        self,
+        session: AsyncSession,
+        job: ClaimedJob,
+        status: str,
+        error: str | None,
+        result: dict[str, Any] | None,
+    ) -> None:
+        """The outbox row is the RAG sync record; nothing else to write."""
+
+    def close(self) -> None:
+        # Closing needs the event loop; the client holds no server state worth flushing.
+        pass
