@@ -121,6 +121,7 @@ class FakeGoogle:
 def _handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        _last_body: bytes | None = None
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -206,9 +207,14 @@ def _handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
                 return
             if fake.delay:
                 time.sleep(fake.delay)
-            status = self._apply(method, action, calendar_id, event_id, body, url.query)
-            if event_id is None and body:
-                event_id = json.loads(body).get("id")
+            self._apply(method, action, calendar_id, event_id, body, url.query)
+
+        def _record(
+            self, method: str, action: str, calendar_id: str, event_id: str | None, status: int
+        ) -> None:
+            # Recorded before answering: a client that timed out still had its call applied.
+            if event_id is None and action == "POST":
+                event_id = json.loads(self._last_body or b"{}").get("id")
             with fake.lock:
                 fake.calls.append(Call(method, calendar_id, event_id, action, status))
 
@@ -221,17 +227,21 @@ def _handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
             body: bytes,
             query: str,
         ) -> int:
+            self._last_body = body
             with fake.lock:
                 scripted = fake.script.popleft() if fake.script else None
                 down = fake.down
             if down:
+                self._record(method, action, calendar_id, event_id, 503)
                 self._error(503, "backendError")
                 return 503
             if scripted is not None:
+                self._record(method, action, calendar_id, event_id, scripted.status)
                 headers = {"Retry-After": scripted.retry_after} if scripted.retry_after else None
                 self._error(scripted.status, scripted.reason or "scripted", headers)
                 return scripted.status
             if calendar_id in fake.missing_calendars:
+                self._record(method, action, calendar_id, event_id, 404)
                 self._error(404, "notFound")
                 return 404
             with fake.lock:
@@ -276,6 +286,7 @@ def _handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
                 else:
                     result = (400, None)
             status, payload = result
+            self._record(method, action, calendar_id, event_id, status)
             if status == 204:
                 self.send_response(204)
                 self.send_header("Content-Length", "0")

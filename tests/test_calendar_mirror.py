@@ -421,3 +421,52 @@ async def test_resync_command_rebuilds_a_wiped_calendar(
     await eventually(lambda: _has_event(google, doctor["email"]))
     await eventually(all_synced)
     await assert_mirror_matches(db, google)
+
+
+async def test_notify_wakes_the_dispatcher_without_polling(
+    db: AsyncEngine, database_url: str, google: FakeGoogle, credentials: Path
+) -> None:
+    google.reset()
+    settings = calendar_settings(google, credentials, dispatcher_poll_seconds=300)
+    app, lifespan = await started_app(settings, database_url)
+    try:
+        async with client_for(app) as client:
+            await asyncio.sleep(0.5)  # let the listener connect
+            doctor = await create_doctor(client)
+            created = (await book(client, doctor["id"], next_weekday(0), "14:00")).json()
+
+            async def synced() -> bool:
+                return (await appointment(client, created["id"]))[
+                    "calendar_sync_status"
+                ] == "synced"
+
+            await eventually(synced, within=5)
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_timed_out_create_is_not_duplicated(
+    db: AsyncEngine, database_url: str, google: FakeGoogle, credentials: Path
+) -> None:
+    google.reset()
+    settings = calendar_settings(google, credentials, google_calendar_timeout_seconds=0.3)
+    app, lifespan = await started_app(settings, database_url)
+    try:
+        async with client_for(app) as client:
+            doctor = await create_doctor(client)
+            google.delay = 0.6  # Google applies the insert, but the answer comes too late
+            created = (await book(client, doctor["id"], next_weekday(0), "15:00")).json()
+            await eventually(lambda: _has_event(google, doctor["email"]))
+            google.delay = 0
+
+            async def synced() -> bool:
+                return (await appointment(client, created["id"]))[
+                    "calendar_sync_status"
+                ] == "synced"
+
+            await eventually(synced)
+        inserts = [c for c in google.calls if c.action == "POST"]
+        assert len(inserts) >= 2 and inserts[-1].status == 409  # the retry met its own event
+        await assert_mirror_matches(db, google)
+    finally:
+        await lifespan.__aexit__(None, None, None)
