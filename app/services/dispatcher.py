@@ -42,7 +42,7 @@ class Mirror(Protocol):
         result: dict[str, Any] | None,
     ) -> None: ...
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class Dispatcher:
@@ -89,7 +89,7 @@ class Dispatcher:
                 await asyncio.wait(self._in_flight, timeout=self.settings.dispatcher_lease_seconds)
             await self._release()
             for mirror in self.mirrors.values():
-                mirror.close()
+                await mirror.aclose()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -272,5 +272,5 @@ class CalendarMirror:
             params,
         )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

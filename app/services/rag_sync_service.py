@@ -6,9 +6,12 @@ always receives the doctor's latest description and never anything else.
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,35 +25,31 @@ from app.services.delivery import (
 )
 from app.services.outbox import ClaimedJob
 
-# The only doctor fields the RAG service may ever see.
-RAG_FIELDS = (
-    "id",
-    "clinic_id",
-    "name",
-    "specialization",
-    "experience_years",
-    "languages",
-    "consultation_type",
-    "general_working_days_text",
-    "is_active",
-    "updated_at",
-)
+
+class RagDoctor(BaseModel):
+    """The allow-list: the only doctor fields the RAG service may ever see."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    name: str
+    specialization: str
+    experience_years: int
+    languages: list[str]
+    consultation_type: str
+    general_working_days_text: str | None
+    is_active: bool
+    updated_at: dt.datetime
+
+
+RAG_FIELDS = tuple(RagDoctor.model_fields)
 # A change to any of these (updated_at aside) is worth telling the RAG service about.
 RAG_TRIGGER_FIELDS = frozenset(RAG_FIELDS) - {"id", "updated_at"}
 
 
 def rag_payload(row: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    for field in RAG_FIELDS:
-        value = getattr(row, field)
-        if field in ("id", "clinic_id"):
-            value = str(value)
-        elif field == "updated_at":
-            value = value.isoformat()
-        elif field == "languages":
-            value = list(value)
-        payload[field] = value
-    return payload
+    return RagDoctor.model_validate(row).model_dump(mode="json")
 
 
 class RagMirror:
@@ -110,6 +109,5 @@ class RagMirror:
     ) -> None:
         """The outbox row is the RAG sync record; nothing else to write."""
 
-    def close(self) -> None:
-        # Closing needs the event loop; the client holds no server state worth flushing.
-        pass
+    async def aclose(self) -> None:
+        await self._client.aclose()
