@@ -1,0 +1,425 @@
+"""`make bench`: seed a clinic, run the baseline and the service the README's way, load both
+with wrk from outside the process, and write BENCHMARKS.md and bench/results.json.
+
+`python -m bench.run --smoke` is the few-second version the test suite runs so this keeps
+working; it asserts no figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from app.launcher import migrate
+from bench.seed import Seeded, seed
+from tests.db import throwaway_database
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+LUA = ROOT / "bench" / "wrk" / "requests.lua"
+API_KEY = "bench-secret-key"
+CONNECTIONS = 32
+WRK_THREADS = 2
+
+
+@dataclass
+class Phase:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    statuses: dict[str, int]
+    generator_cpu_share: float
+
+
+class RssSampler:
+    """Peak resident memory of a process tree (the server and its workers)."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak_total = 0.0
+        self.peak_worker = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+                sizes = [p.memory_info().rss / 2**20 for p in procs if "postgres" not in p.name()]
+            except psutil.Error:
+                sizes = []
+            if sizes:
+                self.peak_total = max(self.peak_total, sum(sizes))
+                self.peak_worker = max(self.peak_worker, max(sizes))
+            self._stop.wait(0.25)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def server(
+    cmd: list[str], env: dict[str, str], ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if (
+                    httpx.get(ready_url, timeout=2, headers={"X-API-Key": API_KEY}).status_code
+                    == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+
+
+def wrk(
+    name: str, base: str, lines: list[str], seconds: int, connections: int = CONNECTIONS
+) -> Phase:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.txt"
+    path.write_text("\n".join(lines) + "\n")
+    cmd = [
+        "wrk",
+        "-t",
+        str(WRK_THREADS),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        base,
+        "--",
+        str(path),
+        str(WRK_THREADS),
+        API_KEY,
+    ]
+    started = time.monotonic()
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cpu = 0.0
+    while proc.poll() is None:
+        try:
+            times = proc.cpu_times()
+            cpu = times.user + times.system
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(
+            f"wrk failed: {out}\n{proc.stderr.read().decode() if proc.stderr else ''}"
+        )
+    data = json.loads(line.removeprefix("WRKJSON "))
+    seconds_run = data["duration_us"] / 1e6
+    counted = data["created"] if name.startswith("booking") else data["requests"]
+    statuses = {k: data[k] for k in ("ok", "created", "conflict", "other")}
+    statuses["socket_errors"] = sum(data[k] for k in data if k.startswith("errors_"))
+    # CPU share of the 2 cores the generator used: low means it was not the bottleneck.
+    return Phase(
+        name,
+        counted / seconds_run,
+        data["p50_us"] / 1000,
+        data["p99_us"] / 1000,
+        data["requests"],
+        statuses,
+        round(cpu / wall / psutil.cpu_count(), 3),
+    )
+
+
+async def contended(
+    base: str, doctor_id: str, slots: list[tuple[str, str]], clients: int
+) -> list[tuple[float, int]]:
+    """`clients` agents race for one slot, each on its own connection; per round: seconds
+    until every one has an answer, and how many got a 201."""
+    rounds = []
+    for day, start in slots:
+        conns = [
+            httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}, timeout=60)
+            for _ in range(clients)
+        ]
+        body = {
+            "doctor_id": doctor_id,
+            "date": day,
+            "start_time": start,
+            "source": "AI_CALLING_AGENT",
+            "patient": {"name": "Race", "mobile_number": ""},
+        }
+        try:
+            for c in conns:  # open every connection before the race starts
+                await c.get("/health")
+            started = time.perf_counter()
+            answers = await asyncio.gather(
+                *[
+                    c.post(
+                        "/api/v1/appointments/",
+                        json={
+                            **body,
+                            "patient": {"name": "Race", "mobile_number": f"+9198{i:08d}"},
+                        },
+                    )
+                    for i, c in enumerate(conns)
+                ]
+            )
+            elapsed = time.perf_counter() - started
+        finally:
+            await asyncio.gather(*[c.aclose() for c in conns])
+        rounds.append((elapsed, sum(a.status_code == 201 for a in answers)))
+        assert all(a.status_code in (201, 409) for a in answers), {a.status_code for a in answers}
+    return rounds
+
+
+def request_lines(seeded: Seeded, today: dt.date, rng: random.Random) -> dict[str, list[str]]:
+    ids = [str(d) for d in seeded.doctor_ids]
+
+    def day(n: int) -> str:
+        return (today + dt.timedelta(days=n)).isoformat()
+
+    one_day = [
+        f"GET\t/api/v1/appointments/availability/{rng.choice(ids)}?date={day(rng.randrange(1, 60))}"
+        for _ in range(5000)
+    ]
+    thirty = []
+    for _ in range(5000):
+        start = rng.randrange(0, 30)
+        thirty.append(
+            f"GET\t/api/v1/appointments/availability/{rng.choice(ids)}"
+            f"?start_date={day(start)}&end_date={day(start + 29)}"
+        )
+    specs = sorted(set(seeded.specializations))
+    search = [
+        f"GET\t/api/v1/appointments/availability?specialization={rng.choice(specs)}"
+        f"&start_date={day(rng.randrange(1, 45))}&limit=10"
+        for _ in range(5000)
+    ]
+    booking = []
+    for doctor_id, slot_day, start in seeded.free_slots:
+        if slot_day <= today:
+            continue
+        body = json.dumps(
+            {
+                "doctor_id": str(doctor_id),
+                "date": slot_day.isoformat(),
+                "start_time": start,
+                "source": "AI_CALLING_AGENT",
+                "patient": {
+                    "name": "Bench Caller",
+                    "mobile_number": f"+9190000{rng.randrange(3000):05d}",
+                },
+            }
+        )
+        booking.append(f"POST\t/api/v1/appointments/\t{body}")
+    baseline = [f"GET\t/doctor/{rng.choice(ids)}" for _ in range(5000)]
+    return {
+        "baseline": baseline,
+        "availability_1d": one_day,
+        "availability_30d": thirty,
+        "search": search,
+        "booking": booking,
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": psutil.cpu_count(),
+        "cpu_model": next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            platform.processor(),
+        ),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    seconds = args.seconds
+    rng = random.Random(7)
+    with throwaway_database() as url:
+        migrate(url)
+        today = dt.date.today()
+        doctors = 5 if args.smoke else 50
+        seeded = asyncio.run(
+            seed(url.replace("postgresql+asyncpg", "postgresql"), today, doctors=doctors)
+        )
+        lines = request_lines(seeded, today, rng)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SERVICE_API_KEY": f"bench:{API_KEY}",
+            "LOG_LEVEL": "WARNING",
+            "WORKERS": str(args.workers),
+            "DB_POOL_SIZE": "20",
+            "DB_MAX_OVERFLOW": "10",
+        }
+        results: dict[str, Phase] = {}
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        baseline_cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        with server(baseline_cmd, env, f"{base}/doctor/{seeded.doctor_ids[0]}"):
+            wrk("warmup", base, lines["baseline"], 2)
+            results["baseline"] = wrk("baseline", base, lines["baseline"], seconds)
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env["PORT"] = str(port)
+        with server([sys.executable, "-m", "app", "serve"], env, f"{base}/ready") as proc:
+            sampler = RssSampler(proc.pid)
+            wrk("warmup", base, lines["availability_1d"], 2)
+            for name in ("availability_1d", "availability_30d", "search"):
+                results[name] = wrk(name, base, lines[name], seconds)
+            results["booking"] = wrk("booking", base, lines["booking"], seconds)
+            free = [(str(d), day.isoformat(), s) for d, day, s in seeded.free_slots if day > today][
+                -(args.rounds * 3) :
+            ]
+            target_doctor = free[0][0]
+            race_slots = [(day, s) for d, day, s in free if d == target_doctor][: args.rounds]
+            rounds = asyncio.run(contended(base, target_doctor, race_slots, args.clients))
+            sampler.stop()
+
+    base_rps = results["baseline"].rps
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "make bench" if not args.smoke else "python -m bench.run --smoke",
+        "machine": machine(),
+        "workers": args.workers,
+        "connections": CONNECTIONS,
+        "seconds_per_phase": seconds,
+        "seeded": {
+            "doctors": len(seeded.doctor_ids),
+            "appointments": seeded.appointments,
+            "patients": seeded.patients,
+            "leaves": seeded.leaves,
+            "free_slots": len(seeded.free_slots),
+        },
+        "baseline_rps": round(base_rps, 1),
+        "phases": {
+            name: {
+                "rps": round(p.rps, 1),
+                "ratio_to_baseline": round(p.rps / base_rps, 3),
+                "p50_ms": round(p.p50_ms, 2),
+                "p99_ms": round(p.p99_ms, 2),
+                "requests": p.requests,
+                "statuses": p.statuses,
+                "generator_cpu_share": p.generator_cpu_share,
+            }
+            for name, p in results.items()
+        },
+        "contended_rounds": [{"seconds": round(s, 3), "winners": w} for s, w in rounds],
+    }
+    report.update(
+        {
+            "availability_1d_rps": results["availability_1d"].rps,
+            "availability_30d_rps": results["availability_30d"].rps,
+            "search_rps": results["search"].rps,
+            "booking_rps": results["booking"].rps,
+            "availability_1d_p99_ms": results["availability_1d"].p99_ms,
+            "contended_resolve_s": statistics.median(s for s, _ in rounds),
+            "contended_winners": min(w for _, w in rounds)
+            if all(w == 1 for _, w in rounds)
+            else max(w for _, w in rounds),
+            "rss_mb": round(sampler.peak_worker, 1),
+            "rss_total_mb": round(sampler.peak_total, 1),
+        }
+    )
+    for key in (
+        "availability_1d_rps",
+        "availability_30d_rps",
+        "search_rps",
+        "booking_rps",
+        "availability_1d_p99_ms",
+        "contended_resolve_s",
+    ):
+        report[key] = round(report[key], 3)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick; for the tests")
+    parser.add_argument("--seconds", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    if args.seconds is None:
+        args.seconds = 1 if args.smoke else 10
+    if args.smoke:
+        args.clients, args.rounds = min(args.clients, 20), 1
+    report = run(args)
+    text = json.dumps(report, indent=2)
+    print(text)
+    output = args.output or (None if args.smoke else ROOT / "bench" / "results.json")
+    if output is not None:
+        output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
