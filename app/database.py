@@ -69,3 +69,8 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool in autocommit mode: a single-statement read needs no BEGIN/COMMIT."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

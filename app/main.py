@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import launcher
 from app.config import Settings, load_settings, parse_api_keys
-from app.database import create_engine, create_sessionmaker
+from app.database import create_engine, create_sessionmaker, read_only
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         engine = create_engine(settings, url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.read_engine = read_only(engine)
         dispatcher = None
         if settings.dispatcher_enabled:
             dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)

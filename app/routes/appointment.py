@@ -2,29 +2,36 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.database import SessionDep
 from app.models.enums import AppointmentStatus
-from app.routes.deps import CallerDep, ClinicDep, SettingsDep, error_responses
+from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses
 from app.schemas.appointment import (
     AppointmentCreate,
     AppointmentEventRead,
     AppointmentRead,
     AvailabilityRead,
-    DayAvailability,
     DoctorSlot,
     RescheduleRequest,
-    Slot,
     SlotUnavailableBody,
 )
-from app.schemas.common import Limit
+from app.schemas.common import Limit, clock_text, json_response
 from app.services import appointment_service, booking_service, slot_finder
+from app.services.availability_service import SlotTime
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
+
+
+@lru_cache(maxsize=8192)
+def slot_json(slot: SlotTime) -> dict[str, str]:
+    # Slots are shared immutable objects (one per grid cell), so their JSON form is too.
+    return {"start_time": clock_text(slot.start), "end_time": clock_text(slot.end)}
+
 
 _SLOT_409: dict[int | str, dict[str, Any]] = {
     409: {"description": "Slot not available", "model": SlotUnavailableBody}
@@ -32,22 +39,23 @@ _SLOT_409: dict[int | str, dict[str, Any]] = {
 DateQuery = Annotated[dt.date | None, Query()]
 
 
-@router.get("/availability", responses=error_responses())
+@router.get("/availability", response_model=list[DoctorSlot], responses=error_responses())
 async def find_earliest_slots(
-    session: SessionDep,
-    clinic: ClinicDep,
+    reader: ReaderDep,
     specialization: Annotated[str | None, Query(max_length=200)] = None,
     language: Annotated[str | None, Query(max_length=100)] = None,
     consultation_type: Annotated[str | None, Query(max_length=100)] = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
     limit: Annotated[Limit, Query()] = 10,
-) -> list[DoctorSlot]:
+) -> Response:
     """The earliest free slots across active doctors matching the filters, earliest first."""
-    today = clinic.now.date()
-    first, last = slot_finder.resolve_range(today, None, start_date, end_date, default_days=14)
+    clinic = reader.clinic
+    first, last = slot_finder.resolve_range(
+        clinic.today, None, start_date, end_date, default_days=14
+    )
     found = await slot_finder.earliest_slots(
-        session,
+        reader.engine,
         first,
         last,
         limit,
@@ -57,44 +65,50 @@ async def find_earliest_slots(
         language=language,
         consultation_type=consultation_type,
     )
-    return [
-        DoctorSlot(
-            doctor_id=f.doctor_id,
-            doctor_name=f.doctor_name,
-            date=f.date,
-            start_time=f.start_time,
-            end_time=f.end_time,
-        )
-        for f in found
-    ]
+    return json_response(
+        [
+            {
+                "doctor_id": str(f.doctor_id),
+                "doctor_name": f.doctor_name,
+                "date": f.date.isoformat(),
+                "start_time": clock_text(f.start_time),
+                "end_time": clock_text(f.end_time),
+            }
+            for f in found
+        ]
+    )
 
 
-@router.get("/availability/{doctor_id}", responses=error_responses(404))
+@router.get(
+    "/availability/{doctor_id}", response_model=AvailabilityRead, responses=error_responses(404)
+)
 async def get_availability(
     doctor_id: uuid.UUID,
-    session: SessionDep,
-    clinic: ClinicDep,
-    settings: SettingsDep,
+    reader: ReaderDep,
     date: DateQuery = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
-) -> AvailabilityRead:
-    first, last = slot_finder.resolve_range(clinic.now.date(), date, start_date, end_date)
+) -> Response:
+    clinic = reader.clinic
+    first, last = slot_finder.resolve_range(clinic.today, date, start_date, end_date)
     result = await slot_finder.doctor_availability(
-        session, doctor_id, first, last, clinic.now, clinic.tz
+        reader.engine, doctor_id, first, last, clinic.now, clinic.tz
     )
-    return AvailabilityRead(
-        doctor_id=result.doctor_id,
-        timezone=settings.clinic_timezone,
-        slot_duration_minutes=result.slot_duration_minutes,
-        days=[
-            DayAvailability(
-                date=day.date,
-                unavailable_reason=day.unavailable_reason,
-                slots=[Slot(start_time=s.start, end_time=s.end) for s in day.slots],
-            )
-            for day in result.days
-        ],
+    # The hottest read: serialised straight to JSON (the shape is AvailabilityRead).
+    return json_response(
+        {
+            "doctor_id": str(result.doctor_id),
+            "timezone": reader.timezone_name,
+            "slot_duration_minutes": result.slot_duration_minutes,
+            "days": [
+                {
+                    "date": day.date.isoformat(),
+                    "unavailable_reason": day.unavailable_reason,
+                    "slots": [slot_json(s) for s in day.slots],
+                }
+                for day in result.days
+            ],
+        }
     )
 
 

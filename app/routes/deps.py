@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
@@ -14,7 +16,7 @@ from app.services.audit import Caller
 from app.services.context import Clinic
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -26,7 +28,7 @@ def clinic_now(settings: Settings) -> dt.datetime:
     return dt.datetime.now(settings.timezone)
 
 
-def get_clinic(settings: SettingsDep) -> Clinic:
+async def get_clinic(settings: SettingsDep) -> Clinic:
     return Clinic(
         tz=settings.timezone,
         now=clinic_now(settings),
@@ -39,7 +41,7 @@ def get_clinic(settings: SettingsDep) -> Clinic:
 ClinicDep = Annotated[Clinic, Depends(get_clinic)]
 
 
-def get_caller(
+async def get_caller(
     actor: ActorDep,
     x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Caller:
@@ -47,6 +49,25 @@ def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """What a read-only availability endpoint needs, resolved as one cheap dependency."""
+
+    engine: AsyncEngine
+    clinic: Clinic
+    timezone_name: str
+
+
+async def get_reader(request: Request) -> Reader:
+    settings: Settings = request.app.state.settings
+    return Reader(
+        request.app.state.read_engine, await get_clinic(settings), settings.clinic_timezone
+    )
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 _DESCRIPTIONS = {
     400: ("Malformed or invalid input", ValidationErrorBody),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Annotated, Any
 
+from fastapi import Response
 from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic_core import to_json
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -23,6 +26,17 @@ def _parse_clock(value: Any) -> Any:
 
 def format_clock(value: dt.time) -> str:
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+@lru_cache(maxsize=2048)
+def clock_text(value: dt.time) -> str:
+    """`format_clock`, memoised for the few thousand distinct times a clinic ever shows."""
+    return format_clock(value)
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """A JSON response from plain data, skipping a second validation pass."""
+    return Response(to_json(content), status_code=status_code, media_type="application/json")
 
 
 def _parse_date(value: Any) -> Any:

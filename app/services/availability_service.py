@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 WEEKDAY_INDEX = {
@@ -85,6 +86,7 @@ def _time(seconds: int) -> dt.time:
     return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
+@lru_cache(maxsize=8192)
 def _has_clock_change(day: dt.date, tz: ZoneInfo) -> bool:
     midnight = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
     next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
@@ -99,9 +101,18 @@ def _exists_on_clock(day: dt.date, t: dt.time, tz: ZoneInfo) -> bool:
 
 def grid(schedule: Schedule) -> list[tuple[int, int]]:
     """Every slot of a working day as (start, end) seconds since midnight."""
+    return [(start, end) for start, end, _ in _cells(schedule)]
+
+
+@lru_cache(maxsize=4096)
+def _cells(schedule: Schedule) -> tuple[tuple[int, int, SlotTime], ...]:
+    # Computed once per schedule: the slot objects are immutable and shared by every day.
     step = schedule.slot_minutes * 60
     first, last = _seconds(schedule.start), _seconds(schedule.end)
-    return [(s, s + step) for s in range(first, last - step + 1, step)]
+    return tuple(
+        (s, s + step, SlotTime(_time(s), _time(s + step)))
+        for s in range(first, last - step + 1, step)
+    )
 
 
 def day_availability(
@@ -113,36 +124,54 @@ def day_availability(
     tz: ZoneInfo,
 ) -> Day:
     """Free slots of one day; `leaves` and `busy` may hold other days, which are ignored."""
-    today = now.astimezone(tz).date()
+    local_now = now.astimezone(tz)
+    today = local_now.date()
     if day < today:
         return Day(day, "past", ())
     if not schedule.is_active:
         return Day(day, "doctor_inactive", ())
     if day.weekday() not in schedule.working_days:
         return Day(day, "non_working_day", ())
+    if any(lv.date == day and (lv.start is None or lv.end is None) for lv in leaves):
+        return Day(day, "leave", ())
+    cells = _cells(schedule)
+    if not cells:
+        return Day(day, None, ())
 
-    blocked: list[tuple[int, int]] = []
-    for leave in leaves:
-        if leave.date != day:
+    # Mark the grid cells each leave or appointment overlaps: O(cells + intervals).
+    first, step, count = cells[0][0], schedule.slot_minutes * 60, len(cells)
+    taken = bytearray(count)
+    for interval in (*leaves, *busy):
+        start_t, end_t = interval.start, interval.end
+        if interval.date != day or start_t is None or end_t is None:
             continue
-        if leave.start is None or leave.end is None:
-            return Day(day, "leave", ())
-        blocked.append((_seconds(leave.start), _seconds(leave.end)))
-    for item in busy:
-        if item.date == day and item.start is not None and item.end is not None:
-            blocked.append((_seconds(item.start), _seconds(item.end)))
+        # Inlined second arithmetic: this loop runs for every booking in the range.
+        low = (start_t.hour * 3600 + start_t.minute * 60 + start_t.second - first) // step
+        high = -(-(end_t.hour * 3600 + end_t.minute * 60 + end_t.second - first) // step) - 1
+        for index in range(low if low > 0 else 0, (high if high < count else count - 1) + 1):
+            taken[index] = 1
 
-    check_clock = _has_clock_change(day, tz)
+    clock_change = _has_clock_change(day, tz)
+    is_today = day == today
+    now_seconds = (
+        local_now.hour * 3600
+        + local_now.minute * 60
+        + local_now.second
+        + local_now.microsecond / 1e6
+    )
     slots: list[SlotTime] = []
-    for start, end in grid(schedule):
-        if any(start < b_end and b_start < end for b_start, b_end in blocked):
+    for index, (start, _, slot) in enumerate(cells):
+        if taken[index]:
             continue
-        start_time = _time(start)
-        if check_clock and not _exists_on_clock(day, start_time, tz):
+        if clock_change and not _exists_on_clock(day, slot.start, tz):
             continue
-        if day == today and dt.datetime.combine(day, start_time, tzinfo=tz) <= now:
-            continue
-        slots.append(SlotTime(start_time, _time(end)))
+        if is_today:
+            if clock_change:
+                if dt.datetime.combine(day, slot.start, tzinfo=tz) <= now:
+                    continue
+            elif start <= now_seconds:
+                continue
+        slots.append(slot)
     return Day(day, None, tuple(slots))
 
 

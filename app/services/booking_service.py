@@ -130,10 +130,10 @@ async def book(
         patient_id = (await get_patient(session, data.patient_id)).id
     else:
         assert data.patient is not None
-        patient_id = (await find_or_create_patient(session, data.patient, clinic.default_region)).id
+        patient_id = await find_or_create_patient(session, data.patient, clinic.default_region)
 
     slot = await _free_slot(session, doctor, data.date, data.start_time, clinic)
-    inserted = await session.execute(
+    appointment: Appointment | None = await session.scalar(
         insert(Appointment)
         .values(
             id=uuid.uuid4(),
@@ -151,12 +151,11 @@ async def book(
             # Must match the partial index's predicate literally for PostgreSQL to infer it.
             index_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
         )
-        .returning(Appointment.id)
+        .returning(Appointment)
     )
-    appointment_id = inserted.scalar_one_or_none()
-    if appointment_id is None:
+    if appointment is None:
         await _raise_unavailable(session, doctor, data.date, data.start_time, clinic)
-    appointment = await _load(session, appointment_id)
+    assert appointment is not None
     audit.record(session, appointment, AppointmentAction.CREATED, caller, before=None)
     await _mirror(session, appointment, clinic)
     await session.flush()

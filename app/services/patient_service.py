@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,28 +33,47 @@ async def create_patient(
 
 async def find_or_create_patient(
     session: AsyncSession, data: PatientCreate, default_region: str | None
-) -> Patient:
+) -> uuid.UUID:
     """The patient with this mobile, as stored (never overwritten), or a new one.
 
     `ON CONFLICT DO NOTHING` lets two first-time callers with one number race safely.
     """
     mobile = normalise_mobile(data.mobile_number, default_region, field="patient.mobile_number")
-    await session.execute(
-        insert(Patient)
-        .values(
-            id=uuid.uuid4(),
-            name=data.name,
-            mobile_number=mobile,
-            email=str(data.email).lower() if data.email else None,
-            gender=data.gender,
-            date_of_birth=data.date_of_birth,
-        )
-        .on_conflict_do_nothing(index_elements=[Patient.mobile_number])
+    found = await session.execute(
+        _FIND_OR_CREATE,
+        {
+            "id": uuid.uuid4(),
+            "name": data.name,
+            "mobile": mobile,
+            "email": str(data.email).lower() if data.email else None,
+            "gender": data.gender,
+            "dob": data.date_of_birth,
+        },
     )
-    patient = (
-        await session.execute(select(Patient).where(Patient.mobile_number == mobile))
-    ).scalar_one()
-    return patient
+    patient_id: uuid.UUID | None = found.scalar_one_or_none()
+    if patient_id is None:
+        # A concurrent first booking for this number committed after our statement began;
+        # a new statement sees it.
+        query = select(Patient.id).where(Patient.mobile_number == mobile)
+        patient_id = (await session.execute(query)).scalar_one()
+    return patient_id
+
+
+# One round trip: insert unless the number exists, then return whichever row holds it.
+_FIND_OR_CREATE = text(
+    """
+    WITH created AS (
+        INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
+        VALUES (:id, :name, :mobile, :email, :gender, :dob)
+        ON CONFLICT (mobile_number) DO NOTHING
+        RETURNING id
+    )
+    SELECT id FROM created
+    UNION ALL
+    SELECT id FROM patients WHERE mobile_number = :mobile
+    LIMIT 1
+    """
+)
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import InvalidInput
 from app.services.availability_service import (
@@ -60,20 +60,21 @@ def resolve_range(
 
 
 async def doctor_availability(
-    session: AsyncSession,
+    engine: AsyncEngine,
     doctor_id: uuid.UUID,
     start: dt.date,
     end: dt.date,
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> DoctorAvailability:
-    calendar = await load_doctor_calendar(session, doctor_id, start, end)
+    async with engine.connect() as connection:
+        calendar = await load_doctor_calendar(connection, doctor_id, start, end)
     days = availability(calendar.schedule, start, end, calendar.leaves, calendar.busy, now, tz)
     return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
 
 
 async def earliest_slots(
-    session: AsyncSession,
+    engine: AsyncEngine,
     start: dt.date,
     end: dt.date,
     limit: int,
@@ -84,14 +85,15 @@ async def earliest_slots(
     language: str | None,
     consultation_type: str | None,
 ) -> list[FoundSlot]:
-    calendars = await load_matching_calendars(
-        session,
-        start,
-        end,
-        specialization=specialization,
-        language=language,
-        consultation_type=consultation_type,
-    )
+    async with engine.connect() as connection:
+        calendars = await load_matching_calendars(
+            connection,
+            start,
+            end,
+            specialization=specialization,
+            language=language,
+            consultation_type=consultation_type,
+        )
     found: list[FoundSlot] = []
     # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
     for day in date_range(start, end):
