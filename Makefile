@@ -30,9 +30,13 @@ resync-rag: $(STAMP)  ## re-send every doctor to the RAG service
 test: $(STAMP)  ## the whole suite: TEST_DATABASE_URL, else a throw-away embedded PostgreSQL
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)  ## seed a clinic, load the baseline and the service with wrk; writes BENCHMARKS.md
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.run
+
 lint: $(STAMP)
-	$(BIN)/ruff check app tests alembic
-	$(BIN)/ruff format --check app tests alembic
+	$(BIN)/ruff check app tests alembic bench
+	$(BIN)/ruff format --check app tests alembic bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

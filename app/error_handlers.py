@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
+from app import metrics
 from app.errors import DatabaseUnavailable, ServiceError
 
 logger = logging.getLogger("app.errors")
@@ -41,6 +42,8 @@ def _message(error: dict[str, Any]) -> str:
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    if exc.status_code == 409:
+        metrics.CONFLICTS.labels(exc.code).inc()
     headers = (
         {"Retry-After": str(exc.extra.pop("retry_after"))} if "retry_after" in exc.extra else None
     )

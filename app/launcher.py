@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -77,10 +78,21 @@ def prepare(settings: Settings, *, announce_key: bool = True) -> str:
     return url
 
 
+def _prepare_metrics_dir(settings: Settings) -> None:
+    """Workers add their metrics up through files here; stale ones from a previous run go."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = (settings.data_dir / "prometheus").resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
     prepare(settings)
+    _prepare_metrics_dir(settings)
     print(
         f"Serving on http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stdout,

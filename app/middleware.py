@@ -10,6 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.logging_setup import request_id_var
 
 logger = logging.getLogger("app.request")
@@ -66,6 +67,11 @@ class RequestContextMiddleware:
                 )
                 await send({"type": "http.response.body", "body": body})
         finally:
+            elapsed = time.perf_counter() - started
+            template = route_template(scope)
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(method, template, metrics.status_class(status)).inc()
+            metrics.HTTP_LATENCY.labels(method, template).observe(elapsed)
             if status >= 500:
                 logger.error(
                     "request failed",
@@ -73,10 +79,25 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                        "duration_ms": round(elapsed * 1000, 1),
                     },
                 )
             request_id_var.reset(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (e.g. `/api/v1/doctors/{doctor_id}`), never raw ids.
+
+    The router reports the matched route's own path, relative to the routers it was included
+    in; the prefixes hold no parameters, so they are the request path's leading segments.
+    """
+    route_path = getattr(scope.get("route"), "path", None)
+    if route_path is None:
+        return "unmatched"
+    own = route_path.split("/")[1:]
+    segments = scope["path"].split("/")
+    prefix = segments[: len(segments) - len(own)] if own else segments
+    return "/".join([*prefix, *own]) or "/"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

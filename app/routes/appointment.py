@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from app import metrics
 from app.database import SessionDep
 from app.models.enums import AppointmentStatus
 from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses
@@ -127,6 +128,8 @@ async def book_appointment(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
     result = await booking_service.book_idempotently(session, data, caller, clinic, idempotency_key)
+    if not result.replayed:
+        metrics.APPOINTMENT_CHANGES.labels("booked").inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -202,6 +205,7 @@ async def reschedule_appointment(
     appointment = await booking_service.reschedule(
         session, appointment_id, data.date, data.start_time, caller, clinic
     )
+    metrics.APPOINTMENT_CHANGES.labels("rescheduled").inc()
     return AppointmentRead.model_validate(appointment)
 
 
@@ -210,4 +214,5 @@ async def cancel_appointment(
     appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep, clinic: ClinicDep
 ) -> AppointmentRead:
     appointment = await booking_service.cancel(session, appointment_id, caller, clinic)
+    metrics.APPOINTMENT_CHANGES.labels("cancelled").inc()
     return AppointmentRead.model_validate(appointment)

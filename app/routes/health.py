@@ -6,10 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from app import metrics
 from app.config import Settings
+from app.services.outbox import TARGETS
 
 router = APIRouter(tags=["health"])
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -33,6 +35,39 @@ def _mirrors(settings: Settings) -> dict[str, str]:
         "calendar_sync": "enabled" if settings.calendar_enabled else "disabled",
         "rag_sync": "enabled" if settings.rag_enabled else "disabled",
     }
+
+
+_OUTBOX_STATE = text(
+    """
+    SELECT target, status, count(*) AS jobs,
+           coalesce(extract(epoch FROM now() - min(created_at))
+                    FILTER (WHERE status IN ('pending', 'in_progress')), 0) AS oldest
+      FROM outbox_jobs GROUP BY target, status
+    """
+)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text format; outbox and pool gauges are read at scrape time."""
+    metrics.sample_pool(request.app.state.engine.pool)
+    try:
+        async with request.app.state.read_engine.connect() as conn:
+            rows = (await conn.execute(_OUTBOX_STATE)).all()
+    except Exception:  # the database being down must not hide the other metrics
+        rows = None
+    if rows is not None:
+        oldest: dict[str, float] = {target: 0.0 for target in TARGETS}
+        for target in TARGETS:
+            for state in ("pending", "in_progress", "done", "failed"):
+                metrics.OUTBOX_DEPTH.labels(target, state).set(0)
+        for row in rows:
+            metrics.OUTBOX_DEPTH.labels(row.target, row.status).set(row.jobs)
+            oldest[row.target] = max(oldest.get(row.target, 0.0), float(row.oldest))
+        for target, age in oldest.items():
+            metrics.OUTBOX_OLDEST.labels(target).set(age)
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
 
 
 @router.get("/ready", responses={503: {"description": "Not ready"}})

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.config import Settings
 from app.database import async_url
 from app.services import idempotency_service, outbox
@@ -149,14 +150,18 @@ class Dispatcher:
         try:
             result = await mirror.deliver(job)
         except RetryableDeliveryError as exc:
+            metrics.DELIVERIES.labels(job.target, "retry").inc()
             await self._settle_retry(mirror, job, exc)
         except PermanentDeliveryError as exc:
+            metrics.DELIVERIES.labels(job.target, "failed").inc()
             await self._settle(mirror, job, "failed", str(exc), None)
             logger.warning("delivery failed for good", extra=self._log(job, error=str(exc)))
         except Exception as exc:  # a bug in a mirror must not stop the dispatcher
+            metrics.DELIVERIES.labels(job.target, "retry").inc()
             logger.exception("delivery crashed", extra=self._log(job))
             await self._settle_retry(mirror, job, RetryableDeliveryError(type(exc).__name__))
         else:
+            metrics.DELIVERIES.labels(job.target, "delivered").inc()
             await self._settle(mirror, job, "synced", None, result)
             logger.debug(
                 "delivered",

@@ -1,0 +1,92 @@
+"""Prometheus metrics. With several uvicorn workers they are added up across processes
+(prometheus-client's multiprocess mode, enabled by `PROMETHEUS_MULTIPROC_DIR`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by route template and status class.",
+    ["method", "route", "status_class"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+APPOINTMENT_CHANGES = Counter(
+    "appointment_changes_total",
+    "Committed appointment changes, by action (booked, rescheduled, cancelled).",
+    ["action"],
+)
+CONFLICTS = Counter(
+    "conflicts_total",
+    "409 answers, by error code (slot_unavailable, invalid_state, ...).",
+    ["code"],
+)
+DELIVERIES = Counter(
+    "outbox_deliveries_total",
+    "Mirror deliveries, by target (calendar, rag) and outcome (delivered, retry, failed).",
+    ["target", "outcome"],
+)
+OUTBOX_DEPTH = Gauge(
+    "outbox_jobs",
+    "Outbox jobs by target and state, read from the database at scrape time.",
+    ["target", "state"],
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_OLDEST = Gauge(
+    "outbox_oldest_pending_age_seconds",
+    "Age of the oldest job still owed to a mirror (0 when none).",
+    ["target"],
+    multiprocess_mode="mostrecent",
+)
+DB_POOL = Gauge(
+    "db_pool_connections",
+    "Database connections of this process's pool, by state (in_use, idle, waiting).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text, summed over every worker when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST
+
+
+def sample_pool(pool: Any) -> None:
+    in_use = pool.checkedout()
+    DB_POOL.labels("in_use").set(in_use)
+    DB_POOL.labels("idle").set(pool.checkedin())
+    DB_POOL.labels("waiting").set(_pool_waiters(pool))
+
+
+def _pool_waiters(pool: Any) -> int:
+    # SQLAlchemy exposes no waiter count; its async queue is an asyncio.Queue whose pending
+    # getters are exactly the requests waiting for a connection.
+    try:
+        return len(pool._pool._queue._getters)
+    except AttributeError:
+        return 0

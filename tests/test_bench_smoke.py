@@ -1,0 +1,40 @@
+"""The benchmark's few-second smoke run, so `make bench` keeps working. No figure is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (CI installs it)")
+def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.read_text())
+    for key in (
+        "baseline_rps",
+        "availability_1d_rps",
+        "availability_30d_rps",
+        "search_rps",
+        "booking_rps",
+        "availability_1d_p99_ms",
+        "contended_resolve_s",
+        "contended_winners",
+        "rss_mb",
+    ):
+        assert isinstance(report[key], int | float), key
+    assert report["contended_winners"] == 1
+    assert report["phases"]["booking"]["statuses"]["other"] == 0

@@ -1,0 +1,113 @@
+"""/metrics: Prometheus text that adds up to the requests sent, also across workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import API_KEY, client_for
+from tests.factories import book, create_doctor, next_weekday
+from tests.servers import free_port
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)$", line)
+        if not match:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+async def test_metrics_count_requests_bookings_and_conflicts(app: object) -> None:
+    async with client_for(app) as client, client_for(app, None) as anonymous:  # type: ignore[arg-type]
+        before = (await anonymous.get("/metrics")).text
+        doctor = await create_doctor(client)
+        day = next_weekday(0)
+        for start in ("09:00", "09:30", "10:00"):
+            assert (await book(client, doctor["id"], day, start)).status_code == 201
+        assert (await book(client, doctor["id"], day, "09:00")).status_code == 409
+        for _ in range(5):
+            await client.get(f"/api/v1/doctors/{doctor['id']}")
+        after_response = await anonymous.get("/metrics")
+    assert after_response.status_code == 200
+    assert after_response.headers["content-type"].startswith("text/plain")
+    after = after_response.text
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    route = "/api/v1/doctors/{doctor_id}"
+    assert delta("http_requests_total", route=route, status_class="2xx", method="GET") == 5
+    assert delta("http_request_duration_seconds_count", route=route, method="GET") == 5
+    assert delta("http_requests_total", route="/api/v1/appointments/", status_class="4xx") == 1
+    assert delta("appointment_changes_total", action="booked") == 3
+    assert delta("conflicts_total", code="slot_unavailable") == 1
+    assert "db_pool_connections" in after
+    assert sample(after, "outbox_jobs", target="calendar", state="pending") == 0
+
+
+def test_metrics_add_up_across_workers(db: AsyncEngine, database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SERVICE_API_KEY": f"agent:{API_KEY}",
+        "WORKERS": "2",
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+        "DISPATCHER_ENABLED": "false",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "service did not start"
+            time.sleep(0.3)
+
+        async def burst() -> None:
+            limits = httpx.Limits(max_keepalive_connections=0)  # new connections: both workers
+            async with httpx.AsyncClient(
+                base_url=base, headers={"X-API-Key": API_KEY}, limits=limits
+            ) as client:
+                responses = await asyncio.gather(
+                    *[client.get("/api/v1/doctors/", params={"limit": 1}) for _ in range(60)]
+                )
+                assert {r.status_code for r in responses} == {200}
+
+        asyncio.run(burst())
+        text = httpx.get(f"{base}/metrics").text
+        assert (
+            sample(text, "http_requests_total", route="/api/v1/doctors/", status_class="2xx") == 60
+        )
+        pids = set(re.findall(r'pid="(\d+)"', text))
+        assert len(list((tmp_path / "prometheus").glob("counter_*.db"))) >= 2, pids
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
