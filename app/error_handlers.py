@@ -64,12 +64,32 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    return JSONResponse(
-        {"detail": detail, "code": code}, status_code=exc.status_code, headers=exc.headers
-    )
+    body: dict[str, Any] = {"detail": detail, "code": code}
+    if exc.status_code == 400:
+        # Every 400 carries per-field errors, even when only the body as a whole is wrong.
+        body.update(code="validation_error", errors=[{"field": "body", "message": detail}])
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    original = getattr(exc, "orig", None)
+    for candidate in (original, getattr(original, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, sa_exc.DBAPIError) and (_sqlstate(exc) or "").startswith("22"):
+        # SQLSTATE class 22 is "data exception": the input itself (a NUL byte in a text, a
+        # number out of range) cannot be stored, so it is the caller's 400, not our 500.
+        body = {
+            "detail": "The request is invalid.",
+            "code": "validation_error",
+            "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
+        }
+        return JSONResponse(body, status_code=400)
     if (
         isinstance(exc, sa_exc.DBAPIError)
         and not exc.connection_invalidated

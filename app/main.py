@@ -17,7 +17,7 @@ from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
 from app.routes import appointment, doctor, health, patient, sync
-from app.security import require_api_key
+from app.security import KeyRateLimiter, require_api_key
 from app.services.mirrors import build_dispatcher
 
 logger = logging.getLogger("app")
@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.api_keys = api_keys
+    app.state.rate_limiter = (
+        KeyRateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+    )
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])

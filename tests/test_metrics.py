@@ -111,3 +111,20 @@ def test_metrics_add_up_across_workers(db: AsyncEngine, database_url: str, tmp_p
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+async def test_rate_limit_per_key(db: AsyncEngine, database_url: str) -> None:
+    from tests.conftest import OTHER_KEY, make_settings, started_app
+
+    app, lifespan = await started_app(make_settings(rate_limit_per_minute=5), database_url)
+    try:
+        async with client_for(app) as agent, client_for(app, OTHER_KEY) as admin:
+            statuses = [(await agent.get("/api/v1/doctors/")).status_code for _ in range(7)]
+            assert statuses == [200] * 5 + [429] * 2
+            limited = await agent.get("/api/v1/doctors/")
+            assert limited.json()["code"] == "rate_limited"
+            assert 1 <= int(limited.headers["Retry-After"]) <= 60
+            assert (await admin.get("/api/v1/doctors/")).status_code == 200
+            assert (await agent.get("/health")).status_code == 200
+    finally:
+        await lifespan.__aexit__(None, None, None)

@@ -143,7 +143,7 @@ async def list_doctor_appointments(
     end_date: DateQuery = None,
     status: AppointmentStatus | None = None,
     limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[AppointmentRead]:
     appointments = await appointment_service.list_appointments(
         session,
@@ -166,7 +166,7 @@ async def list_patient_appointments(
     end_date: DateQuery = None,
     status: AppointmentStatus | None = None,
     limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[AppointmentRead]:
     appointments = await appointment_service.list_appointments(
         session,

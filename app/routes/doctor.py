@@ -37,7 +37,7 @@ async def list_doctors(
     clinic_id: uuid.UUID | None = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[DoctorRead]:
     doctors = await doctor_service.list_doctors(
         session,
@@ -85,7 +85,7 @@ async def list_leaves(
     start_date: dt.date | None = None,
     end_date: dt.date | None = None,
     limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[LeaveRead]:
     leaves = await doctor_service.list_leaves(
         session, doctor_id, start_date=start_date, end_date=end_date, limit=limit, offset=offset

@@ -70,7 +70,7 @@ async def list_history(
     patient_id: uuid.UUID,
     session: SessionDep,
     limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[HistoryRead]:
     entries = await patient_service.list_history(session, patient_id, limit=limit, offset=offset)
     return [HistoryRead.model_validate(e) for e in entries]
