@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -182,12 +183,12 @@ class Dispatcher:
             self.settings.dispatcher_backoff_max_seconds,
             exc.retry_after,
         )
-        try:
-            async with self.sessionmaker.begin() as session:
-                if await outbox.mark_retry(session, job, self.worker_id, str(exc), delay):
-                    await mirror.record(session, job, "pending", str(exc), None)
-        except Exception:
-            logger.warning("could not record a retry; the lease will expire", exc_info=True)
+
+        async def record(session: AsyncSession) -> None:
+            if await outbox.mark_retry(session, job, self.worker_id, str(exc), delay):
+                await mirror.record(session, job, "pending", str(exc), None)
+
+        await self._write_outcome(job, record)
         logger.info(
             "delivery will be retried",
             extra=self._log(job, error=str(exc), delay_s=round(delay, 2)),
@@ -201,18 +202,41 @@ class Dispatcher:
         error: str | None,
         result: dict[str, Any] | None,
     ) -> None:
-        try:
-            async with self.sessionmaker.begin() as session:
-                if status == "failed":
-                    held = await outbox.mark_failed(session, job, self.worker_id, error or "")
-                else:
-                    held = await outbox.mark_done(session, job, self.worker_id, result)
-                if held:
-                    await mirror.record(session, job, status, error, result)
-        except Exception:
-            # The database is unreachable: the lease runs out and the job is delivered again,
-            # which every mirror tolerates (deliveries are idempotent).
-            logger.warning("could not record a delivery; the lease will expire", exc_info=True)
+        async def record(session: AsyncSession) -> None:
+            if status == "failed":
+                held = await outbox.mark_failed(session, job, self.worker_id, error or "")
+            else:
+                held = await outbox.mark_done(session, job, self.worker_id, result)
+            if held:
+                await mirror.record(session, job, status, error, result)
+
+        await self._write_outcome(job, record)
+
+    async def _write_outcome(
+        self, job: ClaimedJob, write: Callable[[AsyncSession], Awaitable[None]]
+    ) -> None:
+        """Record a delivery's outcome, retrying while the database is away.
+
+        Gives up when the lease runs out: the job is then claimed again and delivered once
+        more, which every mirror tolerates (deliveries are idempotent).
+        """
+        deadline = time.monotonic() + self.settings.dispatcher_lease_seconds
+        pause = 0.5
+        while True:
+            try:
+                async with self.sessionmaker.begin() as session:
+                    await write(session)
+                return
+            except Exception:
+                if time.monotonic() + pause > deadline or self._stopping.is_set():
+                    logger.warning(
+                        "could not record a delivery; its lease will expire",
+                        extra=self._log(job),
+                        exc_info=True,
+                    )
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def _log(self, job: ClaimedJob, **extra: Any) -> dict[str, Any]:
         return {
