@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
 from app.routes import appointment, doctor, health, patient, sync
 from app.security import KeyRateLimiter, require_api_key
+from app.services import maintenance
 from app.services.mirrors import build_dispatcher
 
 logger = logging.getLogger("app")
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             else:
                 dispatcher = None
         app.state.dispatcher = dispatcher
+        housekeeping = asyncio.create_task(maintenance.run_forever(app.state.sessionmaker))
         logger.info(
             "service started",
             extra={
@@ -58,6 +61,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             if dispatcher is not None:
                 dispatcher.stop()
                 await app.state.dispatcher_task

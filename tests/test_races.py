@@ -161,3 +161,24 @@ async def test_mixed_book_reschedule_cancel_never_overlaps(
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_housekeeping_keeps_fresh_idempotency_keys(db: AsyncEngine) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.services import idempotency_service
+
+    async with db.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (actor, key, request_hash, created_at) VALUES"
+                " ('agent', 'old', 'h', now() - interval '49 hours'),"
+                " ('agent', 'day-old', 'h', now() - interval '25 hours'),"
+                " ('agent', 'new', 'h', now())"
+            )
+        )
+    async with async_sessionmaker(db).begin() as session:
+        assert await idempotency_service.purge_expired(session) == 1
+    async with db.connect() as conn:
+        kept = set((await conn.execute(text("SELECT key FROM idempotency_keys"))).scalars())
+    assert kept == {"day-old", "new"}

@@ -22,12 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import metrics
 from app.config import Settings
 from app.database import async_url
-from app.services import idempotency_service, outbox
+from app.services import outbox
 from app.services.delivery import PermanentDeliveryError, RetryableDeliveryError
 from app.services.outbox import ClaimedJob
 
 logger = logging.getLogger("app.dispatcher")
-MAINTENANCE_EVERY_SECONDS = 300.0
 
 
 class Mirror(Protocol):
@@ -64,7 +63,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._last_maintenance = 0.0
 
     # -- running -----------------------------------------------------------------------------
 
@@ -82,7 +80,6 @@ class Dispatcher:
                     await self._sleep(self.settings.dispatcher_poll_seconds)
                     continue
                 await self._wait_for_work()
-                await self._maintain()
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -258,18 +255,6 @@ class Dispatcher:
                 logger.info("released outbox jobs", extra={"count": released})
         except Exception:
             logger.warning("could not release outbox jobs; their leases will expire")
-
-    async def _maintain(self) -> None:
-        now = time.monotonic()
-        if now - self._last_maintenance < MAINTENANCE_EVERY_SECONDS:
-            return
-        self._last_maintenance = now
-        try:
-            async with self.sessionmaker.begin() as session:
-                await idempotency_service.purge_expired(session)
-                await outbox.purge_finished(session)
-        except Exception:
-            logger.warning("outbox maintenance failed", exc_info=True)
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection; reconnect with backoff when the database goes away."""
