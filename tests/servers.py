@@ -20,6 +20,20 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(url: str, within: float = 60) -> None:
+    """Poll `{url}/ready` until it answers 200."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"service at {url} did not become ready")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def service_processes(
     database_url: str, count: int, api_key: str, extra_env: dict[str, str] | None = None
@@ -58,17 +72,8 @@ def service_processes(
         )
         urls.append(f"http://127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 30
         for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"service at {url} did not become ready")
-                time.sleep(0.2)
+            wait_ready(url)
         yield urls
     finally:
         for proc in procs:

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import API_KEY, client_for
 from tests.factories import book, create_doctor, next_weekday
-from tests.servers import free_port
+from tests.servers import free_port, wait_ready
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -81,15 +80,7 @@ def test_metrics_add_up_across_workers(db: AsyncEngine, database_url: str, tmp_p
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "service did not start"
-            time.sleep(0.3)
+        wait_ready(base)
 
         async def burst() -> None:
             limits = httpx.Limits(max_keepalive_connections=0)  # new connections: both workers

@@ -24,7 +24,7 @@ from app.launcher import migrate
 from tests.conftest import API_KEY, started_app
 from tests.factories import booking_payload, doctor_payload, next_weekday
 from tests.fake_google import ADMIN, FakeGoogle
-from tests.servers import free_port
+from tests.servers import free_port, wait_ready
 from tests.test_calendar_mirror import assert_mirror_matches, calendar_settings
 
 HEADERS = {"X-API-Key": API_KEY}
@@ -86,17 +86,12 @@ def start_service(database_url: str, extra: dict[str, str], tmp: Path) -> tuple[
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("service did not start")
-        time.sleep(0.3)
+    try:
+        wait_ready(base)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, base
 
 
 def mirror_env(google: FakeGoogle, credentials: Path, **extra: str) -> dict[str, str]:

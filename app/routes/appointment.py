@@ -5,7 +5,7 @@ import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
@@ -23,6 +23,7 @@ from app.schemas.appointment import (
 )
 from app.schemas.common import Limit, clock_text, json_response
 from app.services import appointment_service, booking_service, slot_finder
+from app.services.appointment_service import AppointmentFilters
 from app.services.availability_service import SlotTime
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
@@ -134,48 +135,43 @@ async def book_appointment(
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
-@router.get("/doctor/{doctor_id}", responses=error_responses(404))
-async def list_doctor_appointments(
-    doctor_id: uuid.UUID,
-    session: SessionDep,
+async def appointment_filters(
     date: DateQuery = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
     status: AppointmentStatus | None = None,
     limit: Annotated[Limit, Query()] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> list[AppointmentRead]:
-    appointments = await appointment_service.list_appointments(
-        session,
-        doctor_id=doctor_id,
+) -> AppointmentFilters:
+    """`date` is shorthand for `start_date = end_date = date`."""
+    return AppointmentFilters(
         start_date=date or start_date,
         end_date=date or end_date,
         status=status,
         limit=limit,
         offset=offset,
     )
+
+
+FiltersDep = Annotated[AppointmentFilters, Depends(appointment_filters)]
+
+
+@router.get("/doctor/{doctor_id}", responses=error_responses(404))
+async def list_doctor_appointments(
+    doctor_id: uuid.UUID, session: SessionDep, filters: FiltersDep
+) -> list[AppointmentRead]:
+    appointments = await appointment_service.list_appointments(
+        session, filters, doctor_id=doctor_id
+    )
     return [AppointmentRead.model_validate(a) for a in appointments]
 
 
 @router.get("/patient/{patient_id}", responses=error_responses(404))
 async def list_patient_appointments(
-    patient_id: uuid.UUID,
-    session: SessionDep,
-    date: DateQuery = None,
-    start_date: DateQuery = None,
-    end_date: DateQuery = None,
-    status: AppointmentStatus | None = None,
-    limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    patient_id: uuid.UUID, session: SessionDep, filters: FiltersDep
 ) -> list[AppointmentRead]:
     appointments = await appointment_service.list_appointments(
-        session,
-        patient_id=patient_id,
-        start_date=date or start_date,
-        end_date=date or end_date,
-        status=status,
-        limit=limit,
-        offset=offset,
+        session, filters, patient_id=patient_id
     )
     return [AppointmentRead.model_validate(a) for a in appointments]
 

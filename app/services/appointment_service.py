@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,16 +23,21 @@ async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> A
     return appointment
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentFilters:
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    status: AppointmentStatus | None = None
+    limit: int = 100
+    offset: int = 0
+
+
 async def list_appointments(
     session: AsyncSession,
+    filters: AppointmentFilters,
     *,
     doctor_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
-    start_date: dt.date | None,
-    end_date: dt.date | None,
-    status: AppointmentStatus | None,
-    limit: int,
-    offset: int,
 ) -> list[Appointment]:
     query = select(Appointment)
     if doctor_id is not None:
@@ -40,14 +46,15 @@ async def list_appointments(
     if patient_id is not None:
         await get_patient(session, patient_id)
         query = query.where(Appointment.patient_id == patient_id)
-    if start_date is not None:
-        query = query.where(Appointment.date >= start_date)
-    if end_date is not None:
-        query = query.where(Appointment.date <= end_date)
-    if status is not None:
-        query = query.where(Appointment.status == status)
+    if filters.start_date is not None:
+        query = query.where(Appointment.date >= filters.start_date)
+    if filters.end_date is not None:
+        query = query.where(Appointment.date <= filters.end_date)
+    if filters.status is not None:
+        query = query.where(Appointment.status == filters.status)
     query = query.order_by(Appointment.date, Appointment.start_time, Appointment.created_at)
-    return list((await session.execute(query.limit(limit).offset(offset))).scalars())
+    query = query.limit(filters.limit).offset(filters.offset)
+    return list((await session.execute(query)).scalars())
 
 
 async def list_events(session: AsyncSession, appointment_id: uuid.UUID) -> list[AppointmentEvent]:
