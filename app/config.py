@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     dispatcher_max_attempts: int = Field(default=12, ge=1, le=100)
     dispatcher_concurrency: int = Field(default=4, ge=1, le=64)
     dispatcher_backoff_base_seconds: float = Field(default=1.0, gt=0, le=600)
-    dispatcher_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
+    dispatcher_backoff_max_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     rate_limit_per_minute: int = Field(default=0, ge=0)
 

@@ -80,6 +80,19 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+# SQLSTATE classes that mean "the database cannot serve right now": connection exception (08),
+# insufficient resources (53), operator intervention such as a shutdown or restart (57).
+_UNAVAILABLE_CLASSES = ("08", "53", "57")
+
+
+def _unavailable(exc: sa_exc.DBAPIError) -> bool:
+    if exc.connection_invalidated or isinstance(
+        exc, (sa_exc.InterfaceError, sa_exc.OperationalError)
+    ):
+        return True
+    return (_sqlstate(exc) or "").startswith(_UNAVAILABLE_CLASSES)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, sa_exc.DBAPIError) and (_sqlstate(exc) or "").startswith("22"):
         # SQLSTATE class 22 is "data exception": the input itself (a NUL byte in a text, a
@@ -90,11 +103,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
         }
         return JSONResponse(body, status_code=400)
-    if (
-        isinstance(exc, sa_exc.DBAPIError)
-        and not exc.connection_invalidated
-        and not isinstance(exc, (sa_exc.InterfaceError, sa_exc.OperationalError))
-    ):
+    if isinstance(exc, sa_exc.DBAPIError) and not _unavailable(exc):
         raise exc
     logger.warning("database unavailable: %s", type(exc).__name__)
     error = DatabaseUnavailable("The database is unavailable; retry shortly.")

@@ -170,3 +170,15 @@ def test_env_example_lists_every_setting() -> None:
 
     listed = set(re.findall(r"^([A-Z_]+)=", Path(".env.example").read_text(), re.MULTILINE))
     assert listed == {name.upper() for name in Settings.model_fields}
+
+
+async def test_nul_characters_are_a_400_not_a_500(client: httpx.AsyncClient) -> None:
+    body = await client.post(
+        "/api/v1/patients/", json={"name": "A\x00B", "mobile_number": "+14155552671"}
+    )
+    assert body.status_code == 400
+    assert body.json()["errors"][0]["field"] == "name"
+    query = await client.get("/api/v1/doctors/", params={"name": "x\x00"})
+    assert query.status_code == 400
+    assert query.json()["code"] == "validation_error"
+    assert (await client.get("/api/v1/doctors/")).json() == []

@@ -199,7 +199,8 @@ updates = st.fixed_dictionaries(
         "experience_years": st.integers(0, 60),
         "languages": st.lists(st.sampled_from(["English", "Hindi", "Tamil"]), max_size=3),
         "consultation_type": st.sampled_from(["in_person", "video"]),
-        "general_working_days_text": st.none() | st.text(max_size=40),
+        "general_working_days_text": st.none()
+        | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40),
         "is_active": st.booleans(),
         "working_days": st.lists(st.sampled_from(["monday", "friday"]), min_size=1),
         "working_hours": st.sampled_from(
@@ -244,9 +245,14 @@ def test_only_allow_listed_fields_are_ever_sent(
             await dispatcher.run_until_idle()
             await mirror.aclose()
             assert rag.latest()[doctor["id"]] == expected_payload(doctor)
+
+    async def truncate() -> None:
         async with app.state.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
 
-    runner.run(scenario())
+    try:
+        runner.run(scenario())
+    finally:
+        runner.run(truncate())
     assert rag.every_request
     assert_only_allowed(rag)

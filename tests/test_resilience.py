@@ -262,11 +262,26 @@ async def test_sigterm_mid_burst_keeps_every_accepted_booking(
             async def drained() -> bool:
                 async with db.connect() as conn:
                     left = await conn.scalar(
-                        text("SELECT count(*) FROM outbox_jobs WHERE status <> 'done'")
+                        text(
+                            "SELECT count(*) FROM outbox_jobs"
+                            " WHERE status <> 'done' AND target = 'calendar'"
+                        )
                     )
                 return left == 0
 
-            await wait_until(drained)
+            try:
+                await wait_until(drained)
+            except AssertionError:
+                async with db.connect() as conn:
+                    jobs = (
+                        await conn.execute(
+                            text(
+                                "SELECT status, attempts, last_error, available_at - now() AS wait"
+                                " FROM outbox_jobs WHERE status <> 'done'"
+                            )
+                        )
+                    ).all()
+                raise AssertionError(f"jobs left: {jobs}") from None
         finally:
             await lifespan.__aexit__(None, None, None)
         await assert_mirror_matches(db, google)

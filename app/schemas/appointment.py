@@ -12,13 +12,13 @@ from app.models.enums import (
     AppointmentStatus,
     CalendarSyncStatus,
 )
-from app.schemas.common import CalendarDate, ClockTime, ErrorBody
+from app.schemas.common import CalendarDate, ClockTime, ErrorBody, InputModel
 from app.schemas.patient import PatientCreate
 
 UnavailableReason = Literal["non_working_day", "leave", "doctor_inactive", "past"]
 
 
-class AppointmentCreate(BaseModel):
+class AppointmentCreate(InputModel):
     doctor_id: uuid.UUID
     date: CalendarDate
     start_time: ClockTime
@@ -33,7 +33,7 @@ class AppointmentCreate(BaseModel):
         return self
 
 
-class RescheduleRequest(BaseModel):
+class RescheduleRequest(InputModel):
     date: CalendarDate
     start_time: ClockTime
 

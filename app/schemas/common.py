@@ -8,7 +8,14 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Response
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import to_json
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
@@ -55,6 +62,25 @@ ClockTime = Annotated[
 ]
 CalendarDate = Annotated[dt.date, BeforeValidator(_parse_date)]
 Limit = Annotated[int, Field(ge=1, le=500)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class InputModel(BaseModel):
+    """Base of request bodies: text with NUL characters is refused (PostgreSQL cannot store it)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class FieldError(BaseModel):

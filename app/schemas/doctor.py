@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from app.schemas.common import ClockTime
+from app.schemas.common import ClockTime, InputModel
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -45,7 +45,7 @@ SlotMinutes = Annotated[int, Field(ge=5, le=480)]
 Languages = Annotated[list[ShortText], Field(max_length=30)]
 
 
-class _DoctorRules(BaseModel):
+class _DoctorRules(InputModel):
     @model_validator(mode="before")
     @classmethod
     def _weekdays(cls, data: Any) -> Any:

@@ -7,10 +7,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.appointment import AppointmentRead
-from app.schemas.common import CalendarDate, ClockTime
+from app.schemas.common import CalendarDate, ClockTime, InputModel
 
 
-class LeaveCreate(BaseModel):
+class LeaveCreate(InputModel):
     date: CalendarDate
     reason: Annotated[str, Field(max_length=500)] | None = None
     start_time: ClockTime | None = None

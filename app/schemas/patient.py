@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from app.schemas.common import CalendarDate
+from app.schemas.common import CalendarDate, InputModel
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Mobile = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
@@ -19,7 +19,7 @@ def _check_birth_date(value: dt.date | None) -> None:
         raise ValueError("date_of_birth cannot be in the future")
 
 
-class PatientCreate(BaseModel):
+class PatientCreate(InputModel):
     name: Name
     mobile_number: Mobile
     email: EmailStr | None = None
@@ -32,7 +32,7 @@ class PatientCreate(BaseModel):
         return self
 
 
-class PatientUpdate(BaseModel):
+class PatientUpdate(InputModel):
     name: Name | None = None
     mobile_number: Mobile | None = None
     email: EmailStr | None = None
@@ -61,7 +61,7 @@ class PatientRead(BaseModel):
     updated_at: dt.datetime
 
 
-class HistoryCreate(BaseModel):
+class HistoryCreate(InputModel):
     symptoms: Annotated[str, Field(max_length=10000)] | None = None
     medical_conditions: Annotated[list[Entry], Field(max_length=100)] = Field(default_factory=list)
     allergies: Annotated[list[Entry], Field(max_length=100)] = Field(default_factory=list)

@@ -160,7 +160,7 @@ class Dispatcher:
             await self._settle_retry(mirror, job, RetryableDeliveryError(type(exc).__name__))
         else:
             metrics.DELIVERIES.labels(job.target, "delivered").inc()
-            await self._settle(mirror, job, "synced", None, result)
+            await self._settle(mirror, job, "synced", None, result, recovered=job.attempts > 1)
             logger.debug(
                 "delivered",
                 extra=self._log(job, ms=round((time.perf_counter() - started) * 1000, 1)),
@@ -198,6 +198,8 @@ class Dispatcher:
         status: str,
         error: str | None,
         result: dict[str, Any] | None,
+        *,
+        recovered: bool = False,
     ) -> None:
         async def record(session: AsyncSession) -> None:
             if status == "failed":
@@ -206,6 +208,8 @@ class Dispatcher:
                 held = await outbox.mark_done(session, job, self.worker_id, result)
             if held:
                 await mirror.record(session, job, status, error, result)
+            if recovered and await outbox.wake_backlog(session, job.target):
+                self._wake.set()
 
         await self._write_outcome(job, record)
 

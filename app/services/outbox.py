@@ -273,3 +273,15 @@ async def purge_finished(session: AsyncSession, keep_days: int = 7) -> None:
         ),
         {"days": keep_days},
     )
+
+
+async def wake_backlog(session: AsyncSession, target: str) -> int:
+    """The mirror answered again: let every job waiting out a backoff be claimed now."""
+    outcome = await session.execute(
+        text(
+            "UPDATE outbox_jobs SET available_at = now(), updated_at = now()"
+            " WHERE target = :target AND status = 'pending' AND available_at > now()"
+        ),
+        {"target": target},
+    )
+    return int(getattr(outcome, "rowcount", 0) or 0)
