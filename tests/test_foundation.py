@@ -182,3 +182,40 @@ async def test_nul_characters_are_a_400_not_a_500(client: httpx.AsyncClient) -> 
     assert query.status_code == 400
     assert query.json()["code"] == "validation_error"
     assert (await client.get("/api/v1/doctors/")).json() == []
+
+
+async def test_cors_only_for_configured_origins(db: object, database_url: str) -> None:
+    from tests.conftest import make_settings, started_app
+
+    app, lifespan = await started_app(
+        make_settings(cors_origins="https://desk.clinic.example"), database_url
+    )
+    try:
+        async with client_for(app, None) as browser:
+            allowed = await browser.options(
+                "/api/v1/doctors/",
+                headers={
+                    "Origin": "https://desk.clinic.example",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "X-API-Key",
+                },
+            )
+            other = await browser.get("/health", headers={"Origin": "https://evil.example"})
+    finally:
+        await lifespan.__aexit__(None, None, None)
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://desk.clinic.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_generated_key_is_kept_and_reused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from app.launcher import ensure_api_key
+    from tests.conftest import make_settings
+
+    settings = make_settings(service_api_key=None, data_dir=Path(str(tmp_path)))
+    first, generated = ensure_api_key(settings)
+    again, _ = ensure_api_key(settings)
+    assert generated and first == again and len(first) >= 32
+    assert (Path(str(tmp_path)) / "api_key").stat().st_mode & 0o777 == 0o600
