@@ -51,6 +51,7 @@ class FakeGoogle:
     script: deque[Scripted] = field(default_factory=deque)
     missing_calendars: set[str] = field(default_factory=set)
     down: bool = False
+    no_move: bool = False  # behave like an endpoint without events.move (404)
     delay: float = 0.0
     token_requests: int = 0
     rejected_tokens: int = 0
@@ -117,6 +118,7 @@ class FakeGoogle:
             self.script.clear()
             self.missing_calendars.clear()
             self.down = False
+            self.no_move = False
             self.delay = 0.0
 
 
@@ -275,6 +277,8 @@ def _handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
                         result = (204, None)
                     else:
                         result = (410 if event_id in gone else 404, None)
+                elif action == "move" and fake.no_move:
+                    result = (404, None)
                 elif action == "move" and event_id:
                     destination = urllib.parse.parse_qs(query)["destination"][0]
                     if event_id in events:

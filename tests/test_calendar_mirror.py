@@ -470,3 +470,22 @@ async def test_timed_out_create_is_not_duplicated(
         await assert_mirror_matches(db, google)
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_email_change_without_move_leaves_no_stray_event(
+    mirrored: tuple[FastAPI, httpx.AsyncClient], google: FakeGoogle, db: AsyncEngine
+) -> None:
+    _, client = mirrored
+    google.no_move = True
+    doctor = await create_doctor(client)
+    created = (await book(client, doctor["id"], next_weekday(4), "12:30")).json()
+
+    async def synced() -> bool:
+        return (await appointment(client, created["id"]))["calendar_sync_status"] == "synced"
+
+    await eventually(synced)
+    await client.put(f"/api/v1/doctors/{doctor['id']}", json={"email": "moved@clinic.example"})
+    await eventually(lambda: _has_event(google, "moved@clinic.example"))
+    await eventually(synced)
+    assert google.events(doctor["email"]) == {}
+    await assert_mirror_matches(db, google)

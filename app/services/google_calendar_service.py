@@ -138,11 +138,14 @@ class GoogleCalendarClient:
     def _delete(self, spec: EventSpec) -> None:
         calendars = {c for c in (spec.previous_calendar_id, spec.calendar_id) if c}
         for calendar_id in sorted(calendars):
-            try:
-                self._events().delete(calendarId=calendar_id, eventId=spec.event_id).execute()
-            except HttpError as exc:
-                if _status(exc) not in (404, 410):
-                    raise
+            self._delete_from(calendar_id, spec.event_id)
+
+    def _delete_from(self, calendar_id: str, event_id: str) -> None:
+        try:
+            self._events().delete(calendarId=calendar_id, eventId=event_id).execute()
+        except HttpError as exc:
+            if _status(exc) not in (404, 410):
+                raise
 
     def _upsert(self, spec: EventSpec) -> None:
         events = self._events()
@@ -155,6 +158,9 @@ class GoogleCalendarClient:
             except HttpError as exc:
                 if _status(exc) not in (404, 410):
                     raise
+                # Not there to move (or no move on this endpoint): make sure nothing is left
+                # in the old calendar; the upsert below writes it into the new one.
+                self._delete_from(previous, spec.event_id)
         if spec.known:
             try:
                 self._patch(spec)
