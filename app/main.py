@@ -7,9 +7,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from app import launcher
 from app.config import Settings, load_settings, parse_api_keys
@@ -23,6 +25,31 @@ from app.services import maintenance
 from app.services.mirrors import build_dispatcher
 
 logger = logging.getLogger("app")
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Drop FastAPI's default 422 entries: this API answers invalid input with 400 (declared
+    on every operation); 422 only means a reused Idempotency-Key, where it is declared."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    default = operation.get("responses", {}).get("422", {})
+                    if "HTTPValidationError" in str(default):
+                        del operation["responses"]["422"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -90,6 +117,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     api.include_router(sync.router)
     app.include_router(api)
     app.include_router(health.router)
+
+    install_openapi(app)
 
     if settings.cors_origin_list:
         app.add_middleware(

@@ -5,13 +5,14 @@ import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
 from app.database import SessionDep
 from app.models.enums import AppointmentStatus
-from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses
+from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses, get_reader
+from app.routes.hand_parsed import HandParsedRoute, hand_parsed, path_uuid, query_date
 from app.schemas.appointment import (
     AppointmentCreate,
     AppointmentEventRead,
@@ -81,9 +82,17 @@ async def find_earliest_slots(
     )
 
 
-@router.get(
-    "/availability/{doctor_id}", response_model=AvailabilityRead, responses=error_responses(404)
-)
+async def _parse_availability(request: Request) -> dict[str, Any]:
+    return {
+        "doctor_id": path_uuid(request, "doctor_id"),
+        "reader": await get_reader(request),
+        "date": query_date(request, "date"),
+        "start_date": query_date(request, "start_date"),
+        "end_date": query_date(request, "end_date"),
+    }
+
+
+@hand_parsed(_parse_availability)
 async def get_availability(
     doctor_id: uuid.UUID,
     reader: ReaderDep,
@@ -112,6 +121,17 @@ async def get_availability(
             ],
         }
     )
+
+
+# The hottest read: served by a hand-parsed route (see app/routes/hand_parsed.py).
+router.add_api_route(
+    "/availability/{doctor_id}",
+    get_availability,
+    methods=["GET"],
+    response_model=AvailabilityRead,
+    responses=error_responses(404),
+    route_class_override=HandParsedRoute,
+)
 
 
 @router.post(
