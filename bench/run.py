@@ -302,8 +302,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "SERVICE_API_KEY": f"bench:{API_KEY}",
             "LOG_LEVEL": "WARNING",
             "WORKERS": str(args.workers),
-            "DB_POOL_SIZE": "20",
-            "DB_MAX_OVERFLOW": "10",
         }
         results: dict[str, Phase] = {}
 
