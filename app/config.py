@@ -45,8 +45,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
 
-    db_pool_size: int = Field(default=10, ge=1, le=500)
-    db_max_overflow: int = Field(default=10, ge=0, le=500)
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    # Overflow connections are opened and closed per use, which costs PostgreSQL a backend
+    # fork each time; waiting briefly for a pooled one is cheaper under load.
+    db_max_overflow: int = Field(default=0, ge=0, le=500)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=15000, ge=0)
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
