@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -66,13 +66,3 @@ async def resync_rag(session: AsyncSession) -> int:
     ids = list((await session.execute(select(Doctor.id))).scalars())
     await outbox.enqueue(session, outbox.RAG, ids)
     return len(ids)
-
-
-async def mark_disabled_calendar(session: AsyncSession) -> None:
-    """Appointments still waiting for a mirror that has been switched off say so."""
-    await session.execute(
-        text(
-            "UPDATE appointments SET calendar_sync_status = 'disabled'"
-            " WHERE calendar_sync_status = 'pending'"
-        )
-    )
