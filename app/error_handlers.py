@@ -80,9 +80,10 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-# SQLSTATE classes that mean "the database cannot serve right now": connection exception (08),
-# insufficient resources (53), operator intervention such as a shutdown or restart (57).
-_UNAVAILABLE_CLASSES = ("08", "53", "57")
+# SQLSTATE classes that mean "the database cannot serve this right now, retry": connection
+# exception (08), transaction rollback such as a deadlock (40), insufficient resources (53),
+# operator intervention such as a shutdown or restart (57).
+_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 
 
 def _unavailable(exc: sa_exc.DBAPIError) -> bool:

@@ -37,7 +37,8 @@ async def enqueue(session: AsyncSession, target: str, aggregate_ids: Iterable[uu
     A job already waiting for the same aggregate absorbs the new change; NOTIFY wakes the
     dispatchers when (and only if) the transaction commits.
     """
-    ids = list(aggregate_ids)
+    # Sorted, so two transactions queueing overlapping sets take the index locks in one order.
+    ids = sorted(set(aggregate_ids))
     if not ids:
         return
     await session.execute(_ENQUEUE, {"target": target, "ids": ids})
