@@ -108,6 +108,7 @@ async def test_availability_range_rules(client: httpx.AsyncClient) -> None:
     )
     assert backwards.status_code == 400
     assert (await client.get(url, params={"date": "2026-02-30"})).status_code == 400
+    assert (await client.get(url, params={"date": "20261207"})).status_code == 400
     missing = await client.get(f"/api/v1/appointments/availability/{uuid.uuid4()}")
     assert missing.status_code == 404
 

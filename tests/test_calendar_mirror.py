@@ -89,6 +89,16 @@ async def appointment(client: httpx.AsyncClient, appointment_id: str) -> dict[st
     return body
 
 
+def all_synced(client: httpx.AsyncClient, *ids: str) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: every given appointment's calendar state is `synced`."""
+
+    async def check() -> bool:
+        states = [(await appointment(client, i))["calendar_sync_status"] for i in ids]
+        return set(states) == {"synced"}
+
+    return check
+
+
 async def assert_mirror_matches(db: AsyncEngine, google: FakeGoogle) -> None:
     """Exactly one event per active appointment, at its time, in its doctor's calendar."""
     async with db.connect() as conn:
@@ -123,8 +133,7 @@ async def test_events_appear_move_and_disappear(
     appointment_id = created.json()["id"]
     event_id = event_id_for(uuid.UUID(appointment_id))
 
-    async def synced() -> bool:
-        return (await appointment(client, appointment_id))["calendar_sync_status"] == "synced"
+    synced = all_synced(client, appointment_id)
 
     await eventually(synced)
     stored = await appointment(client, appointment_id)
@@ -205,12 +214,9 @@ async def test_rate_limits_are_retried(
         for t in ("09:00", "09:30", "10:00")
     ]
 
-    async def all_synced() -> bool:
-        return all(
-            [(await appointment(client, i))["calendar_sync_status"] == "synced" for i in ids]
-        )
+    synced_all = all_synced(client, *ids)
 
-    await eventually(all_synced)
+    await eventually(synced_all)
     assert not google.script
     await assert_mirror_matches(db, google)
 
@@ -241,8 +247,7 @@ async def test_permanent_error_is_failed_and_visible(
     retried = await client.post("/api/v1/sync/retry")
     assert retried.json() == {"requeued": 1}
 
-    async def synced() -> bool:
-        return (await appointment(client, created["id"]))["calendar_sync_status"] == "synced"
+    synced = all_synced(client, created["id"])
 
     await eventually(synced)
     await assert_mirror_matches(db, google)
@@ -255,8 +260,7 @@ async def test_email_change_moves_future_events(
     doctor = await create_doctor(client)
     created = (await book(client, doctor["id"], next_weekday(4), "12:00")).json()
 
-    async def synced() -> bool:
-        return (await appointment(client, created["id"]))["calendar_sync_status"] == "synced"
+    synced = all_synced(client, created["id"])
 
     await eventually(synced)
     await client.put(
@@ -390,12 +394,9 @@ async def test_resync_command_rebuilds_a_wiped_calendar(
         for t in ("13:00", "13:30")
     ]
 
-    async def all_synced() -> bool:
-        return all(
-            [(await appointment(client, i))["calendar_sync_status"] == "synced" for i in ids]
-        )
+    synced_all = all_synced(client, *ids)
 
-    await eventually(all_synced)
+    await eventually(synced_all)
     with google.lock:
         google.calendars.clear()
         google.deleted.clear()
@@ -417,9 +418,9 @@ async def test_resync_command_rebuilds_a_wiped_calendar(
     )
     assert result.returncode == 0, result.stderr
     assert "queued 2 appointments" in result.stdout
-    await eventually(all_synced)
+    await eventually(synced_all)
     await eventually(lambda: _has_event(google, doctor["email"]))
-    await eventually(all_synced)
+    await eventually(synced_all)
     await assert_mirror_matches(db, google)
 
 
@@ -435,10 +436,7 @@ async def test_notify_wakes_the_dispatcher_without_polling(
             doctor = await create_doctor(client)
             created = (await book(client, doctor["id"], next_weekday(0), "14:00")).json()
 
-            async def synced() -> bool:
-                return (await appointment(client, created["id"]))[
-                    "calendar_sync_status"
-                ] == "synced"
+            synced = all_synced(client, created["id"])
 
             await eventually(synced, within=5)
     finally:
@@ -459,10 +457,7 @@ async def test_timed_out_create_is_not_duplicated(
             await eventually(lambda: _has_event(google, doctor["email"]))
             google.delay = 0
 
-            async def synced() -> bool:
-                return (await appointment(client, created["id"]))[
-                    "calendar_sync_status"
-                ] == "synced"
+            synced = all_synced(client, created["id"])
 
             await eventually(synced)
         inserts = [c for c in google.calls if c.action == "POST"]
@@ -480,8 +475,7 @@ async def test_email_change_without_move_leaves_no_stray_event(
     doctor = await create_doctor(client)
     created = (await book(client, doctor["id"], next_weekday(4), "12:30")).json()
 
-    async def synced() -> bool:
-        return (await appointment(client, created["id"]))["calendar_sync_status"] == "synced"
+    synced = all_synced(client, created["id"])
 
     await eventually(synced)
     await client.put(f"/api/v1/doctors/{doctor['id']}", json={"email": "moved@clinic.example"})

@@ -25,7 +25,7 @@ from tests.conftest import API_KEY, started_app
 from tests.factories import booking_payload, doctor_payload, next_weekday
 from tests.fake_google import ADMIN, FakeGoogle
 from tests.servers import free_port, wait_ready
-from tests.test_calendar_mirror import assert_mirror_matches, calendar_settings
+from tests.test_calendar_mirror import all_synced, assert_mirror_matches, calendar_settings
 
 HEADERS = {"X-API-Key": API_KEY}
 
@@ -166,14 +166,8 @@ async def test_database_outage_answers_503_and_recovers(
                 assert again.status_code == 201, again.text
                 accepted.append(again.json()["id"])
 
-            async def all_synced() -> bool:
-                states = [
-                    (await client.get(f"/api/v1/appointments/{i}")).json()["calendar_sync_status"]
-                    for i in accepted
-                ]
-                return set(states) == {"synced"}
-
-            await wait_until(all_synced)  # the dispatcher came back by itself
+            # The dispatcher came back by itself.
+            await wait_until(all_synced(client, *accepted))
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(

@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from app.errors import InvalidInput
+from app.schemas.common import parse_calendar_date
 from app.security import require_api_key
 
 Parser = Callable[[Request], Awaitable[dict[str, Any]]]
@@ -59,6 +60,6 @@ def query_date(request: Request, name: str) -> dt.date | None:
     if raw is None:
         return None
     try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(name, "must be a date as YYYY-MM-DD") from None
+        return parse_calendar_date(raw)
+    except ValueError as exc:
+        raise InvalidInput(name, str(exc)) from None

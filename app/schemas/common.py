@@ -46,12 +46,23 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(to_json(content), status_code=status_code, media_type="application/json")
 
 
+def parse_calendar_date(value: str) -> dt.date:
+    """A strict `YYYY-MM-DD` date (no compact or week forms)."""
+    text = value.strip()
+    if not _DATE.match(text):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be a real date as YYYY-MM-DD") from None
+
+
 def _parse_date(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value
-    if not isinstance(value, str) or not _DATE.match(value.strip()):
+    if not isinstance(value, str):
         raise ValueError("must be a date as YYYY-MM-DD")
-    return value.strip()
+    return parse_calendar_date(value)
 
 
 ClockTime = Annotated[

@@ -189,8 +189,8 @@ def availability(
     tz: ZoneInfo,
 ) -> list[Day]:
     """Free slots of every day from `start` to `end`, both included."""
-    leaves_by_day = _group(leaves)
-    busy_by_day = _group(busy)
+    leaves_by_day = group_by_day(leaves)
+    busy_by_day = group_by_day(busy)
     return [
         day_availability(
             schedule, day, leaves_by_day.get(day, ()), busy_by_day.get(day, ()), now, tz
@@ -222,7 +222,7 @@ def nearest_alternatives(
     return (same_day + later)[:limit]
 
 
-def _group(items: Sequence[Interval]) -> dict[dt.date, list[Interval]]:
+def group_by_day(items: Sequence[Interval]) -> dict[dt.date, list[Interval]]:
     grouped: dict[dt.date, list[Interval]] = {}
     for item in items:
         grouped.setdefault(item.date, []).append(item)

@@ -21,12 +21,17 @@ RAG = "rag"
 TARGETS = (CALENDAR, RAG)
 NOTIFY_CHANNEL = "outbox"
 
+# Queue and wake the dispatchers in one round trip; NOTIFY is delivered at commit only.
 _ENQUEUE = text(
     """
-    INSERT INTO outbox_jobs (target, aggregate_id)
-    SELECT :target, unnest(CAST(:ids AS uuid[]))
-    ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
-    DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+    WITH queued AS (
+        INSERT INTO outbox_jobs (target, aggregate_id)
+        SELECT :target, unnest(CAST(:ids AS uuid[]))
+        ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
+        DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+        RETURNING 1
+    )
+    SELECT pg_notify(:channel, :target) FROM (SELECT count(*) FROM queued) AS done
     """
 )
 
@@ -41,10 +46,7 @@ async def enqueue(session: AsyncSession, target: str, aggregate_ids: Iterable[uu
     ids = sorted(set(aggregate_ids))
     if not ids:
         return
-    await session.execute(_ENQUEUE, {"target": target, "ids": ids})
-    await session.execute(
-        text("SELECT pg_notify(:channel, :target)"), {"channel": NOTIFY_CHANNEL, "target": target}
-    )
+    await session.execute(_ENQUEUE, {"target": target, "ids": ids, "channel": NOTIFY_CHANNEL})
 
 
 @dataclass(frozen=True, slots=True)

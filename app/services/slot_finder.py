@@ -17,6 +17,8 @@ from app.services.availability_service import (
     SlotTime,
     availability,
     date_range,
+    day_availability,
+    group_by_day,
 )
 from app.services.schedule_queries import load_doctor_calendar, load_matching_calendars
 
@@ -95,12 +97,14 @@ async def earliest_slots(
             consultation_type=consultation_type,
         )
     found: list[FoundSlot] = []
+    # Grouped once per doctor, so each day only looks at that day's leaves and bookings.
+    grouped = [(c, group_by_day(c.leaves), group_by_day(c.busy)) for c in calendars]
     # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
     for day in date_range(start, end):
         todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
-        for calendar in calendars:
-            (offered,) = availability(
-                calendar.schedule, day, day, calendar.leaves, calendar.busy, now, tz
+        for calendar, leaves, busy in grouped:
+            offered = day_availability(
+                calendar.schedule, day, leaves.get(day, ()), busy.get(day, ()), now, tz
             )
             todays.extend(
                 (slot.start, calendar.name, calendar.doctor_id, slot) for slot in offered.slots
