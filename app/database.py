@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -74,3 +76,46 @@ SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")
 def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The same pool in autocommit mode: a single-statement read needs no BEGIN/COMMIT."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A connection from the same pool, as the bare asyncpg driver.
+
+    For the hottest statements only: on them SQLAlchemy's statement layer costs the worker more
+    CPU than the driver round trip itself (see BENCHMARKS.md). Statements run in autocommit
+    unless the caller opens a transaction on the connection. A connection the driver found
+    broken is invalidated, so the pool replaces it instead of handing it out again.
+    """
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        try:
+            yield driver
+        except BaseException:
+            if driver.is_closed():
+                await connection.invalidate()
+            raise
+
+
+async def session_driver(session: AsyncSession) -> asyncpg.Connection:
+    """The driver connection under a session, for driver-level statements in its transaction.
+
+    Only once the session has run a statement: SQLAlchemy opens the transaction lazily.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """A driver connection in a transaction: committed when the endpoint returns, rolled
+    back when it raises; like `SessionDep`, before the response is sent."""
+    async with driver_connection(request.app.state.engine) as driver, driver.transaction():
+        yield driver
+
+
+DriverTransactionDep = Annotated[
+    asyncpg.Connection, Depends(_request_transaction, scope="function")
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -73,7 +74,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _sqlstate(exc: BaseException) -> str | None:
     original = getattr(exc, "orig", None)
-    for candidate in (original, getattr(original, "__cause__", None)):
+    for candidate in (exc, original, getattr(original, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None)
         if isinstance(state, str):
             return state
@@ -86,16 +87,24 @@ def _sqlstate(exc: BaseException) -> str | None:
 _UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 
 
-def _unavailable(exc: sa_exc.DBAPIError) -> bool:
-    if exc.connection_invalidated or isinstance(
-        exc, (sa_exc.InterfaceError, sa_exc.OperationalError)
+# Errors raised by the database layer: SQLAlchemy's wrappers, or the bare driver's own on the
+# paths that use it directly (`app.database.driver_connection`).
+_DATABASE_ERRORS = (sa_exc.DBAPIError, asyncpg.PostgresError)
+
+
+def _unavailable(exc: Exception) -> bool:
+    if isinstance(exc, asyncpg.InterfaceError):
+        return True  # the driver's own "connection closed or lost"
+    if isinstance(exc, sa_exc.DBAPIError) and (
+        exc.connection_invalidated
+        or isinstance(exc, (sa_exc.InterfaceError, sa_exc.OperationalError))
     ):
         return True
     return (_sqlstate(exc) or "").startswith(_UNAVAILABLE_CLASSES)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, sa_exc.DBAPIError) and (_sqlstate(exc) or "").startswith("22"):
+    if isinstance(exc, _DATABASE_ERRORS) and (_sqlstate(exc) or "").startswith("22"):
         # SQLSTATE class 22 is "data exception": the input itself (a NUL byte in a text, a
         # number out of range) cannot be stored, so it is the caller's 400, not our 500.
         body = {
@@ -104,7 +113,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
         }
         return JSONResponse(body, status_code=400)
-    if isinstance(exc, sa_exc.DBAPIError) and not _unavailable(exc):
+    if isinstance(exc, _DATABASE_ERRORS) and not _unavailable(exc):
         raise exc
     logger.warning("database unavailable: %s", type(exc).__name__)
     error = DatabaseUnavailable("The database is unavailable; retry shortly.")
@@ -117,5 +126,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(asyncpg.PostgresError, _database_error)
+    # The driver's "connection is closed / was lost" family.
+    app.add_exception_handler(asyncpg.InterfaceError, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(OSError, _database_error)

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
+from app.database import driver_connection
 from app.schemas.appointment import AppointmentCreate
 from app.services import booking_service, outbox
 from app.services.audit import Caller
@@ -363,14 +364,17 @@ async def test_rolled_back_booking_never_reaches_google(
         clinic = Clinic(
             settings.timezone, dt.datetime.now(settings.timezone), None, calendar_enabled=True
         )
-        async with app.state.sessionmaker() as session:
+        async with driver_connection(app.state.engine) as driver:
+            transaction = driver.transaction()
+            await transaction.start()
             data = AppointmentCreate.model_validate(
                 booking_payload(doctor["id"], next_weekday(0), "10:00")
             )
-            await booking_service.book(session, data, Caller("agent"), clinic)
+            await booking_service.book(driver, data, Caller("agent"), clinic)
+            assert await driver.fetchval("SELECT count(*) FROM outbox_jobs") == 1
             async with db.connect() as conn:  # not visible outside the transaction
                 assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
-            await session.rollback()
+            await transaction.rollback()
         await _dispatcher(app, settings, database_url, "d").run_until_idle()
         async with db.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0

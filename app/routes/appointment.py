@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.database import SessionDep
+from app.database import DriverTransactionDep, SessionDep
 from app.models.enums import AppointmentStatus
 from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses, get_reader
 from app.routes.hand_parsed import HandParsedRoute, hand_parsed, path_uuid, query_date
@@ -143,12 +143,14 @@ router.add_api_route(
 @router.post("", status_code=201, response_model=AppointmentRead, include_in_schema=False)
 async def book_appointment(
     data: AppointmentCreate,
-    session: SessionDep,
+    transaction: DriverTransactionDep,
     caller: CallerDep,
     clinic: ClinicDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
-    result = await booking_service.book_idempotently(session, data, caller, clinic, idempotency_key)
+    result = await booking_service.book_idempotently(
+        transaction, data, caller, clinic, idempotency_key
+    )
     if not result.replayed:
         metrics.APPOINTMENT_CHANGES.labels("booked").inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None

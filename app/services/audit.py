@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Appointment, AppointmentEvent
-from app.models.enums import AppointmentAction, AppointmentSource
+from app.models.enums import AppointmentAction, AppointmentSource, AppointmentStatus
 from app.schemas.common import format_clock
 
 
@@ -20,13 +21,22 @@ class Caller:
     correlation_id: str | None = None
 
 
-def snapshot(appointment: Appointment) -> dict[str, Any]:
+def snapshot_of(
+    day: dt.date, start: dt.time, end: dt.time, status: AppointmentStatus
+) -> dict[str, Any]:
+    """What the trail records of an appointment's state, before or after a change."""
     return {
-        "date": appointment.date.isoformat(),
-        "start_time": format_clock(appointment.start_time),
-        "end_time": format_clock(appointment.end_time),
-        "status": str(appointment.status),
+        "date": day.isoformat(),
+        "start_time": format_clock(start),
+        "end_time": format_clock(end),
+        "status": str(status),
     }
+
+
+def snapshot(appointment: Appointment) -> dict[str, Any]:
+    return snapshot_of(
+        appointment.date, appointment.start_time, appointment.end_time, appointment.status
+    )
 
 
 def record(

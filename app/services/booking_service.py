@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+import asyncpg
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.database import session_driver
 from app.errors import InvalidState, NotFound, SlotUnavailable
 from app.models import Appointment, Doctor
 from app.models.enums import (
@@ -26,7 +28,7 @@ from app.models.enums import (
 )
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.schemas.common import format_clock
-from app.services import audit, idempotency_service, outbox
+from app.services import audit, booking_queries, idempotency_service, outbox
 from app.services.audit import Caller
 from app.services.availability_service import (
     ALTERNATIVE_HORIZON_DAYS,
@@ -40,7 +42,7 @@ from app.services.availability_service import (
 from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
 from app.services.doctor_service import get_doctor
-from app.services.patient_service import find_or_create_patient, get_patient
+from app.services.patient_service import find_or_create_patient, require_patient
 from app.services.schedule_queries import load_blocks
 
 
@@ -58,29 +60,30 @@ def _schedule(doctor: Doctor) -> Schedule:
 
 
 async def _free_slot(
-    session: AsyncSession,
-    doctor: Doctor,
+    driver: asyncpg.Connection,
+    doctor_id: uuid.UUID,
+    schedule: Schedule,
     day: dt.date,
     start_time: dt.time,
     clinic: Clinic,
     exclude: uuid.UUID | None = None,
 ) -> SlotTime:
     """The engine's slot at `day`/`start_time`, or a 409 carrying the nearest free ones."""
-    schedule = _schedule(doctor)
-    leaves, busy = await load_blocks(session, [doctor.id], day, day, exclude_appointment=exclude)
+    leaves, busy = await load_blocks(driver, [doctor_id], day, day, exclude_appointment=exclude)
     offered = day_availability(
-        schedule, day, leaves.get(doctor.id, []), busy.get(doctor.id, []), clinic.now, clinic.tz
+        schedule, day, leaves.get(doctor_id, []), busy.get(doctor_id, []), clinic.now, clinic.tz
     )
     slot = find_slot(offered, start_time)
     if slot is None:
-        await _raise_unavailable(session, doctor, day, start_time, clinic, exclude)
+        await _raise_unavailable(driver, doctor_id, schedule, day, start_time, clinic, exclude)
     assert slot is not None
     return slot
 
 
 async def _raise_unavailable(
-    session: AsyncSession,
-    doctor: Doctor,
+    driver: asyncpg.Connection,
+    doctor_id: uuid.UUID,
+    schedule: Schedule,
     day: dt.date,
     start_time: dt.time,
     clinic: Clinic,
@@ -89,13 +92,13 @@ async def _raise_unavailable(
     alternatives: list[dict[str, str]] = []
     first = max(day, clinic.now.astimezone(clinic.tz).date())
     last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
-    leaves, busy = await load_blocks(session, [doctor.id], first, last, exclude_appointment=exclude)
+    leaves, busy = await load_blocks(driver, [doctor_id], first, last, exclude_appointment=exclude)
     days = availability(
-        _schedule(doctor),
+        schedule,
         first,
         last,
-        leaves.get(doctor.id, []),
-        busy.get(doctor.id, []),
+        leaves.get(doctor_id, []),
+        busy.get(doctor_id, []),
         clinic.now,
         clinic.tz,
     )
@@ -118,69 +121,51 @@ async def _mirror(session: AsyncSession, appointment: Appointment, clinic: Clini
         await outbox.enqueue(session, outbox.CALENDAR, [appointment.id])
 
 
-def _initial_sync_status(clinic: Clinic) -> CalendarSyncStatus:
-    return CalendarSyncStatus.PENDING if clinic.calendar_enabled else CalendarSyncStatus.DISABLED
-
-
 async def book(
-    session: AsyncSession, data: AppointmentCreate, caller: Caller, clinic: Clinic
-) -> Appointment:
-    doctor = await get_doctor(session, data.doctor_id, lock=True)
+    driver: asyncpg.Connection, data: AppointmentCreate, caller: Caller, clinic: Clinic
+) -> dict[str, Any]:
+    """Book the slot inside the caller's transaction on `driver`; the new row as JSON data."""
+    schedule = await booking_queries.lock_doctor(driver, data.doctor_id)
     if data.patient_id is not None:
-        patient_id = (await get_patient(session, data.patient_id)).id
+        patient_id = await require_patient(driver, data.patient_id)
     else:
         assert data.patient is not None
-        patient_id = await find_or_create_patient(session, data.patient, clinic.default_region)
+        patient_id = await find_or_create_patient(driver, data.patient, clinic.default_region)
 
-    slot = await _free_slot(session, doctor, data.date, data.start_time, clinic)
-    appointment: Appointment | None = await session.scalar(
-        insert(Appointment)
-        .values(
-            id=uuid.uuid4(),
-            doctor_id=doctor.id,
-            patient_id=patient_id,
-            date=data.date,
-            start_time=slot.start,
-            end_time=slot.end,
-            status=AppointmentStatus.BOOKED,
-            source=data.source,
-            calendar_sync_status=_initial_sync_status(clinic),
-        )
-        .on_conflict_do_nothing(
-            index_elements=["doctor_id", "date", "start_time"],
-            # Must match the partial index's predicate literally for PostgreSQL to infer it.
-            index_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
-        )
-        .returning(Appointment)
+    slot = await _free_slot(driver, data.doctor_id, schedule, data.date, data.start_time, clinic)
+    row = await booking_queries.insert_booking(
+        driver,
+        doctor_id=data.doctor_id,
+        patient_id=patient_id,
+        day=data.date,
+        slot=slot,
+        source=data.source,
+        caller=caller,
+        mirror_to_calendar=clinic.calendar_enabled,
     )
-    if appointment is None:
-        await _raise_unavailable(session, doctor, data.date, data.start_time, clinic)
-    assert appointment is not None
-    audit.record(session, appointment, AppointmentAction.CREATED, caller, before=None)
-    await _mirror(session, appointment, clinic)
-    await session.flush()
-    return appointment
+    if row is None:
+        await _raise_unavailable(
+            driver, data.doctor_id, schedule, data.date, data.start_time, clinic
+        )
+    return AppointmentRead.model_validate(row).model_dump(mode="json")
 
 
 async def book_idempotently(
-    session: AsyncSession,
+    driver: asyncpg.Connection,
     data: AppointmentCreate,
     caller: Caller,
     clinic: Clinic,
     idempotency_key: str | None,
 ) -> BookingResult:
     if idempotency_key is None:
-        appointment = await book(session, data, caller, clinic)
-        body = AppointmentRead.model_validate(appointment).model_dump(mode="json")
-        return BookingResult(201, body, replayed=False)
+        return BookingResult(201, await book(driver, data, caller, clinic), replayed=False)
 
     request_hash = idempotency_service.fingerprint(data.model_dump(mode="json"))
-    stored = await idempotency_service.claim(session, caller.actor, idempotency_key, request_hash)
+    stored = await idempotency_service.claim(driver, caller.actor, idempotency_key, request_hash)
     if stored is not None:
         return BookingResult(stored.status, stored.body, replayed=True)
-    appointment = await book(session, data, caller, clinic)
-    body = AppointmentRead.model_validate(appointment).model_dump(mode="json")
-    await idempotency_service.store(session, caller.actor, idempotency_key, 201, body)
+    body = await book(driver, data, caller, clinic)
+    await idempotency_service.store(driver, caller.actor, idempotency_key, 201, body)
     return BookingResult(201, body, replayed=False)
 
 
@@ -220,7 +205,11 @@ async def reschedule(
     if appointment.date == new_date and appointment.start_time == new_start:
         return appointment
 
-    slot = await _free_slot(session, doctor, new_date, new_start, clinic, exclude=appointment.id)
+    driver = await session_driver(session)
+    schedule = _schedule(doctor)
+    slot = await _free_slot(
+        driver, doctor.id, schedule, new_date, new_start, clinic, exclude=appointment.id
+    )
     before = audit.snapshot(appointment)
     appointment.date = new_date
     appointment.start_time = slot.start
@@ -234,7 +223,9 @@ async def reschedule(
     except IntegrityError as exc:
         if violated_constraint(exc) != "uq_appointments_active_slot":
             raise
-        await _raise_unavailable(session, doctor, new_date, new_start, clinic, appointment.id)
+        await _raise_unavailable(
+            driver, doctor.id, schedule, new_date, new_start, clinic, appointment.id
+        )
     audit.record(session, appointment, AppointmentAction.RESCHEDULED, caller, before=before)
     await _mirror(session, appointment, clinic)
     await session.flush()

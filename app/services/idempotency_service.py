@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+import asyncpg
+from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, IdempotencyKeyReused
@@ -26,8 +26,23 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_CLAIM = """
+    INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)
+    ON CONFLICT DO NOTHING
+    RETURNING key
+"""
+_STORED = """
+    SELECT request_hash, response_status, response_body
+      FROM idempotency_keys WHERE actor = $1 AND key = $2
+"""
+_STORE = """
+    UPDATE idempotency_keys SET response_status = $3, response_body = $4::jsonb
+     WHERE actor = $1 AND key = $2
+"""
+
+
 async def claim(
-    session: AsyncSession, actor: str, key: str, request_hash: str
+    driver: asyncpg.Connection, actor: str, key: str, request_hash: str
 ) -> StoredResponse | None:
     """Take the key for this transaction, or return the response stored under it.
 
@@ -35,36 +50,24 @@ async def claim(
     concurrent duplicate sees the first one's outcome: committed (replay it) or rolled back
     (the key is free again and this request proceeds).
     """
-    inserted = await session.execute(
-        insert(IdempotencyKey)
-        .values(actor=actor, key=key, request_hash=request_hash)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if inserted.first() is not None:
+    if await driver.fetchval(_CLAIM, actor, key, request_hash) is not None:
         return None
-    stored = (
-        await session.execute(
-            select(IdempotencyKey).where(IdempotencyKey.actor == actor, IdempotencyKey.key == key)
-        )
-    ).scalar_one()
-    if stored.request_hash != request_hash:
+    stored = await driver.fetchrow(_STORED, actor, key)
+    if stored is None:  # purged between the two statements: as good as still in flight
+        raise Conflict("A request with this Idempotency-Key is still being processed.")
+    if stored["request_hash"] != request_hash:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body."
         )
-    if stored.response_status is None or stored.response_body is None:
+    if stored["response_status"] is None or stored["response_body"] is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    return StoredResponse(stored.response_status, stored.response_body)
+    return StoredResponse(stored["response_status"], stored["response_body"])
 
 
 async def store(
-    session: AsyncSession, actor: str, key: str, status: int, body: dict[str, Any]
+    driver: asyncpg.Connection, actor: str, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.actor == actor, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body)
-    )
+    await driver.execute(_STORE, actor, key, status, json.dumps(body))
 
 
 async def purge_expired(session: AsyncSession, keep_hours: int = 48) -> int:

@@ -21,14 +21,20 @@ RAG = "rag"
 TARGETS = (CALENDAR, RAG)
 NOTIFY_CHANNEL = "outbox"
 
+# A job already waiting for the same aggregate absorbs the new change (one pending job per
+# aggregate); shared with the booking statement, which queues its job inline.
+ABSORB_PENDING = """
+    ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
+    DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+"""
+
 # Queue and wake the dispatchers in one round trip; NOTIFY is delivered at commit only.
 _ENQUEUE = text(
-    """
+    f"""
     WITH queued AS (
         INSERT INTO outbox_jobs (target, aggregate_id)
         SELECT :target, unnest(CAST(:ids AS uuid[]))
-        ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
-        DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+        {ABSORB_PENDING}
         RETURNING 1
     )
     SELECT pg_notify(:channel, :target) FROM (SELECT count(*) FROM queued) AS done

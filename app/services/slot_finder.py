@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.database import driver_connection
 from app.errors import InvalidInput
 from app.services.availability_service import (
     MAX_RANGE_DAYS,
@@ -69,8 +70,8 @@ async def doctor_availability(
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> DoctorAvailability:
-    async with engine.connect() as connection:
-        calendar = await load_doctor_calendar(connection, doctor_id, start, end)
+    async with driver_connection(engine) as driver:
+        calendar = await load_doctor_calendar(driver, doctor_id, start, end)
     days = availability(calendar.schedule, start, end, calendar.leaves, calendar.busy, now, tz)
     return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
 
@@ -87,9 +88,9 @@ async def earliest_slots(
     language: str | None,
     consultation_type: str | None,
 ) -> list[FoundSlot]:
-    async with engine.connect() as connection:
+    async with driver_connection(engine) as driver:
         calendars = await load_matching_calendars(
-            connection,
+            driver,
             start,
             end,
             specialization=specialization,
