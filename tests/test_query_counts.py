@@ -13,7 +13,6 @@ from sqlalchemy import event
 
 from tests.factories import book, create_doctor, next_weekday
 
-
 _DRIVER_INTROSPECTION = ("typeinfo_tree", "set_config('jit'")
 
 
