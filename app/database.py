@@ -109,13 +109,9 @@ async def session_driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
-async def _request_transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    """A driver connection in a transaction: committed when the endpoint returns, rolled
-    back when it raises; like `SessionDep`, before the response is sent."""
-    async with driver_connection(request.app.state.engine) as driver, driver.transaction():
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A driver connection in a transaction: committed when the block ends, rolled back when
+    it raises."""
+    async with driver_connection(engine) as driver, driver.transaction():
         yield driver
-
-
-DriverTransactionDep = Annotated[
-    asyncpg.Connection, Depends(_request_transaction, scope="function")
-]

@@ -21,7 +21,8 @@ class Appointment(Base):
         Index("ix_appointments_doctor_id_date", "doctor_id", "date", "start_time"),
         Index("ix_appointments_patient_id_date", "patient_id", "date", "start_time"),
         # The last line of defence against double booking: whatever slips past the doctor's
-        # row lock cannot commit a second active appointment at the same start.
+        # row lock cannot commit a second active appointment at the same start. It carries
+        # end_time so availability reads are index-only scans.
         Index(
             "uq_appointments_active_slot",
             "doctor_id",
@@ -29,6 +30,7 @@ class Appointment(Base):
             "start_time",
             unique=True,
             postgresql_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
+            postgresql_include=["end_time"],
         ),
     )
 

@@ -9,10 +9,25 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.database import DriverTransactionDep, SessionDep
+from app.database import SessionDep, driver_transaction
 from app.models.enums import AppointmentStatus
-from app.routes.deps import CallerDep, ClinicDep, ReaderDep, error_responses, get_reader
-from app.routes.hand_parsed import HandParsedRoute, hand_parsed, path_uuid, query_date
+from app.routes.deps import (
+    CallerDep,
+    ClinicDep,
+    EngineDep,
+    ReaderDep,
+    error_responses,
+    get_clinic,
+    get_reader,
+)
+from app.routes.hand_parsed import (
+    HandParsedRoute,
+    hand_parsed,
+    header_text,
+    json_body,
+    path_uuid,
+    query_date,
+)
 from app.schemas.appointment import (
     AppointmentCreate,
     AppointmentEventRead,
@@ -25,6 +40,7 @@ from app.schemas.appointment import (
 from app.schemas.common import Limit, clock_text, json_response
 from app.services import appointment_service, booking_service, slot_finder
 from app.services.appointment_service import AppointmentFilters
+from app.services.audit import Caller
 from app.services.availability_service import SlotTime
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
@@ -82,7 +98,7 @@ async def find_earliest_slots(
     )
 
 
-async def _parse_availability(request: Request) -> dict[str, Any]:
+async def _parse_availability(request: Request, actor: str) -> dict[str, Any]:
     return {
         "doctor_id": path_uuid(request, "doctor_id"),
         "reader": await get_reader(request),
@@ -134,27 +150,48 @@ router.add_api_route(
 )
 
 
-@router.post(
-    "/",
-    status_code=201,
-    response_model=AppointmentRead,
-    responses={**error_responses(404, 422), **_SLOT_409},
-)
-@router.post("", status_code=201, response_model=AppointmentRead, include_in_schema=False)
+async def _parse_booking(request: Request, actor: str) -> dict[str, Any]:
+    settings = request.app.state.settings
+    return {
+        "data": await json_body(request, AppointmentCreate),
+        "engine": request.app.state.engine,
+        "caller": Caller(actor, header_text(request, "x-correlation-id", max_length=200)),
+        "clinic": await get_clinic(settings),
+        "idempotency_key": header_text(request, "idempotency-key", min_length=1, max_length=255),
+    }
+
+
+@hand_parsed(_parse_booking)
 async def book_appointment(
     data: AppointmentCreate,
-    transaction: DriverTransactionDep,
+    engine: EngineDep,
     caller: CallerDep,
     clinic: ClinicDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
-    result = await booking_service.book_idempotently(
-        transaction, data, caller, clinic, idempotency_key
-    )
+    # Committed here, before the response: a 201 is only ever sent for a durable booking.
+    async with driver_transaction(engine) as driver:
+        result = await booking_service.book_idempotently(
+            driver, data, caller, clinic, idempotency_key
+        )
     if not result.replayed:
         metrics.APPOINTMENT_CHANGES.labels("booked").inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+# The hottest write: served by a hand-parsed route too; both spellings of the path.
+for _path, _in_schema in (("/", True), ("", False)):
+    router.add_api_route(
+        _path,
+        book_appointment,
+        methods=["POST"],
+        status_code=201,
+        response_model=AppointmentRead,
+        responses={**error_responses(404, 422), **_SLOT_409},
+        include_in_schema=_in_schema,
+        route_class_override=HandParsedRoute,
+    )
 
 
 async def appointment_filters(

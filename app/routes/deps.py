@@ -51,6 +51,14 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+async def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
 @dataclass(frozen=True, slots=True)
 class Reader:
     """What a read-only availability endpoint needs, resolved as one cheap dependency."""

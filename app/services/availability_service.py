@@ -11,9 +11,11 @@ clock (skipped by a spring-forward change) is never offered.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 WEEKDAY_INDEX = {
@@ -56,10 +58,13 @@ class Schedule:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A leave (start/end None: the whole day) or an active appointment on one date."""
+# A leave (start/end None: the whole day) or an active appointment on one date. The engine takes
+# plain tuples: a 30-day read has hundreds of them, and the driver's arrays zip into tuples at C
+# speed (see BENCHMARKS.md). `Interval` is the same shape with names, for building one by hand.
+Span = tuple[dt.date, dt.time | None, dt.time | None]
 
+
+class Interval(NamedTuple):
     date: dt.date
     start: dt.time | None = None
     end: dt.time | None = None
@@ -115,11 +120,17 @@ def _cells(schedule: Schedule) -> tuple[tuple[int, int, SlotTime], ...]:
     )
 
 
+@lru_cache(maxsize=4096)
+def _exact_cells(schedule: Schedule) -> dict[tuple[dt.time, dt.time], int]:
+    # Most bookings sit exactly on a grid cell: one dict lookup finds it (see day_availability).
+    return {(slot.start, slot.end): index for index, (_, _, slot) in enumerate(_cells(schedule))}
+
+
 def day_availability(
     schedule: Schedule,
     day: dt.date,
-    leaves: Sequence[Interval],
-    busy: Sequence[Interval],
+    leaves: Sequence[Span],
+    busy: Sequence[Span],
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> Day:
@@ -132,7 +143,7 @@ def day_availability(
         return Day(day, "doctor_inactive", ())
     if day.weekday() not in schedule.working_days:
         return Day(day, "non_working_day", ())
-    if any(lv.date == day and (lv.start is None or lv.end is None) for lv in leaves):
+    if any(on == day and (start is None or end is None) for on, start, end in leaves):
         return Day(day, "leave", ())
     cells = _cells(schedule)
     if not cells:
@@ -140,12 +151,17 @@ def day_availability(
 
     # Mark the grid cells each leave or appointment overlaps: O(cells + intervals).
     first, step, count = cells[0][0], schedule.slot_minutes * 60, len(cells)
+    exact = _exact_cells(schedule)
     taken = bytearray(count)
-    for interval in (*leaves, *busy):
-        start_t, end_t = interval.start, interval.end
-        if interval.date != day or start_t is None or end_t is None:
+    for on, start_t, end_t in (*leaves, *busy):
+        if on != day or start_t is None or end_t is None:
             continue
-        # Inlined second arithmetic: this loop runs for every booking in the range.
+        index = exact.get((start_t, end_t))
+        if index is not None:
+            taken[index] = 1
+            continue
+        # Off the grid (a leave, or a booking made before the grid changed). Inlined second
+        # arithmetic: this loop runs for every booking in the range.
         low = (start_t.hour * 3600 + start_t.minute * 60 + start_t.second - first) // step
         high = -(-(end_t.hour * 3600 + end_t.minute * 60 + end_t.second - first) // step) - 1
         for index in range(low if low > 0 else 0, (high if high < count else count - 1) + 1):
@@ -153,6 +169,8 @@ def day_availability(
 
     clock_change = _has_clock_change(day, tz)
     is_today = day == today
+    if not clock_change and not is_today:  # the usual day: every untaken cell is offered
+        return Day(day, None, tuple(slot for (_, _, slot), t in zip(cells, taken) if not t))
     now_seconds = (
         local_now.hour * 3600
         + local_now.minute * 60
@@ -183,8 +201,8 @@ def availability(
     schedule: Schedule,
     start: dt.date,
     end: dt.date,
-    leaves: Sequence[Interval],
-    busy: Sequence[Interval],
+    leaves: Sequence[Span],
+    busy: Sequence[Span],
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> list[Day]:
@@ -222,8 +240,8 @@ def nearest_alternatives(
     return (same_day + later)[:limit]
 
 
-def group_by_day(items: Sequence[Interval]) -> dict[dt.date, list[Interval]]:
-    grouped: dict[dt.date, list[Interval]] = {}
+def group_by_day(items: Sequence[Span]) -> dict[dt.date, list[Span]]:
+    grouped: defaultdict[dt.date, list[Span]] = defaultdict(list)
     for item in items:
-        grouped.setdefault(item.date, []).append(item)
+        grouped[item[0]].append(item)
     return grouped

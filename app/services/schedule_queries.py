@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from app.errors import NotFound
-from app.services.availability_service import Interval, Schedule
+from app.services.availability_service import Schedule, Span
 
 
 @dataclass(slots=True)
@@ -25,8 +25,8 @@ class DoctorCalendar:
     doctor_id: uuid.UUID
     name: str
     schedule: Schedule
-    leaves: list[Interval] = field(default_factory=list)
-    busy: list[Interval] = field(default_factory=list)
+    leaves: list[Span] = field(default_factory=list)
+    busy: list[Span] = field(default_factory=list)
 
 
 def _schedule(row: asyncpg.Record) -> Schedule:
@@ -59,10 +59,10 @@ _ONE_DOCTOR = """
 
 def _zipped(
     days: list[dt.date] | None, starts: list[Any] | None, ends: list[Any] | None
-) -> list[Interval]:
+) -> list[Span]:
     if not days:
         return []
-    return [Interval(*item) for item in zip(days, starts or (), ends or (), strict=True)]
+    return list(zip(days, starts or (), ends or (), strict=True))
 
 
 async def load_doctor_calendar(
@@ -100,18 +100,18 @@ async def load_blocks(
     end: dt.date,
     *,
     exclude_appointment: uuid.UUID | None = None,
-) -> tuple[dict[uuid.UUID, list[Interval]], dict[uuid.UUID, list[Interval]]]:
+) -> tuple[dict[uuid.UUID, list[Span]], dict[uuid.UUID, list[Span]]]:
     """Leaves and active appointments of several doctors, keyed by doctor.
 
     Run as its own statement after the doctor's row lock, so it sees every booking committed
     before the lock was granted.
     """
-    leaves: dict[uuid.UUID, list[Interval]] = defaultdict(list)
-    busy: dict[uuid.UUID, list[Interval]] = defaultdict(list)
+    leaves: dict[uuid.UUID, list[Span]] = defaultdict(list)
+    busy: dict[uuid.UUID, list[Span]] = defaultdict(list)
     rows = await driver.fetch(_BLOCKS, list(doctor_ids), start, end, exclude_appointment)
     for kind, doctor_id, day, start_time, end_time in rows:
         target = leaves if kind == "leave" else busy
-        target[doctor_id].append(Interval(day, start_time, end_time))
+        target[doctor_id].append((day, start_time, end_time))
     return leaves, busy
 
 
