@@ -170,7 +170,9 @@ def day_availability(
     clock_change = _has_clock_change(day, tz)
     is_today = day == today
     if not clock_change and not is_today:  # the usual day: every untaken cell is offered
-        return Day(day, None, tuple(slot for (_, _, slot), t in zip(cells, taken) if not t))
+        return Day(
+            day, None, tuple(slot for (_, _, slot), t in zip(cells, taken, strict=True) if not t)
+        )
     now_seconds = (
         local_now.hour * 3600
         + local_now.minute * 60
