@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, CheckConstraint, Integer, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, CheckConstraint, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,5 +32,7 @@ class Doctor(Base):
     working_hours: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     slot_duration_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, index=True)
+    # Kept by triggers (migration 0004): changes whenever the doctor's free slots may change.
+    schedule_version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

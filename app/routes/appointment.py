@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.database import SessionDep, driver_transaction
+from app.database import SessionDep
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
     CallerDep,
@@ -169,11 +169,8 @@ async def book_appointment(
     clinic: ClinicDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
-    # Committed here, before the response: a 201 is only ever sent for a durable booking.
-    async with driver_transaction(engine) as driver:
-        result = await booking_service.book_idempotently(
-            driver, data, caller, clinic, idempotency_key
-        )
+    # Committed before it returns: a 201 is only ever sent for a durable booking.
+    result = await booking_service.book_idempotently(engine, data, caller, clinic, idempotency_key)
     if not result.replayed:
         metrics.APPOINTMENT_CHANGES.labels("booked").inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None

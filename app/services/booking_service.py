@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.database import session_driver
-from app.errors import InvalidState, NotFound, SlotUnavailable
+from app.database import driver_connection, driver_transaction, session_driver
+from app.errors import DatabaseUnavailable, InvalidState, NotFound, SlotUnavailable
 from app.models import Appointment, Doctor
 from app.models.enums import (
     AppointmentAction,
@@ -42,8 +42,8 @@ from app.services.availability_service import (
 from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
 from app.services.doctor_service import get_doctor
-from app.services.patient_service import find_or_create_patient, require_patient
-from app.services.schedule_queries import load_blocks
+from app.services.phone import normalise_mobile
+from app.services.schedule_queries import load_blocks, load_doctor_calendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,51 +121,102 @@ async def _mirror(session: AsyncSession, appointment: Appointment, clinic: Clini
         await outbox.enqueue(session, outbox.CALENDAR, [appointment.id])
 
 
-async def book(
-    driver: asyncpg.Connection, data: AppointmentCreate, caller: Caller, clinic: Clinic
-) -> dict[str, Any]:
-    """Book the slot inside the caller's transaction on `driver`; the new row as JSON data."""
-    schedule = await booking_queries.lock_doctor(driver, data.doctor_id)
-    if data.patient_id is not None:
-        patient_id = await require_patient(driver, data.patient_id)
-    else:
-        assert data.patient is not None
-        patient_id = await find_or_create_patient(driver, data.patient, clinic.default_region)
+def _new_patient(data: AppointmentCreate, clinic: Clinic) -> booking_queries.NewPatient | None:
+    if data.patient is None:
+        return None
+    patient = data.patient
+    return booking_queries.NewPatient(
+        name=patient.name,
+        mobile=normalise_mobile(
+            patient.mobile_number, clinic.default_region, field="patient.mobile_number"
+        ),
+        email=str(patient.email).lower() if patient.email else None,
+        gender=patient.gender,
+        date_of_birth=patient.date_of_birth,
+    )
 
-    slot = await _free_slot(driver, data.doctor_id, schedule, data.date, data.start_time, clinic)
-    row = await booking_queries.insert_booking(
+
+async def _attempt(
+    driver: asyncpg.Connection,
+    data: AppointmentCreate,
+    new_patient: booking_queries.NewPatient | None,
+    caller: Caller,
+    clinic: Clinic,
+) -> booking_queries.Outcome:
+    """Read the day, let the engine decide, write if the day is still as read."""
+    calendar = await load_doctor_calendar(driver, data.doctor_id, data.date, data.date)
+    offered = day_availability(
+        calendar.schedule, data.date, calendar.leaves, calendar.busy, clinic.now, clinic.tz
+    )
+    slot = find_slot(offered, data.start_time)
+    if slot is None:
+        await _raise_unavailable(
+            driver, data.doctor_id, calendar.schedule, data.date, data.start_time, clinic
+        )
+    assert slot is not None
+    return await booking_queries.book_if_current(
         driver,
         doctor_id=data.doctor_id,
-        patient_id=patient_id,
+        version=calendar.version,
+        patient_id=data.patient_id,
+        new_patient=new_patient,
         day=data.date,
         slot=slot,
         source=data.source,
         caller=caller,
         mirror_to_calendar=clinic.calendar_enabled,
     )
-    if row is None:
+
+
+async def book(
+    driver: asyncpg.Connection, data: AppointmentCreate, caller: Caller, clinic: Clinic
+) -> dict[str, Any]:
+    """Book the slot; the new appointment as JSON data.
+
+    Optimistic first (two round trips, see `booking_queries`); if the doctor's day changed in
+    between, decided again under the doctor's row lock, where it cannot change.
+    """
+    new_patient = _new_patient(data, clinic)
+    outcome = await _attempt(driver, data, new_patient, caller, clinic)
+    if outcome.stale:
+        async with driver.transaction():
+            await booking_queries.lock_doctor(driver, data.doctor_id)
+            outcome = await _attempt(driver, data, new_patient, caller, clinic)
+    if outcome.patient_missing:
+        raise NotFound(f"Patient {data.patient_id} was not found.")
+    if outcome.stale:
+        # Only a third first-time booking for the same new mobile, racing this one twice.
+        raise DatabaseUnavailable("The booking collided with another; retry shortly.")
+    if outcome.appointment is None:
+        calendar = await load_doctor_calendar(driver, data.doctor_id, data.date, data.date)
         await _raise_unavailable(
-            driver, data.doctor_id, schedule, data.date, data.start_time, clinic
+            driver, data.doctor_id, calendar.schedule, data.date, data.start_time, clinic
         )
-    return AppointmentRead.model_validate(row).model_dump(mode="json")
+    return AppointmentRead.model_validate(outcome.appointment).model_dump(mode="json")
 
 
 async def book_idempotently(
-    driver: asyncpg.Connection,
+    engine: AsyncEngine,
     data: AppointmentCreate,
     caller: Caller,
     clinic: Clinic,
     idempotency_key: str | None,
 ) -> BookingResult:
+    """Without a key, the booking commits on its own; with one, in one transaction with the
+    key, so a retry either replays the stored answer or finds the key free again."""
     if idempotency_key is None:
-        return BookingResult(201, await book(driver, data, caller, clinic), replayed=False)
+        async with driver_connection(engine) as driver:
+            return BookingResult(201, await book(driver, data, caller, clinic), replayed=False)
 
     request_hash = idempotency_service.fingerprint(data.model_dump(mode="json"))
-    stored = await idempotency_service.claim(driver, caller.actor, idempotency_key, request_hash)
-    if stored is not None:
-        return BookingResult(stored.status, stored.body, replayed=True)
-    body = await book(driver, data, caller, clinic)
-    await idempotency_service.store(driver, caller.actor, idempotency_key, 201, body)
+    async with driver_transaction(engine) as driver:
+        stored = await idempotency_service.claim(
+            driver, caller.actor, idempotency_key, request_hash
+        )
+        if stored is not None:
+            return BookingResult(stored.status, stored.body, replayed=True)
+        body = await book(driver, data, caller, clinic)
+        await idempotency_service.store(driver, caller.actor, idempotency_key, 201, body)
     return BookingResult(201, body, replayed=False)
 
 
@@ -236,6 +287,10 @@ async def reschedule(
 async def cancel(
     session: AsyncSession, appointment_id: uuid.UUID, caller: Caller, clinic: Clinic
 ) -> Appointment:
+    current = await _load(session, appointment_id)
+    # Same lock order as booking and rescheduling (doctor, then appointment): the cancellation
+    # changes the doctor's day, so its trigger updates the doctor's row anyway.
+    await get_doctor(session, current.doctor_id, lock=True)
     appointment = await _load(session, appointment_id, lock=True)
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment

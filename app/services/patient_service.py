@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,57 +29,6 @@ async def create_patient(
     await _flush_patient(session)
     await session.refresh(patient)
     return patient
-
-
-async def find_or_create_patient(
-    driver: asyncpg.Connection, data: PatientCreate, default_region: str | None
-) -> uuid.UUID:
-    """The patient with this mobile, as stored (never overwritten), or a new one.
-
-    Runs on the booking's driver connection (`booking_queries`). `ON CONFLICT DO NOTHING`
-    lets two first-time callers with one number race safely.
-    """
-    mobile = normalise_mobile(data.mobile_number, default_region, field="patient.mobile_number")
-    patient_id: uuid.UUID | None = await driver.fetchval(
-        _FIND_OR_CREATE,
-        uuid.uuid4(),
-        data.name,
-        mobile,
-        str(data.email).lower() if data.email else None,
-        data.gender,
-        data.date_of_birth,
-    )
-    if patient_id is None:
-        # A concurrent first booking for this number committed after our statement began;
-        # a new statement sees it.
-        patient_id = await driver.fetchval(_BY_MOBILE, mobile)
-    assert patient_id is not None
-    return patient_id
-
-
-# One round trip: insert unless the number exists, then return whichever row holds it.
-_FIND_OR_CREATE = """
-    WITH created AS (
-        INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (mobile_number) DO NOTHING
-        RETURNING id
-    )
-    SELECT id FROM created
-    UNION ALL
-    SELECT id FROM patients WHERE mobile_number = $3
-    LIMIT 1
-"""
-_BY_MOBILE = "SELECT id FROM patients WHERE mobile_number = $1"
-_EXISTS = "SELECT id FROM patients WHERE id = $1"
-
-
-async def require_patient(driver: asyncpg.Connection, patient_id: uuid.UUID) -> uuid.UUID:
-    """`patient_id`, if such a patient exists (for the booking's driver connection)."""
-    found: uuid.UUID | None = await driver.fetchval(_EXISTS, patient_id)
-    if found is None:
-        raise NotFound(f"Patient {patient_id} was not found.")
-    return found
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:

@@ -27,6 +27,8 @@ class DoctorCalendar:
     schedule: Schedule
     leaves: list[Span] = field(default_factory=list)
     busy: list[Span] = field(default_factory=list)
+    # `doctors.schedule_version` as read together with the rest (see migration 0004).
+    version: int = 0
 
 
 def _schedule(row: asyncpg.Record) -> Schedule:
@@ -39,7 +41,7 @@ def _schedule(row: asyncpg.Record) -> Schedule:
 # bookings come back as typed arrays, which the driver decodes natively (no JSON in between).
 _ONE_DOCTOR = """
     SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
-           l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
+           d.schedule_version, l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
            a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends
       FROM doctors d
       LEFT JOIN LATERAL (
@@ -77,6 +79,7 @@ async def load_doctor_calendar(
         _schedule(row),
         _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
+        row["schedule_version"],
     )
 
 

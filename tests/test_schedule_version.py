@@ -1,0 +1,110 @@
+"""The doctor's schedule version, on which a booking's write depends (migration 0004).
+
+Every change that can alter a doctor's free slots must change the version, whatever code path
+makes it, and a booking decided on an older version must write nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.database import driver_connection
+from app.models.enums import AppointmentSource
+from app.services import booking_queries
+from app.services.audit import Caller
+from app.services.availability_service import SlotTime
+from tests.factories import book, create_doctor, next_weekday
+
+
+async def _version(db: AsyncEngine, doctor_id: str) -> int:
+    async with db.connect() as conn:
+        query = text("SELECT schedule_version FROM doctors WHERE id = :id")
+        return int(await conn.scalar(query, {"id": doctor_id}))
+
+
+async def test_every_availability_change_moves_the_version(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    doctor = await create_doctor(client)
+    doctor_id = doctor["id"]
+    day = next_weekday(0)
+    seen = [await _version(db, doctor_id)]
+
+    async def moved() -> bool:
+        seen.append(await _version(db, doctor_id))
+        return seen[-1] != seen[-2]
+
+    booked = await book(client, doctor_id, day, "10:00")
+    assert booked.status_code == 201 and await moved()
+    appointment = booked.json()["id"]
+    moved_to = {"date": day.isoformat(), "start_time": "11:00"}
+    response = await client.put(f"/api/v1/appointments/{appointment}/reschedule", json=moved_to)
+    assert response.status_code == 200 and await moved()
+    assert (await client.delete(f"/api/v1/appointments/{appointment}")).status_code == 200
+    assert await moved()
+    leave_url = f"/api/v1/doctors/{doctor_id}/leaves"
+    leave = await client.post(leave_url, json={"date": (day + dt.timedelta(days=1)).isoformat()})
+    assert leave.status_code == 201 and await moved()
+    assert (await client.delete(f"{leave_url}/{leave.json()['id']}")).status_code == 204
+    assert await moved()
+    for change in (
+        {"slot_duration_minutes": 20},
+        {"working_days": ["monday"]},
+        {"is_active": False},
+    ):
+        assert (await client.patch(f"/api/v1/doctors/{doctor_id}", json=change)).status_code == 200
+        assert await moved()
+
+    # Changes that leave the free slots alone keep the version.
+    assert (
+        await client.patch(f"/api/v1/doctors/{doctor_id}", json={"name": "Dr Renamed"})
+    ).status_code == 200
+    assert not await moved()
+    async with db.begin() as conn:
+        await conn.execute(
+            text("UPDATE appointments SET calendar_sync_status = 'synced' WHERE id = :id"),
+            {"id": appointment},
+        )
+    assert not await moved()
+
+
+async def test_a_booking_decided_on_an_old_version_writes_nothing(
+    client: httpx.AsyncClient, app: FastAPI, db: AsyncEngine
+) -> None:
+    doctor = await create_doctor(client)
+    day = next_weekday(1)
+    read_version = await _version(db, doctor["id"])
+    # The day changes after the read: a leave over the very slot about to be booked.
+    leave = {"date": day.isoformat(), "start_time": "10:00", "end_time": "11:00"}
+    assert (
+        await client.post(f"/api/v1/doctors/{doctor['id']}/leaves", json=leave)
+    ).status_code == 201
+
+    async with driver_connection(app.state.engine) as driver:
+        outcome = await booking_queries.book_if_current(
+            driver,
+            doctor_id=uuid.UUID(doctor["id"]),
+            version=read_version,
+            patient_id=None,
+            new_patient=booking_queries.NewPatient("Late Caller", "+14155550199", None, None, None),
+            day=day,
+            slot=SlotTime(dt.time(10), dt.time(10, 30)),
+            source=AppointmentSource.AI_CALLING_AGENT,
+            caller=Caller("agent"),
+            mirror_to_calendar=True,
+        )
+    assert outcome.stale and outcome.appointment is None
+    async with db.connect() as conn:
+        for table in ("appointments", "patients", "appointment_events", "outbox_jobs"):
+            assert await conn.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
+
+    # Through the API the same booking is decided again on the current day: refused.
+    response = await book(client, doctor["id"], day, "10:00")
+    assert response.status_code == 409
+    assert response.json()["code"] == "slot_unavailable"
