@@ -33,6 +33,11 @@ APPOINTMENT_CHANGES = Counter(
     "Committed appointment changes, by action (booked, rescheduled, cancelled).",
     ["action"],
 )
+BOOKINGS_DECIDED_AGAIN = Counter(
+    "bookings_decided_again_total",
+    "Bookings whose doctor's day changed between their read and their write, so they were "
+    "decided again under the doctor's row lock.",
+)
 CONFLICTS = Counter(
     "conflicts_total",
     "409 answers, by error code (slot_unavailable, invalid_state, ...).",

@@ -20,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +217,22 @@ async def contended(
     return rounds
 
 
-def request_lines(seeded: Seeded, today: dt.date, rng: random.Random) -> dict[str, list[str]]:
+def reserve_race_slots(
+    seeded: Seeded, today: dt.date, rounds: int
+) -> tuple[str, list[tuple[str, str]]]:
+    """Free slots of one doctor kept out of the booking phase, for the contended rounds."""
+    future = [(str(d), day.isoformat(), s) for d, day, s in seeded.free_slots if day > today]
+    counts = Counter(d for d, _, _ in future)
+    doctor = counts.most_common(1)[0][0]
+    return doctor, [(day, s) for d, day, s in future if d == doctor][:rounds]
+
+
+def request_lines(
+    seeded: Seeded,
+    today: dt.date,
+    rng: random.Random,
+    reserved: Collection[tuple[str, ...]] = (),
+) -> dict[str, list[str]]:
     ids = [str(d) for d in seeded.doctor_ids]
 
     def day(n: int) -> str:
@@ -241,7 +257,7 @@ def request_lines(seeded: Seeded, today: dt.date, rng: random.Random) -> dict[st
     ]
     booking = []
     for doctor_id, slot_day, start in seeded.free_slots:
-        if slot_day <= today:
+        if slot_day <= today or (str(doctor_id), slot_day.isoformat(), start) in reserved:
             continue
         body = json.dumps(
             {
@@ -295,7 +311,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seeded = asyncio.run(
             seed(url.replace("postgresql+asyncpg", "postgresql"), today, doctors=doctors)
         )
-        lines = request_lines(seeded, today, rng)
+        race_doctor, race_slots = reserve_race_slots(seeded, today, args.rounds)
+        lines = request_lines(seeded, today, rng, reserved={(race_doctor, *s) for s in race_slots})
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -333,15 +350,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in ("availability_1d", "availability_30d", "search"):
                 results[name] = wrk(name, base, lines[name], seconds)
             results["booking"] = wrk("booking", base, lines["booking"], seconds)
-            # Race for slots the booking phase did not reach (it takes them from the front).
-            untouched = [
-                (str(d), day.isoformat(), s)
-                for d, day, s in seeded.free_slots[-2000:]
-                if day > today
-            ]
-            target = max({d for d, _, _ in untouched}, key=[u[0] for u in untouched].count)
-            race_slots = [(day, s) for d, day, s in untouched if d == target][: args.rounds]
-            rounds = asyncio.run(contended(base, target, race_slots, args.clients))
+            rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
             sampler.stop()
 
     base_rps = results["baseline"].rps

@@ -22,10 +22,20 @@ from app.services.availability_service import SlotTime
 from tests.factories import book, create_doctor, next_weekday
 
 
-async def _version(db: AsyncEngine, doctor_id: str) -> int:
+async def _versions(db: AsyncEngine, doctor_id: str, day: dt.date) -> tuple[int, int]:
+    """The doctor's schedule version and the version of each day from `day` to the next."""
     async with db.connect() as conn:
-        query = text("SELECT schedule_version FROM doctors WHERE id = :id")
-        return int(await conn.scalar(query, {"id": doctor_id}))
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT d.schedule_version, coalesce(sum(v.version), 0) FROM doctors d "
+                    "LEFT JOIN doctor_days v ON v.doctor_id = d.id AND v.date IN (:day, :next) "
+                    "WHERE d.id = :id GROUP BY d.id"
+                ),
+                {"id": doctor_id, "day": day, "next": day + dt.timedelta(days=1)},
+            )
+        ).one()
+    return int(row[0]), int(row[1])
 
 
 async def test_every_availability_change_moves_the_version(
@@ -34,10 +44,10 @@ async def test_every_availability_change_moves_the_version(
     doctor = await create_doctor(client)
     doctor_id = doctor["id"]
     day = next_weekday(0)
-    seen = [await _version(db, doctor_id)]
+    seen = [await _versions(db, doctor_id, day)]
 
     async def moved() -> bool:
-        seen.append(await _version(db, doctor_id))
+        seen.append(await _versions(db, doctor_id, day))
         return seen[-1] != seen[-2]
 
     booked = await book(client, doctor_id, day, "10:00")
@@ -79,7 +89,8 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
 ) -> None:
     doctor = await create_doctor(client)
     day = next_weekday(1)
-    read_version = await _version(db, doctor["id"])
+    async with driver_connection(app.state.engine) as driver:
+        read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), day)
     # The day changes after the read: a leave over the very slot about to be booked.
     leave = {"date": day.isoformat(), "start_time": "10:00", "end_time": "11:00"}
     assert (
@@ -90,7 +101,7 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
         outcome = await booking_queries.book_if_current(
             driver,
             doctor_id=uuid.UUID(doctor["id"]),
-            version=read_version,
+            read=read,
             patient_id=None,
             new_patient=booking_queries.NewPatient("Late Caller", "+14155550199", None, None, None),
             day=day,
@@ -108,3 +119,39 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
     response = await book(client, doctor["id"], day, "10:00")
     assert response.status_code == 409
     assert response.json()["code"] == "slot_unavailable"
+
+
+async def _claim(app: FastAPI, doctor_id: str, read: booking_queries.BookingDay, day: dt.date):  # type: ignore[no-untyped-def]
+    async with driver_connection(app.state.engine) as driver:
+        return await booking_queries.book_if_current(
+            driver,
+            doctor_id=uuid.UUID(doctor_id),
+            read=read,
+            patient_id=None,
+            new_patient=booking_queries.NewPatient("Caller", "+14155550123", None, None, None),
+            day=day,
+            slot=SlotTime(dt.time(9), dt.time(9, 30)),
+            source=AppointmentSource.AI_CALLING_AGENT,
+            caller=Caller("agent"),
+            mirror_to_calendar=False,
+        )
+
+
+async def test_other_days_do_not_disturb_a_booking_but_a_schedule_edit_does(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    doctor = await create_doctor(client)
+    day, other_day = next_weekday(2), next_weekday(3)
+    async with driver_connection(app.state.engine) as driver:
+        read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), day)
+        other_read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), other_day)
+    # Another day of the same doctor changes: this day's decision still holds.
+    assert (await book(client, doctor["id"], other_day, "15:00")).status_code == 201
+    booked = await _claim(app, doctor["id"], read, day)
+    assert booked.appointment is not None and booked.appointment["date"] == day
+
+    # The working hours change: every day's decision is void, the untouched day's too.
+    change = {"working_hours": {"start": "12:00", "end": "17:00"}}
+    assert (await client.patch(f"/api/v1/doctors/{doctor['id']}", json=change)).status_code == 200
+    late = await _claim(app, doctor["id"], other_read, other_day)
+    assert late.stale and late.appointment is None

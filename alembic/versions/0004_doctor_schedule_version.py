@@ -1,12 +1,12 @@
-"""doctor schedule version
+"""schedule versions: per doctor and per doctor-day
 
-`doctors.schedule_version` changes whenever anything that decides the doctor's free slots
-changes: an appointment is added, moved, cancelled or removed; a leave is added, changed or
-removed; the working days, hours, slot length or active flag change. Triggers keep it, so no
-code path can forget. A booking reads the day, decides with the availability engine, then
-writes in one statement only if the version is still the one it read (see
-app/services/booking_queries.py); the version's bump also takes the doctor's row lock, so
-concurrent changes for one doctor are serialised.
+A booking reads the doctor's day, decides with the availability engine, then writes in one
+statement only if nothing that decided it has changed since (app/services/booking_queries.py).
+Two counters say so, both kept by triggers, so no code path can forget them:
+
+- `doctors.schedule_version` changes with the working days, hours, slot length or active flag;
+- `doctor_days.version` changes whenever an appointment on that day is added, moved, cancelled
+  or removed, or a leave on that day is added, changed or removed.
 
 Revision ID: 0004
 Revises: 0003
@@ -24,23 +24,28 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BUMP_FROM_ROW = """
-CREATE FUNCTION bump_doctor_schedule_version() RETURNS trigger LANGUAGE plpgsql AS $$
+_BUMP_DAY = """
+CREATE FUNCTION bump_doctor_day_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE doctors SET schedule_version = schedule_version + 1 WHERE id = OLD.doctor_id;
+        INSERT INTO doctor_days AS d (doctor_id, date, version)
+        VALUES (OLD.doctor_id, OLD.date, 1)
+        ON CONFLICT (doctor_id, date) DO UPDATE SET version = d.version + 1;
     END IF;
-    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.doctor_id IS DISTINCT FROM OLD.doctor_id)
-    THEN
-        UPDATE doctors SET schedule_version = schedule_version + 1 WHERE id = NEW.doctor_id;
+    IF TG_OP = 'INSERT' OR (
+        TG_OP = 'UPDATE' AND (NEW.doctor_id, NEW.date) IS DISTINCT FROM (OLD.doctor_id, OLD.date)
+    ) THEN
+        INSERT INTO doctor_days AS d (doctor_id, date, version)
+        VALUES (NEW.doctor_id, NEW.date, 1)
+        ON CONFLICT (doctor_id, date) DO UPDATE SET version = d.version + 1;
     END IF;
     RETURN NULL;
 END;
 $$
 """
 
-_BUMP_ON_SCHEDULE_EDIT = """
-CREATE FUNCTION bump_own_schedule_version() RETURNS trigger LANGUAGE plpgsql AS $$
+_BUMP_SCHEDULE = """
+CREATE FUNCTION bump_doctor_schedule_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.schedule_version := OLD.schedule_version + 1;
     RETURN NEW;
@@ -48,31 +53,29 @@ END;
 $$
 """
 
+# name -> (table, definition)
 _TRIGGERS = {
     # Calendar-sync bookkeeping (event ids, sync status) does not change availability.
-    "appointments_schedule_version": (
+    "appointments_day_version": (
+        "appointments",
         "AFTER INSERT OR DELETE OR UPDATE OF doctor_id, date, start_time, end_time, status "
-        "ON appointments FOR EACH ROW "
-        "EXECUTE FUNCTION bump_doctor_schedule_version()"
+        "ON appointments FOR EACH ROW EXECUTE FUNCTION bump_doctor_day_version()",
     ),
-    "doctor_leaves_schedule_version": (
-        "AFTER INSERT OR UPDATE OR DELETE ON doctor_leaves FOR EACH ROW "
-        "EXECUTE FUNCTION bump_doctor_schedule_version()"
+    "doctor_leaves_day_version": (
+        "doctor_leaves",
+        "AFTER INSERT OR UPDATE OR DELETE ON doctor_leaves "
+        "FOR EACH ROW EXECUTE FUNCTION bump_doctor_day_version()",
     ),
     "doctors_schedule_version": (
+        "doctors",
         "BEFORE UPDATE OF working_days, working_hours, slot_duration_minutes, is_active "
         "ON doctors FOR EACH ROW "
         "WHEN (OLD.working_days IS DISTINCT FROM NEW.working_days "
         "OR OLD.working_hours IS DISTINCT FROM NEW.working_hours "
         "OR OLD.slot_duration_minutes IS DISTINCT FROM NEW.slot_duration_minutes "
         "OR OLD.is_active IS DISTINCT FROM NEW.is_active) "
-        "EXECUTE FUNCTION bump_own_schedule_version()"
+        "EXECUTE FUNCTION bump_doctor_schedule_version()",
     ),
-}
-_TABLES = {
-    "appointments_schedule_version": "appointments",
-    "doctor_leaves_schedule_version": "doctor_leaves",
-    "doctors_schedule_version": "doctors",
 }
 
 
@@ -81,15 +84,29 @@ def upgrade() -> None:
         "doctors",
         sa.Column("schedule_version", sa.BigInteger(), server_default="0", nullable=False),
     )
-    op.execute(_BUMP_FROM_ROW)
-    op.execute(_BUMP_ON_SCHEDULE_EDIT)
-    for name, definition in _TRIGGERS.items():
+    op.create_table(
+        "doctor_days",
+        sa.Column("doctor_id", sa.Uuid(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("version", sa.BigInteger(), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["doctor_id"],
+            ["doctors.id"],
+            name=op.f("fk_doctor_days_doctor_id_doctors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("doctor_id", "date", name=op.f("pk_doctor_days")),
+    )
+    op.execute(_BUMP_DAY)
+    op.execute(_BUMP_SCHEDULE)
+    for name, (_, definition) in _TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {definition}")
 
 
 def downgrade() -> None:
-    for name, table in _TABLES.items():
+    for name, (table, _) in _TRIGGERS.items():
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-    op.execute("DROP FUNCTION IF EXISTS bump_own_schedule_version()")
     op.execute("DROP FUNCTION IF EXISTS bump_doctor_schedule_version()")
+    op.execute("DROP FUNCTION IF EXISTS bump_doctor_day_version()")
+    op.drop_table("doctor_days")
     op.drop_column("doctors", "schedule_version")

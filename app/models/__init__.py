@@ -4,6 +4,7 @@ from app.models.appointment import Appointment
 from app.models.appointment_event import AppointmentEvent
 from app.models.base import Base
 from app.models.doctor import Doctor
+from app.models.doctor_day import DoctorDay
 from app.models.doctor_leave import DoctorLeave
 from app.models.idempotency_key import IdempotencyKey
 from app.models.outbox_job import OutboxJob
@@ -15,6 +16,7 @@ __all__ = [
     "AppointmentEvent",
     "Base",
     "Doctor",
+    "DoctorDay",
     "DoctorLeave",
     "IdempotencyKey",
     "OutboxJob",

@@ -32,7 +32,8 @@ class Doctor(Base):
     working_hours: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     slot_duration_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, index=True)
-    # Kept by triggers (migration 0004): changes whenever the doctor's free slots may change.
+    # Kept by a trigger (migration 0004): changes with the working days, hours, slot length or
+    # active flag, which decide every day's slots. Changes to one day are in `doctor_days`.
     schedule_version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

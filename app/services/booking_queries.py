@@ -1,20 +1,20 @@
-"""The booking's write: one statement, applied only if the doctor's day is as it was read.
+"""A booking in two statements: read the doctor's day, then write only if it is unchanged.
 
-A booking reads the doctor's day (`schedule_queries.load_doctor_calendar`, which returns the
-doctor's `schedule_version`), lets the availability engine decide, then sends this statement.
-It locks the doctor's row only if the version is unchanged, so the engine's decision still
-holds, and then writes everything at once: the patient (when new), the appointment, its audit
-row and, when the calendar is mirrored, its outbox job and the dispatchers' wake-up.
+`read_day` returns the day's leaves and bookings with two versions (migration 0004): the
+doctor's schedule version and the day's version. The availability engine decides on what was
+read, then `book_if_current` claims the day by bumping its version, on the condition that
+both versions are still the ones read, and writes everything at once: the patient (when new),
+the appointment, its audit row and, when the calendar is mirrored, its outbox job and the
+dispatchers' wake-up.
 
-Why the version check is enough: every change to a doctor's availability updates the doctor's
-row through a trigger (migration 0004). A change committed after the read shows up as a new
-version; one still in flight holds the row lock, so this statement waits for it and then sees
-the new version (PostgreSQL re-checks a locked row's condition after the wait). Either way the
-statement writes nothing and the caller re-reads. The partial unique index on active slots
-stays as the last line of defence.
+Why that is enough: every change to a doctor's day bumps that day's version through a
+trigger. A change committed after the read shows up as a new version. One still in flight
+holds the day's row lock, so the claim waits for it, and PostgreSQL then re-checks the
+condition against the committed row: the claim fails and the caller reads again. Bookings for
+one doctor on different days touch different rows and never wait for each other. The partial
+unique index on active slots stays as the last line of defence.
 
-Two round trips and no explicit transaction: the statement commits on its own, durably,
-before the caller answers.
+No explicit transaction: the write commits on its own, durably, before the caller answers.
 """
 
 from __future__ import annotations
@@ -36,15 +36,82 @@ from app.models.enums import (
 )
 from app.services import outbox
 from app.services.audit import Caller, snapshot_of
-from app.services.availability_service import SlotTime
+from app.services.availability_service import Schedule, SlotTime, Span
+from app.services.schedule_queries import schedule_of
 
-_LOCK_DOCTOR = "SELECT id FROM doctors WHERE id = $1 FOR UPDATE"
+# NO KEY UPDATE, like every explicit doctor lock: it serialises changes for one doctor but not
+# the foreign-key checks of bookings being written, which would otherwise deadlock against it.
+_LOCK_DOCTOR = "SELECT id FROM doctors WHERE id = $1 FOR NO KEY UPDATE"
 
 
 async def lock_doctor(driver: asyncpg.Connection, doctor_id: uuid.UUID) -> None:
-    """Hold the doctor's row lock until the transaction ends: nothing else changes the day."""
+    """Hold the doctor's row lock until the transaction ends: reschedules, cancellations,
+    leaves and schedule edits take it too, so only other bookings can still change the day."""
     if await driver.fetchval(_LOCK_DOCTOR, doctor_id) is None:
         raise NotFound(f"Doctor {doctor_id} was not found.")
+
+
+_CLAIM_DAYS = """
+    INSERT INTO doctor_days AS v (doctor_id, date, version)
+    SELECT $1, day, 1 FROM unnest($2::date[]) AS day ORDER BY day
+    ON CONFLICT (doctor_id, date) DO UPDATE SET version = v.version + 1
+"""
+
+
+async def claim_days(driver: asyncpg.Connection, doctor_id: uuid.UUID, days: set[dt.date]) -> None:
+    """Take these days of the doctor for this transaction, before reading them.
+
+    A booking claims its day as it writes; a change that reads the day first (a reschedule,
+    the booking's locked retry) claims it up front, so a booking in flight either finished
+    before the read or waits for this transaction and then finds its claim stale. Days are
+    claimed in date order, so two claimers never wait on each other in a cycle.
+    """
+    await driver.execute(_CLAIM_DAYS, doctor_id, sorted(days))
+
+
+@dataclass(frozen=True, slots=True)
+class BookingDay:
+    schedule: Schedule
+    leaves: list[Span]
+    busy: list[Span]
+    schedule_version: int
+    day_version: int
+
+
+_READ_DAY = """
+    SELECT d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
+           d.schedule_version, coalesce(v.version, 0) AS day_version,
+           l.starts AS leave_starts, l.ends AS leave_ends,
+           a.starts AS busy_starts, a.ends AS busy_ends
+      FROM doctors d
+      LEFT JOIN doctor_days v ON v.doctor_id = d.id AND v.date = $2
+      LEFT JOIN LATERAL (
+           SELECT array_agg(start_time) AS starts, array_agg(end_time) AS ends
+             FROM doctor_leaves WHERE doctor_id = d.id AND date = $2) l ON true
+      LEFT JOIN LATERAL (
+           SELECT array_agg(start_time) AS starts, array_agg(end_time) AS ends
+             FROM appointments
+            WHERE doctor_id = d.id AND date = $2 AND status IN ('BOOKED', 'RESCHEDULED')) a ON true
+     WHERE d.id = $1
+"""
+
+
+def _spans(day: dt.date, starts: list[Any] | None, ends: list[Any] | None) -> list[Span]:
+    return [(day, start, end) for start, end in zip(starts or (), ends or (), strict=True)]
+
+
+async def read_day(driver: asyncpg.Connection, doctor_id: uuid.UUID, day: dt.date) -> BookingDay:
+    """The doctor's schedule and that day's leaves and bookings, with both versions."""
+    row = await driver.fetchrow(_READ_DAY, doctor_id, day)
+    if row is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
+    return BookingDay(
+        schedule_of(row),
+        _spans(day, row["leave_starts"], row["leave_ends"]),
+        _spans(day, row["busy_starts"], row["busy_ends"]),
+        row["schedule_version"],
+        row["day_version"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +128,17 @@ class NewPatient:
 # The partial index's predicate must be repeated literally for PostgreSQL to infer it.
 _BOOK = f"""
     WITH doctor AS (
-        SELECT id FROM doctors WHERE id = $2 AND schedule_version = $3 FOR UPDATE
+        SELECT id FROM doctors WHERE id = $2 AND schedule_version = $3
+    ), day AS (
+        INSERT INTO doctor_days AS v (doctor_id, date, version)
+        SELECT id, $5, 1 FROM doctor
+        ON CONFLICT (doctor_id, date) DO UPDATE SET version = v.version + 1
+        WHERE v.version = $22
+        RETURNING doctor_id
     ), new_patient AS (
         INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
         SELECT $15::uuid, $16::varchar, $17::varchar, $18::varchar, $19::varchar, $20::date
-          FROM doctor WHERE $17 IS NOT NULL
+          FROM day WHERE $17 IS NOT NULL
         ON CONFLICT (mobile_number) DO NOTHING
         RETURNING id
     ), patient AS (
@@ -76,7 +149,7 @@ _BOOK = f"""
     ), booked AS (
         INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
                                   status, source, calendar_sync_status)
-        SELECT $1, doctor.id, patient.id, $5, $6, $7, $8, $9, $10 FROM doctor, patient
+        SELECT $1, day.doctor_id, patient.id, $5, $6, $7, $8, $9, $10 FROM day, patient
         ON CONFLICT (doctor_id, date, start_time) WHERE status IN ('BOOKED', 'RESCHEDULED')
         DO NOTHING
         RETURNING *
@@ -93,7 +166,7 @@ _BOOK = f"""
     ), woken AS (
         SELECT pg_notify('{outbox.NOTIFY_CHANNEL}', '{outbox.CALENDAR}') FROM queued
     )
-    SELECT (SELECT count(*) FROM doctor) AS current, (SELECT id FROM patient) AS found_patient,
+    SELECT (SELECT count(*) FROM day) AS current, (SELECT id FROM patient) AS found_patient,
            (SELECT count(*) FROM audited) AS audited, (SELECT count(*) FROM woken) AS woken,
            booked.*
       FROM (SELECT 1) AS one LEFT JOIN booked ON true
@@ -115,7 +188,7 @@ async def book_if_current(
     driver: asyncpg.Connection,
     *,
     doctor_id: uuid.UUID,
-    version: int,
+    read: BookingDay,
     patient_id: uuid.UUID | None,
     new_patient: NewPatient | None,
     day: dt.date,
@@ -129,7 +202,7 @@ async def book_if_current(
         _BOOK,
         uuid.uuid4(),
         doctor_id,
-        version,
+        read.schedule_version,
         patient_id,
         day,
         slot.start,
@@ -148,6 +221,7 @@ async def book_if_current(
         new_patient.gender if new_patient else None,
         new_patient.date_of_birth if new_patient else None,
         mirror_to_calendar,
+        read.day_version,
     )
     assert row is not None  # the statement always answers one row
     if row["id"] is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app import metrics
 from app.database import driver_connection, driver_transaction, session_driver
 from app.errors import DatabaseUnavailable, InvalidState, NotFound, SlotUnavailable
 from app.models import Appointment, Doctor
@@ -43,7 +44,7 @@ from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
 from app.services.doctor_service import get_doctor
 from app.services.phone import normalise_mobile
-from app.services.schedule_queries import load_blocks, load_doctor_calendar
+from app.services.schedule_queries import load_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,20 +145,20 @@ async def _attempt(
     clinic: Clinic,
 ) -> booking_queries.Outcome:
     """Read the day, let the engine decide, write if the day is still as read."""
-    calendar = await load_doctor_calendar(driver, data.doctor_id, data.date, data.date)
+    read = await booking_queries.read_day(driver, data.doctor_id, data.date)
     offered = day_availability(
-        calendar.schedule, data.date, calendar.leaves, calendar.busy, clinic.now, clinic.tz
+        read.schedule, data.date, read.leaves, read.busy, clinic.now, clinic.tz
     )
     slot = find_slot(offered, data.start_time)
     if slot is None:
         await _raise_unavailable(
-            driver, data.doctor_id, calendar.schedule, data.date, data.start_time, clinic
+            driver, data.doctor_id, read.schedule, data.date, data.start_time, clinic
         )
     assert slot is not None
     return await booking_queries.book_if_current(
         driver,
         doctor_id=data.doctor_id,
-        version=calendar.version,
+        read=read,
         patient_id=data.patient_id,
         new_patient=new_patient,
         day=data.date,
@@ -173,14 +174,17 @@ async def book(
 ) -> dict[str, Any]:
     """Book the slot; the new appointment as JSON data.
 
-    Optimistic first (two round trips, see `booking_queries`); if the doctor's day changed in
-    between, decided again under the doctor's row lock, where it cannot change.
+    Optimistic first (two round trips, see `booking_queries`); if the day changed in between,
+    decided again under the doctor's row lock, where only other bookings can change it and the
+    claim on the day's version settles which one wins.
     """
     new_patient = _new_patient(data, clinic)
     outcome = await _attempt(driver, data, new_patient, caller, clinic)
     if outcome.stale:
+        metrics.BOOKINGS_DECIDED_AGAIN.inc()
         async with driver.transaction():
             await booking_queries.lock_doctor(driver, data.doctor_id)
+            await booking_queries.claim_days(driver, data.doctor_id, {data.date})
             outcome = await _attempt(driver, data, new_patient, caller, clinic)
     if outcome.patient_missing:
         raise NotFound(f"Patient {data.patient_id} was not found.")
@@ -188,9 +192,9 @@ async def book(
         # Only a third first-time booking for the same new mobile, racing this one twice.
         raise DatabaseUnavailable("The booking collided with another; retry shortly.")
     if outcome.appointment is None:
-        calendar = await load_doctor_calendar(driver, data.doctor_id, data.date, data.date)
+        read = await booking_queries.read_day(driver, data.doctor_id, data.date)
         await _raise_unavailable(
-            driver, data.doctor_id, calendar.schedule, data.date, data.start_time, clinic
+            driver, data.doctor_id, read.schedule, data.date, data.start_time, clinic
         )
     return AppointmentRead.model_validate(outcome.appointment).model_dump(mode="json")
 
@@ -257,6 +261,7 @@ async def reschedule(
         return appointment
 
     driver = await session_driver(session)
+    await booking_queries.claim_days(driver, doctor.id, {appointment.date, new_date})
     schedule = _schedule(doctor)
     slot = await _free_slot(
         driver, doctor.id, schedule, new_date, new_start, clinic, exclude=appointment.id

@@ -54,7 +54,9 @@ async def create_doctor(
 async def get_doctor(session: AsyncSession, doctor_id: uuid.UUID, *, lock: bool = False) -> Doctor:
     query = select(Doctor).where(Doctor.id == doctor_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: serialises changes for this doctor without blocking the
+        # foreign-key checks of bookings being written (see booking_queries.lock_doctor).
+        query = query.with_for_update(key_share=True)
     doctor = (await session.execute(query)).scalar_one_or_none()
     if doctor is None:
         raise NotFound(f"Doctor {doctor_id} was not found.")

@@ -27,11 +27,9 @@ class DoctorCalendar:
     schedule: Schedule
     leaves: list[Span] = field(default_factory=list)
     busy: list[Span] = field(default_factory=list)
-    # `doctors.schedule_version` as read together with the rest (see migration 0004).
-    version: int = 0
 
 
-def _schedule(row: asyncpg.Record) -> Schedule:
+def schedule_of(row: asyncpg.Record) -> Schedule:
     return Schedule.from_doctor_fields(
         row["working_days"], row["working_hours"], row["slot_duration_minutes"], row["is_active"]
     )
@@ -41,7 +39,7 @@ def _schedule(row: asyncpg.Record) -> Schedule:
 # bookings come back as typed arrays, which the driver decodes natively (no JSON in between).
 _ONE_DOCTOR = """
     SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
-           d.schedule_version, l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
+           l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
            a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends
       FROM doctors d
       LEFT JOIN LATERAL (
@@ -76,10 +74,9 @@ async def load_doctor_calendar(
     return DoctorCalendar(
         row["id"],
         row["name"],
-        _schedule(row),
+        schedule_of(row),
         _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
-        row["schedule_version"],
     )
 
 
@@ -149,7 +146,7 @@ async def load_matching_calendars(
             f" AND EXISTS (SELECT 1 FROM unnest(d.languages) AS l WHERE lower(l) = ${len(params)})"
         )
     rows = await driver.fetch(sql + " ORDER BY d.name, d.id", *params)
-    calendars = [DoctorCalendar(row["id"], row["name"], _schedule(row)) for row in rows]
+    calendars = [DoctorCalendar(row["id"], row["name"], schedule_of(row)) for row in rows]
     if not calendars:
         return []
     leaves, busy = await load_blocks(driver, [c.doctor_id for c in calendars], start, end)
