@@ -135,6 +135,20 @@ def day_availability(
     tz: ZoneInfo,
 ) -> Day:
     """Free slots of one day; `leaves` and `busy` may hold other days, which are ignored."""
+    return _day(schedule, _cells(schedule), _exact_cells(schedule), day, leaves, busy, now, tz)
+
+
+def _day(
+    schedule: Schedule,
+    cells: tuple[tuple[int, int, SlotTime], ...],
+    exact: dict[tuple[dt.time, dt.time], int],
+    day: dt.date,
+    leaves: Sequence[Span],
+    busy: Sequence[Span],
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> Day:
+    # The grid (`cells`, `exact`) comes from the caller: a range looks it up once, not daily.
     local_now = now.astimezone(tz)
     today = local_now.date()
     if day < today:
@@ -145,13 +159,11 @@ def day_availability(
         return Day(day, "non_working_day", ())
     if any(on == day and (start is None or end is None) for on, start, end in leaves):
         return Day(day, "leave", ())
-    cells = _cells(schedule)
     if not cells:
         return Day(day, None, ())
 
     # Mark the grid cells each leave or appointment overlaps: O(cells + intervals).
     first, step, count = cells[0][0], schedule.slot_minutes * 60, len(cells)
-    exact = _exact_cells(schedule)
     taken = bytearray(count)
     for on, start_t, end_t in (*leaves, *busy):
         if on != day or start_t is None or end_t is None:
@@ -211,9 +223,17 @@ def availability(
     """Free slots of every day from `start` to `end`, both included."""
     leaves_by_day = group_by_day(leaves)
     busy_by_day = group_by_day(busy)
+    cells, exact = _cells(schedule), _exact_cells(schedule)
     return [
-        day_availability(
-            schedule, day, leaves_by_day.get(day, ()), busy_by_day.get(day, ()), now, tz
+        _day(
+            schedule,
+            cells,
+            exact,
+            day,
+            leaves_by_day.get(day, ()),
+            busy_by_day.get(day, ()),
+            now,
+            tz,
         )
         for day in date_range(start, end)
     ]
