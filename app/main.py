@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         description="Doctors, patients, availability and appointments for a clinic; "
         "PostgreSQL is the source of truth, Google Calendar and RAG are mirrors.",
         lifespan=lifespan,
+        # Observability is Prometheus (/metrics) and JSON logs; FastAPI's OpenTelemetry hooks
+        # would otherwise look for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.api_keys = api_keys

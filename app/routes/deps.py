@@ -71,7 +71,7 @@ class Reader:
 async def get_reader(request: Request) -> Reader:
     settings: Settings = request.app.state.settings
     return Reader(
-        request.app.state.read_engine, await get_clinic(settings), settings.clinic_timezone
+        request.app.state.engine, await get_clinic(settings), settings.clinic_timezone
     )
 
 
