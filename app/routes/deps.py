@@ -70,9 +70,7 @@ class Reader:
 
 async def get_reader(request: Request) -> Reader:
     settings: Settings = request.app.state.settings
-    return Reader(
-        request.app.state.engine, await get_clinic(settings), settings.clinic_timezone
-    )
+    return Reader(request.app.state.engine, await get_clinic(settings), settings.clinic_timezone)
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
