@@ -38,6 +38,31 @@ async def _versions(db: AsyncEngine, doctor_id: str, day: dt.date) -> tuple[int,
     return int(row[0]), int(row[1])
 
 
+async def _claim(
+    app: FastAPI,
+    doctor_id: str,
+    read: booking_queries.BookingDay,
+    day: dt.date,
+    start: dt.time = dt.time(9),
+) -> booking_queries.Outcome:
+    """The booking's write for a new caller, at `start` for 30 minutes, decided on `read`."""
+    async with driver_connection(app.state.engine) as driver:
+        return await booking_queries.book_if_current(
+            driver,
+            doctor_id=uuid.UUID(doctor_id),
+            read=read,
+            patient_id=None,
+            new_patient=booking_queries.NewPatient("Caller", "+14155550123", None, None, None),
+            day=day,
+            slot=SlotTime(
+                start, (dt.datetime.combine(day, start) + dt.timedelta(minutes=30)).time()
+            ),
+            source=AppointmentSource.AI_CALLING_AGENT,
+            caller=Caller("agent"),
+            mirror_to_calendar=True,
+        )
+
+
 async def test_every_availability_change_moves_the_version(
     client: httpx.AsyncClient, db: AsyncEngine
 ) -> None:
@@ -97,19 +122,7 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
         await client.post(f"/api/v1/doctors/{doctor['id']}/leaves", json=leave)
     ).status_code == 201
 
-    async with driver_connection(app.state.engine) as driver:
-        outcome = await booking_queries.book_if_current(
-            driver,
-            doctor_id=uuid.UUID(doctor["id"]),
-            read=read,
-            patient_id=None,
-            new_patient=booking_queries.NewPatient("Late Caller", "+14155550199", None, None, None),
-            day=day,
-            slot=SlotTime(dt.time(10), dt.time(10, 30)),
-            source=AppointmentSource.AI_CALLING_AGENT,
-            caller=Caller("agent"),
-            mirror_to_calendar=True,
-        )
+    outcome = await _claim(app, doctor["id"], read, day, dt.time(10))
     assert outcome.stale and outcome.appointment is None
     async with db.connect() as conn:
         for table in ("appointments", "patients", "appointment_events", "outbox_jobs"):
@@ -119,22 +132,6 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
     response = await book(client, doctor["id"], day, "10:00")
     assert response.status_code == 409
     assert response.json()["code"] == "slot_unavailable"
-
-
-async def _claim(app: FastAPI, doctor_id: str, read: booking_queries.BookingDay, day: dt.date):  # type: ignore[no-untyped-def]
-    async with driver_connection(app.state.engine) as driver:
-        return await booking_queries.book_if_current(
-            driver,
-            doctor_id=uuid.UUID(doctor_id),
-            read=read,
-            patient_id=None,
-            new_patient=booking_queries.NewPatient("Caller", "+14155550123", None, None, None),
-            day=day,
-            slot=SlotTime(dt.time(9), dt.time(9, 30)),
-            source=AppointmentSource.AI_CALLING_AGENT,
-            caller=Caller("agent"),
-            mirror_to_calendar=False,
-        )
 
 
 async def test_other_days_do_not_disturb_a_booking_but_a_schedule_edit_does(

@@ -1,8 +1,9 @@
 """Booking, rescheduling and cancelling: the only code that changes an appointment's slot.
 
-Every change locks the doctor's row first, so changes for one doctor run one at a time, then
-asks the availability engine the same question the availability endpoint answers. The partial
-unique index on active appointments backs this up at the database level.
+Each asks the availability engine the same question the availability endpoint answers. A
+booking reads the day and writes only if the day is unchanged (`booking_queries`); a
+reschedule or cancellation locks the doctor's row first, so those run one at a time per
+doctor. The partial unique index on active appointments backs this up in the database.
 """
 
 from __future__ import annotations
@@ -151,10 +152,7 @@ async def _attempt(
     )
     slot = find_slot(offered, data.start_time)
     if slot is None:
-        await _raise_unavailable(
-            driver, data.doctor_id, read.schedule, data.date, data.start_time, clinic
-        )
-    assert slot is not None
+        return booking_queries.Outcome(None)  # alternatives are found outside any lock
     return await booking_queries.book_if_current(
         driver,
         doctor_id=data.doctor_id,
