@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     dispatcher_backoff_max_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     rate_limit_per_minute: int = Field(default=0, ge=0)
+    availability_cache_days: int = Field(default=10_000, ge=0, le=1_000_000)
 
     @field_validator(
         "database_url",

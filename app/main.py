@@ -23,6 +23,7 @@ from app.middleware import RequestContextMiddleware
 from app.routes import appointment, doctor, health, patient, sync
 from app.security import KeyRateLimiter, require_api_key
 from app.services import maintenance
+from app.services.day_cache import DayCache
 from app.services.mirrors import build_dispatcher
 
 logger = logging.getLogger("app")
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.api_keys = api_keys
+    app.state.day_cache = DayCache(settings.availability_cache_days)
     app.state.rate_limiter = (
         KeyRateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
     )

@@ -20,7 +20,7 @@ API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
     "outbox_jobs, appointment_events, idempotency_keys, appointments, doctor_leaves, "
-    "patient_history, patients, doctors"
+    "patient_history, patients, doctor_days, doctors"
 )
 
 

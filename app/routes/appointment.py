@@ -119,7 +119,7 @@ async def get_availability(
     clinic = reader.clinic
     first, last = slot_finder.resolve_range(clinic.today, date, start_date, end_date)
     result = await slot_finder.doctor_availability(
-        reader.engine, doctor_id, first, last, clinic.now, clinic.tz
+        reader.engine, doctor_id, first, last, clinic.now, clinic.tz, reader.day_cache
     )
     # The hottest read: serialised straight to JSON (the shape is AvailabilityRead).
     return json_response(

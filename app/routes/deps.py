@@ -14,6 +14,7 @@ from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import ActorDep
 from app.services.audit import Caller
 from app.services.context import Clinic
+from app.services.day_cache import DayCache
 
 
 async def get_settings(request: Request) -> Settings:
@@ -66,11 +67,17 @@ class Reader:
     engine: AsyncEngine
     clinic: Clinic
     timezone_name: str
+    day_cache: DayCache
 
 
 async def get_reader(request: Request) -> Reader:
     settings: Settings = request.app.state.settings
-    return Reader(request.app.state.engine, await get_clinic(settings), settings.clinic_timezone)
+    return Reader(
+        request.app.state.engine,
+        await get_clinic(settings),
+        settings.clinic_timezone,
+        request.app.state.day_cache,
+    )
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -221,8 +221,21 @@ def availability(
     tz: ZoneInfo,
 ) -> list[Day]:
     """Free slots of every day from `start` to `end`, both included."""
-    leaves_by_day = group_by_day(leaves)
-    busy_by_day = group_by_day(busy)
+    return availability_by_day(
+        schedule, start, end, group_by_day(leaves), group_by_day(busy), now, tz
+    )
+
+
+def availability_by_day(
+    schedule: Schedule,
+    start: dt.date,
+    end: dt.date,
+    leaves_by_day: Mapping[dt.date, Sequence[Span]],
+    busy_by_day: Mapping[dt.date, Sequence[Span]],
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> list[Day]:
+    """`availability`, with leaves and bookings already grouped by day."""
     cells, exact = _cells(schedule), _exact_cells(schedule)
     return [
         _day(

@@ -27,6 +27,8 @@ class DoctorCalendar:
     schedule: Schedule
     leaves: list[Span] = field(default_factory=list)
     busy: list[Span] = field(default_factory=list)
+    # `doctor_days.version` of the days read (missing: 0), in the same snapshot as the rest.
+    day_versions: dict[dt.date, int] = field(default_factory=dict)
 
 
 def schedule_of(row: asyncpg.Record) -> Schedule:
@@ -35,13 +37,31 @@ def schedule_of(row: asyncpg.Record) -> Schedule:
     )
 
 
-# One round trip for the single-doctor availability read, the service's hottest path. Leaves and
+_DOCTOR_COLUMNS = (
+    "d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active"
+)
+_DAY_VERSIONS = """
+      LEFT JOIN LATERAL (
+           SELECT array_agg(date) AS days, array_agg(version) AS versions
+             FROM doctor_days
+            WHERE doctor_id = d.id AND date BETWEEN $2 AND $3) v ON true
+"""
+
+# The first round trip of a single-doctor availability read, the service's hottest path: the
+# doctor and the versions of the days asked for (see app/services/day_cache.py).
+_ONE_DOCTOR_VERSIONS = f"""
+    SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions
+      FROM doctors d {_DAY_VERSIONS}
+     WHERE d.id = $1
+"""
+
+# Everything for the range in one round trip, when some day is not remembered. Leaves and
 # bookings come back as typed arrays, which the driver decodes natively (no JSON in between).
-_ONE_DOCTOR = """
-    SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
+_ONE_DOCTOR = f"""
+    SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions,
            l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
            a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends
-      FROM doctors d
+      FROM doctors d {_DAY_VERSIONS}
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
                   array_agg(end_time) AS ends
@@ -65,6 +85,20 @@ def _zipped(
     return list(zip(days, starts or (), ends or (), strict=True))
 
 
+def _versions(row: asyncpg.Record) -> dict[dt.date, int]:
+    return dict(zip(row["version_days"] or (), row["day_versions"] or (), strict=True))
+
+
+async def load_doctor_versions(
+    driver: asyncpg.Connection, doctor_id: uuid.UUID, start: dt.date, end: dt.date
+) -> DoctorCalendar:
+    """The doctor and its day versions for the range, without leaves or bookings."""
+    row = await driver.fetchrow(_ONE_DOCTOR_VERSIONS, doctor_id, start, end)
+    if row is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
+    return DoctorCalendar(row["id"], row["name"], schedule_of(row), day_versions=_versions(row))
+
+
 async def load_doctor_calendar(
     driver: asyncpg.Connection, doctor_id: uuid.UUID, start: dt.date, end: dt.date
 ) -> DoctorCalendar:
@@ -77,6 +111,7 @@ async def load_doctor_calendar(
         schedule_of(row),
         _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
+        _versions(row),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -16,12 +17,18 @@ from app.services.availability_service import (
     MAX_RANGE_DAYS,
     Day,
     SlotTime,
-    availability,
+    Span,
+    availability_by_day,
     date_range,
     day_availability,
     group_by_day,
 )
-from app.services.schedule_queries import load_doctor_calendar, load_matching_calendars
+from app.services.day_cache import DayCache
+from app.services.schedule_queries import (
+    load_doctor_calendar,
+    load_doctor_versions,
+    load_matching_calendars,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +76,23 @@ async def doctor_availability(
     end: dt.date,
     now: dt.datetime,
     tz: ZoneInfo,
+    cache: DayCache,
 ) -> DoctorAvailability:
+    """One doctor's days: one small statement when every day is remembered in `cache` at its
+    current version, else one more that reads the whole range (and is remembered)."""
+    span = date_range(start, end)
+    leaves: Mapping[dt.date, Sequence[Span]]
+    busy: Mapping[dt.date, Sequence[Span]]
     async with driver_connection(engine) as driver:
-        calendar = await load_doctor_calendar(driver, doctor_id, start, end)
-    days = availability(calendar.schedule, start, end, calendar.leaves, calendar.busy, now, tz)
+        calendar = await load_doctor_versions(driver, doctor_id, start, end)
+        remembered = cache.lookup(doctor_id, span, calendar.day_versions)
+        if remembered is not None:
+            leaves, busy = remembered
+        else:
+            calendar = await load_doctor_calendar(driver, doctor_id, start, end)
+            leaves, busy = group_by_day(calendar.leaves), group_by_day(calendar.busy)
+            cache.remember(doctor_id, span, calendar.day_versions, leaves, busy)
+    days = availability_by_day(calendar.schedule, start, end, leaves, busy, now, tz)
     return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
 
 

@@ -1,0 +1,106 @@
+"""Remembered doctor-days never make availability stale, whoever changes the data.
+
+Every read of an app that remembers days is compared with the same read of an app that
+remembers nothing, after each kind of change, including changes written straight to the
+database by another client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import client_for, make_settings, started_app
+from tests.factories import book, create_doctor, next_weekday
+
+
+@pytest.fixture
+async def fresh(db: AsyncEngine, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database that remembers no day."""
+    app, lifespan = await started_app(make_settings(availability_cache_days=0), database_url)
+    async with client_for(app) as client:
+        yield client
+    await lifespan.__aexit__(None, None, None)
+
+
+async def test_remembered_days_follow_every_change(
+    client: httpx.AsyncClient, fresh: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    doctor = await create_doctor(client)
+    first = next_weekday(0)
+    window = {
+        "start_date": first.isoformat(),
+        "end_date": (first + dt.timedelta(days=6)).isoformat(),
+    }
+    url = f"/api/v1/appointments/availability/{doctor['id']}"
+
+    async def same_as_fresh() -> dict[str, Any]:
+        remembered = await client.get(url, params=window)
+        computed = await fresh.get(url, params=window)
+        assert remembered.status_code == computed.status_code == 200
+        assert remembered.json() == computed.json()
+        body: dict[str, Any] = remembered.json()
+        return body
+
+    async def sql(statement: str, **params: Any) -> None:
+        async with db.begin() as conn:
+            await conn.execute(text(statement), params)
+
+    booked = (await book(client, doctor["id"], first, "10:00")).json()
+    patient_id = booked["patient_id"]
+    changes: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("book", lambda: book(client, doctor["id"], first, "11:00")),
+        (
+            "reschedule",
+            lambda: client.put(
+                f"/api/v1/appointments/{booked['id']}/reschedule",
+                json={"date": (first + dt.timedelta(days=1)).isoformat(), "start_time": "09:00"},
+            ),
+        ),
+        ("cancel", lambda: client.delete(f"/api/v1/appointments/{booked['id']}")),
+        (
+            "leave",
+            lambda: client.post(
+                f"/api/v1/doctors/{doctor['id']}/leaves",
+                json={"date": (first + dt.timedelta(days=2)).isoformat()},
+            ),
+        ),
+        (
+            "slot length",
+            lambda: client.patch(
+                f"/api/v1/doctors/{doctor['id']}", json={"slot_duration_minutes": 20}
+            ),
+        ),
+        (
+            "another client inserts a booking",
+            lambda: sql(
+                "INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time, "
+                "status, source, calendar_sync_status) VALUES (:id, :doctor, :patient, :day, "
+                "'14:00', '14:20', 'BOOKED', 'ADMIN', 'disabled')",
+                id=uuid.uuid4(),
+                doctor=doctor["id"],
+                patient=patient_id,
+                day=first + dt.timedelta(days=3),
+            ),
+        ),
+        (
+            "another client deletes a leave",
+            lambda: sql("DELETE FROM doctor_leaves WHERE doctor_id = :doctor", doctor=doctor["id"]),
+        ),
+    ]
+    before = await same_as_fresh()
+    for name, change in changes:
+        await same_as_fresh()  # remembered now
+        response = await change()
+        if isinstance(response, httpx.Response):
+            assert response.status_code < 300, (name, response.text)
+        after = await same_as_fresh()
+        assert after != before, f"{name} changed nothing visible"
+        before = after
