@@ -33,6 +33,12 @@ APPOINTMENT_CHANGES = Counter(
     "Committed appointment changes, by action (booked, rescheduled, cancelled).",
     ["action"],
 )
+AVAILABILITY_READS = Counter(
+    "availability_reads_total",
+    "Single-doctor availability reads, by whether every day was remembered at its current "
+    "version (remembered) or the leaves and bookings had to be read (read).",
+    ["source"],
+)
 BOOKINGS_DECIDED_AGAIN = Counter(
     "bookings_decided_again_total",
     "Bookings whose doctor's day changed between their read and their write, so they were "

@@ -52,6 +52,8 @@ class Phase:
     requests: int
     statuses: dict[str, int]
     generator_cpu_share: float
+    # Share of availability reads answered from remembered days (app/services/day_cache.py).
+    remembered_share: float | None = None
 
 
 class RssSampler:
@@ -115,6 +117,25 @@ def server(
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
+
+
+def availability_reads(base: str) -> dict[str, float]:
+    """`availability_reads_total` by source, summed over the workers."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    counts = {"remembered": 0.0, "read": 0.0}
+    for line in text.splitlines():
+        if line.startswith("availability_reads_total{"):
+            labels, value = line.rsplit(" ", 1)
+            for source in counts:
+                if f'source="{source}"' in labels:
+                    counts[source] += float(value)
+    return counts
+
+
+def remembered_share(before: dict[str, float], after: dict[str, float]) -> float | None:
+    remembered = after["remembered"] - before["remembered"]
+    total = remembered + after["read"] - before["read"]
+    return round(remembered / total, 3) if total else None
 
 
 def wrk(
@@ -346,6 +367,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # over a run, and a baseline taken at one end only would tilt every ratio.
         results["baseline"] = measure_baseline()
 
+        # The same reads with nothing remembered, so every one goes to the database: what the
+        # day cache is worth, and what a read costs when its days have just changed.
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        uncached = {**env, "PORT": str(port), "AVAILABILITY_CACHE_DAYS": "0"}
+        with server([sys.executable, "-m", "app", "serve"], uncached, f"{base}/ready"):
+            wrk("warmup", base, lines["availability_1d"], 2)
+            for name in ("availability_1d", "availability_30d"):
+                results[f"{name}_uncached"] = wrk(name, base, lines[name], seconds)
+
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env["PORT"] = str(port)
@@ -353,7 +384,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sampler = RssSampler(proc.pid)
             wrk("warmup", base, lines["availability_1d"], 2)
             for name in ("availability_1d", "availability_30d", "search"):
+                before = availability_reads(base)
                 results[name] = wrk(name, base, lines[name], seconds)
+                results[name].remembered_share = remembered_share(before, availability_reads(base))
             results["booking"] = wrk("booking", base, lines["booking"], seconds)
             rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
             sampler.stop()
@@ -384,6 +417,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "requests": p.requests,
                 "statuses": p.statuses,
                 "generator_cpu_share": p.generator_cpu_share,
+                "remembered_share": p.remembered_share,
             }
             for name, p in results.items()
         },
@@ -444,6 +478,8 @@ TARGETS = {
     "baseline_after": "reference, measured last",
     "availability_1d": "≥ 0.50 of baseline rps; p99 < 50 ms",
     "availability_30d": "≥ 0.25",
+    "availability_1d_uncached": "(no target; nothing remembered)",
+    "availability_30d_uncached": "(no target; nothing remembered)",
     "search": "(no target)",
     "booking": "≥ 0.20 (201s per second)",
 }
@@ -462,6 +498,11 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             f"{phase['p50_ms']:.1f} | {phase['p99_ms']:.1f} | {TARGETS.get(name, 'reference')} | "
             f"{phase['generator_cpu_share']:.0%} |"
         )
+    shares = ", ".join(
+        f"{name} {phase['remembered_share']:.0%}"
+        for name, phase in report["phases"].items()
+        if phase.get("remembered_share") is not None
+    )
     races = ", ".join(
         f"{r['seconds']:.2f} s ({r['winners']} winner)" for r in report["contended_rounds"]
     )
@@ -481,6 +522,8 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "",
             "- Ratios are to the mean of the two baseline runs: "
             f"{report['baseline_rps']:.0f} req/s.",
+            "- Availability reads answered from remembered doctor-days (each checked against "
+            f"the day's current version): {shares}.",
             f"- Contended booking, {len(report['contended_rounds'])} rounds of 100 clients for one "
             f"slot (each on its own connection): {races}; median "
             f"{report['contended_resolve_s']:.2f} s until all had an answer.",

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import metrics
 from app.database import driver_connection
 from app.errors import InvalidInput
 from app.services.availability_service import (
@@ -84,8 +85,11 @@ async def doctor_availability(
     leaves: Mapping[dt.date, Sequence[Span]]
     busy: Mapping[dt.date, Sequence[Span]]
     async with driver_connection(engine) as driver:
-        calendar = await load_doctor_versions(driver, doctor_id, start, end)
-        remembered = cache.lookup(doctor_id, span, calendar.day_versions)
+        remembered = None
+        if cache.capacity:
+            calendar = await load_doctor_versions(driver, doctor_id, start, end)
+            remembered = cache.lookup(doctor_id, span, calendar.day_versions)
+        metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
         if remembered is not None:
             leaves, busy = remembered
         else:
