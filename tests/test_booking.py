@@ -109,6 +109,12 @@ async def test_availability_range_rules(client: httpx.AsyncClient) -> None:
     assert backwards.status_code == 400
     assert (await client.get(url, params={"date": "2026-02-30"})).status_code == 400
     assert (await client.get(url, params={"date": "20261207"})).status_code == 400
+    for far in ({"date": "9999-12-31"}, {"start_date": "9999-12-01", "end_date": "9999-12-31"}):
+        assert (await client.get(url, params=far)).status_code == 400
+    search = await client.get(
+        "/api/v1/appointments/availability", params={"start_date": "9999-12-31"}
+    )
+    assert search.status_code == 400
     missing = await client.get(f"/api/v1/appointments/availability/{uuid.uuid4()}")
     assert missing.status_code == 404
 
@@ -192,6 +198,8 @@ async def test_unknown_doctor_or_patient_is_404(client: httpx.AsyncClient) -> No
     [
         {"source": "PHONE"},
         {"date": "next monday"},
+        {"date": "9999-12-31"},  # the calendar's last day: no "next day" to compute
+        {"date": "0001-01-01"},
         {"start_time": "25:00"},
         {"doctor_id": "nope"},
         {"patient": None},

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
@@ -37,7 +36,7 @@ from app.schemas.appointment import (
     RescheduleRequest,
     SlotUnavailableBody,
 )
-from app.schemas.common import Limit, clock_text, json_response
+from app.schemas.common import CalendarDate, Limit, clock_text, json_response
 from app.services import appointment_service, booking_service, slot_finder
 from app.services.appointment_service import AppointmentFilters
 from app.services.audit import Caller
@@ -55,7 +54,7 @@ def slot_json(slot: SlotTime) -> dict[str, str]:
 _SLOT_409: dict[int | str, dict[str, Any]] = {
     409: {"description": "Slot not available", "model": SlotUnavailableBody}
 }
-DateQuery = Annotated[dt.date | None, Query()]
+DateQuery = Annotated[CalendarDate | None, Query()]
 
 
 @router.get("/availability", response_model=list[DoctorSlot], responses=error_responses())

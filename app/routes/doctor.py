@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -9,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from app.database import SessionDep
 from app.routes.deps import ClinicDep, SettingsDep, error_responses
 from app.schemas.appointment import AppointmentRead
-from app.schemas.common import Limit
+from app.schemas.common import CalendarDate, Limit
 from app.schemas.doctor import DoctorCreate, DoctorRead, DoctorUpdate
 from app.schemas.leave import LeaveCreate, LeaveCreated, LeaveRead
 from app.services import doctor_service
@@ -82,8 +81,8 @@ async def add_leave(doctor_id: uuid.UUID, data: LeaveCreate, session: SessionDep
 async def list_leaves(
     doctor_id: uuid.UUID,
     session: SessionDep,
-    start_date: dt.date | None = None,
-    end_date: dt.date | None = None,
+    start_date: CalendarDate | None = None,
+    end_date: CalendarDate | None = None,
     limit: Annotated[Limit, Query()] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[LeaveRead]:

@@ -46,15 +46,23 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(to_json(content), status_code=status_code, media_type="application/json")
 
 
+# Wide enough for any birth date or booking, and far from the calendar's ends, so date
+# arithmetic (ranges, the next day, alternatives a fortnight on) can never overflow.
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 def parse_calendar_date(value: str) -> dt.date:
-    """A strict `YYYY-MM-DD` date (no compact or week forms)."""
+    """A strict `YYYY-MM-DD` date (no compact or week forms) from 1900 to 2999."""
     text = value.strip()
     if not _DATE.match(text):
         raise ValueError("must be a date as YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError("must be a real date as YYYY-MM-DD") from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return day
 
 
 def _parse_date(value: Any) -> Any:
