@@ -19,6 +19,7 @@ from app.models.enums import AppointmentSource
 from app.services import booking_queries
 from app.services.audit import Caller
 from app.services.availability_service import SlotTime
+from app.services.schedule_queries import DoctorCalendar, load_doctor_calendar
 from tests.factories import book, create_doctor, next_weekday
 
 
@@ -41,7 +42,7 @@ async def _versions(db: AsyncEngine, doctor_id: str, day: dt.date) -> tuple[int,
 async def _claim(
     app: FastAPI,
     doctor_id: str,
-    read: booking_queries.BookingDay,
+    read: DoctorCalendar,
     day: dt.date,
     start: dt.time = dt.time(9),
 ) -> booking_queries.Outcome:
@@ -115,7 +116,7 @@ async def test_a_booking_decided_on_an_old_version_writes_nothing(
     doctor = await create_doctor(client)
     day = next_weekday(1)
     async with driver_connection(app.state.engine) as driver:
-        read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), day)
+        read = await load_doctor_calendar(driver, uuid.UUID(doctor["id"]), day, day)
     # The day changes after the read: a leave over the very slot about to be booked.
     leave = {"date": day.isoformat(), "start_time": "10:00", "end_time": "11:00"}
     assert (
@@ -140,8 +141,10 @@ async def test_other_days_do_not_disturb_a_booking_but_a_schedule_edit_does(
     doctor = await create_doctor(client)
     day, other_day = next_weekday(2), next_weekday(3)
     async with driver_connection(app.state.engine) as driver:
-        read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), day)
-        other_read = await booking_queries.read_day(driver, uuid.UUID(doctor["id"]), other_day)
+        read = await load_doctor_calendar(driver, uuid.UUID(doctor["id"]), day, day)
+        other_read = await load_doctor_calendar(
+            driver, uuid.UUID(doctor["id"]), other_day, other_day
+        )
     # Another day of the same doctor changes: this day's decision still holds.
     assert (await book(client, doctor["id"], other_day, "15:00")).status_code == 201
     booked = await _claim(app, doctor["id"], read, day)

@@ -1,7 +1,8 @@
 """A booking in two statements: read the doctor's day, then write only if it is unchanged.
 
-`read_day` returns the day's leaves and bookings with two versions (migration 0004): the
-doctor's schedule version and the day's version. The availability engine decides on what was
+The read is the availability read for that one day (`schedule_queries.load_doctor_calendar`),
+which returns the day's leaves and bookings with two versions (migration 0004): the doctor's
+schedule version and the day's version. The availability engine decides on what was
 read, then `book_if_current` claims the day by bumping its version, on the condition that
 both versions are still the ones read, and writes everything at once: the patient (when new),
 the appointment, its audit row and, when the calendar is mirrored, its outbox job and the
@@ -36,8 +37,8 @@ from app.models.enums import (
 )
 from app.services import outbox
 from app.services.audit import Caller, snapshot_of
-from app.services.availability_service import Schedule, SlotTime, Span
-from app.services.schedule_queries import schedule_of
+from app.services.availability_service import SlotTime
+from app.services.schedule_queries import DoctorCalendar
 
 # NO KEY UPDATE, like every explicit doctor lock: it serialises changes for one doctor but not
 # the foreign-key checks of bookings being written, which would otherwise deadlock against it.
@@ -67,51 +68,6 @@ async def claim_days(driver: asyncpg.Connection, doctor_id: uuid.UUID, days: set
     claimed in date order, so two claimers never wait on each other in a cycle.
     """
     await driver.execute(_CLAIM_DAYS, doctor_id, sorted(days))
-
-
-@dataclass(frozen=True, slots=True)
-class BookingDay:
-    schedule: Schedule
-    leaves: list[Span]
-    busy: list[Span]
-    schedule_version: int
-    day_version: int
-
-
-_READ_DAY = """
-    SELECT d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active,
-           d.schedule_version, coalesce(v.version, 0) AS day_version,
-           l.starts AS leave_starts, l.ends AS leave_ends,
-           a.starts AS busy_starts, a.ends AS busy_ends
-      FROM doctors d
-      LEFT JOIN doctor_days v ON v.doctor_id = d.id AND v.date = $2
-      LEFT JOIN LATERAL (
-           SELECT array_agg(start_time) AS starts, array_agg(end_time) AS ends
-             FROM doctor_leaves WHERE doctor_id = d.id AND date = $2) l ON true
-      LEFT JOIN LATERAL (
-           SELECT array_agg(start_time) AS starts, array_agg(end_time) AS ends
-             FROM appointments
-            WHERE doctor_id = d.id AND date = $2 AND status IN ('BOOKED', 'RESCHEDULED')) a ON true
-     WHERE d.id = $1
-"""
-
-
-def _spans(day: dt.date, starts: list[Any] | None, ends: list[Any] | None) -> list[Span]:
-    return [(day, start, end) for start, end in zip(starts or (), ends or (), strict=True)]
-
-
-async def read_day(driver: asyncpg.Connection, doctor_id: uuid.UUID, day: dt.date) -> BookingDay:
-    """The doctor's schedule and that day's leaves and bookings, with both versions."""
-    row = await driver.fetchrow(_READ_DAY, doctor_id, day)
-    if row is None:
-        raise NotFound(f"Doctor {doctor_id} was not found.")
-    return BookingDay(
-        schedule_of(row),
-        _spans(day, row["leave_starts"], row["leave_ends"]),
-        _spans(day, row["busy_starts"], row["busy_ends"]),
-        row["schedule_version"],
-        row["day_version"],
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +144,7 @@ async def book_if_current(
     driver: asyncpg.Connection,
     *,
     doctor_id: uuid.UUID,
-    read: BookingDay,
+    read: DoctorCalendar,
     patient_id: uuid.UUID | None,
     new_patient: NewPatient | None,
     day: dt.date,
@@ -221,7 +177,7 @@ async def book_if_current(
         new_patient.gender if new_patient else None,
         new_patient.date_of_birth if new_patient else None,
         mirror_to_calendar,
-        read.day_version,
+        read.day_versions.get(day, 0),
     )
     assert row is not None  # the statement always answers one row
     if row["id"] is not None:

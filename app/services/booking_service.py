@@ -45,7 +45,7 @@ from app.services.context import Clinic
 from app.services.db_errors import violated_constraint
 from app.services.doctor_service import get_doctor
 from app.services.phone import normalise_mobile
-from app.services.schedule_queries import load_blocks
+from app.services.schedule_queries import DoctorCalendar, load_blocks, load_doctor_calendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +144,16 @@ async def _attempt(
     new_patient: booking_queries.NewPatient | None,
     caller: Caller,
     clinic: Clinic,
-) -> booking_queries.Outcome:
+) -> tuple[DoctorCalendar, booking_queries.Outcome]:
     """Read the day, let the engine decide, write if the day is still as read."""
-    read = await booking_queries.read_day(driver, data.doctor_id, data.date)
+    read = await load_doctor_calendar(driver, data.doctor_id, data.date, data.date)
     offered = day_availability(
         read.schedule, data.date, read.leaves, read.busy, clinic.now, clinic.tz
     )
     slot = find_slot(offered, data.start_time)
     if slot is None:
-        return booking_queries.Outcome(None)  # alternatives are found outside any lock
-    return await booking_queries.book_if_current(
+        return read, booking_queries.Outcome(None)  # alternatives are found outside any lock
+    return read, await booking_queries.book_if_current(
         driver,
         doctor_id=data.doctor_id,
         read=read,
@@ -177,20 +177,19 @@ async def book(
     claim on the day's version settles which one wins.
     """
     new_patient = _new_patient(data, clinic)
-    outcome = await _attempt(driver, data, new_patient, caller, clinic)
+    read, outcome = await _attempt(driver, data, new_patient, caller, clinic)
     if outcome.stale:
         metrics.BOOKINGS_DECIDED_AGAIN.inc()
         async with driver.transaction():
             await booking_queries.lock_doctor(driver, data.doctor_id)
             await booking_queries.claim_days(driver, data.doctor_id, {data.date})
-            outcome = await _attempt(driver, data, new_patient, caller, clinic)
+            read, outcome = await _attempt(driver, data, new_patient, caller, clinic)
     if outcome.patient_missing:
         raise NotFound(f"Patient {data.patient_id} was not found.")
     if outcome.stale:
         # Only a third first-time booking for the same new mobile, racing this one twice.
         raise DatabaseUnavailable("The booking collided with another; retry shortly.")
     if outcome.appointment is None:
-        read = await booking_queries.read_day(driver, data.doctor_id, data.date)
         await _raise_unavailable(
             driver, data.doctor_id, read.schedule, data.date, data.start_time, clinic
         )

@@ -27,8 +27,10 @@ class DoctorCalendar:
     schedule: Schedule
     leaves: list[Span] = field(default_factory=list)
     busy: list[Span] = field(default_factory=list)
-    # `doctor_days.version` of the days read (missing: 0), in the same snapshot as the rest.
+    # `doctor_days.version` of the days read (missing: 0) and `doctors.schedule_version`, in
+    # the same snapshot as the rest (migration 0004; a booking writes only if both still hold).
     day_versions: dict[dt.date, int] = field(default_factory=dict)
+    schedule_version: int = 0
 
 
 def schedule_of(row: asyncpg.Record) -> Schedule:
@@ -38,7 +40,8 @@ def schedule_of(row: asyncpg.Record) -> Schedule:
 
 
 _DOCTOR_COLUMNS = (
-    "d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active"
+    "d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active, "
+    "d.schedule_version"
 )
 _DAY_VERSIONS = """
       LEFT JOIN LATERAL (
@@ -96,7 +99,13 @@ async def load_doctor_versions(
     row = await driver.fetchrow(_ONE_DOCTOR_VERSIONS, doctor_id, start, end)
     if row is None:
         raise NotFound(f"Doctor {doctor_id} was not found.")
-    return DoctorCalendar(row["id"], row["name"], schedule_of(row), day_versions=_versions(row))
+    return DoctorCalendar(
+        row["id"],
+        row["name"],
+        schedule_of(row),
+        day_versions=_versions(row),
+        schedule_version=row["schedule_version"],
+    )
 
 
 async def load_doctor_calendar(
@@ -112,6 +121,7 @@ async def load_doctor_calendar(
         _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
         _versions(row),
+        row["schedule_version"],
     )
 
 
