@@ -34,6 +34,10 @@ class Mirror(Protocol):
 
     async def deliver(self, job: ClaimedJob) -> dict[str, Any]: ...
 
+    async def lock(self, session: AsyncSession, job: ClaimedJob) -> None:
+        """Lock the job's aggregate first in its settle transaction, as the writers that queue
+        jobs do (aggregate, then its outbox rows): the opposite order could deadlock."""
+
     async def record(
         self,
         session: AsyncSession,
@@ -182,6 +186,7 @@ class Dispatcher:
         )
 
         async def record(session: AsyncSession) -> None:
+            await mirror.lock(session, job)
             if await outbox.mark_retry(session, job, self.worker_id, str(exc), delay):
                 await mirror.record(session, job, "pending", str(exc), None)
 
@@ -202,6 +207,7 @@ class Dispatcher:
         recovered: bool = False,
     ) -> None:
         async def record(session: AsyncSession) -> None:
+            await mirror.lock(session, job)
             if status == "failed":
                 held = await outbox.mark_failed(session, job, self.worker_id, error or "")
             else:

@@ -257,6 +257,14 @@ class CalendarMirror:
         event_id = await loop.run_in_executor(self._executor, self._client.apply, spec)
         return {"event_id": event_id, "calendar_id": spec.calendar_id if event_id else None}
 
+    async def lock(self, session: AsyncSession, job: ClaimedJob) -> None:
+        # A reschedule or cancellation locks the appointment, then queues its job; settling
+        # takes them in the same order.
+        await session.execute(
+            text("SELECT 1 FROM appointments WHERE id = :id FOR NO KEY UPDATE"),
+            {"id": job.aggregate_id},
+        )
+
     async def record(
         self,
         session: AsyncSession,

@@ -99,6 +99,9 @@ class RagMirror:
             )
         return {"status_code": response.status_code, "updated_at": payload["updated_at"]}
 
+    async def lock(self, session: AsyncSession, job: ClaimedJob) -> None:
+        """Nothing to lock: settling writes only the outbox row, never the doctor."""
+
     async def record(
         self,
         session: AsyncSession,
