@@ -10,12 +10,12 @@ import sys
 
 from app import launcher
 from app.config import Settings, SettingsError, load_settings
-from app.database import create_engine, create_sessionmaker
+from app.database import create_engine, create_sessionmaker, unit_of_work
 from app.logging_setup import configure_logging
 
 
 async def _worker(settings: Settings, url: str) -> int:
-    from app.services.mirrors import build_dispatcher
+    from app.services.sync_service import build_dispatcher
 
     engine = create_engine(settings, url)
     dispatcher = build_dispatcher(settings, create_sessionmaker(engine), url)
@@ -34,22 +34,22 @@ async def _worker(settings: Settings, url: str) -> int:
 
 
 async def _resync(settings: Settings, url: str, what: str) -> int:
-    from app.services import sync_service
+    from app.services import google_calendar_service, rag_sync_service
 
     engine = create_engine(settings, url)
     try:
-        async with create_sessionmaker(engine).begin() as session:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
             if what == "calendar":
                 if not settings.calendar_enabled:
                     print("the Google Calendar mirror is off; nothing queued", file=sys.stderr)
                     return 2
                 today = dt.datetime.now(settings.timezone).date()
-                count = await sync_service.resync_calendar(session, today)
+                count = await google_calendar_service.remirror_upcoming(session, today)
             else:
                 if not settings.rag_enabled:
                     print("RAG sync is off; nothing queued", file=sys.stderr)
                     return 2
-                count = await sync_service.resync_rag(session)
+                count = await rag_sync_service.resync_all(session)
     finally:
         await engine.dispose()
     print(f"queued {count} {'appointments' if what == 'calendar' else 'doctors'} for {what}")

@@ -1,15 +1,29 @@
-"""Engine, sessions and the one-transaction-per-request dependency."""
+"""The one way to the database: engines, the unit of work, and hand-written SQL on the driver.
+
+Every request and every job works through an `AsyncSession`:
+- `unit_of_work` opens a session and commits it when the block ends (rolls back when it
+  raises). The request dependency `SessionDep`, the outbox dispatcher, housekeeping and the
+  commands all go through it; services only flush, never commit.
+- `ReadSessionDep` is a session on the same pool in autocommit mode, for requests that only
+  read: one statement needs no BEGIN and COMMIT round trips.
+Services take a session and nothing else. The hottest statements (availability, search,
+booking) are hand-written SQL run on the asyncpg connection under the session (`driver`),
+inside the session's transaction, with `:named` parameters (`Sql`).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +32,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
+
+Sessions = async_sessionmaker[AsyncSession]
 
 
 def async_url(database_url: str) -> URL:
@@ -50,18 +66,20 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(engine: AsyncEngine) -> Sessions:
+    """Sessions for units of work: each runs in one transaction."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Commit when the endpoint returns, roll back when it raises.
+def create_read_sessionmaker(engine: AsyncEngine) -> Sessions:
+    """Sessions for reads: the same pool in autocommit mode."""
+    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
-    Scoped to the endpoint function (see `SessionDep`), so the commit happens before the
-    response is sent: a client never sees a 201 for a booking that then fails to commit.
-    """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+
+@asynccontextmanager
+async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits when the block ends, or rolls back when it raises."""
+    async with sessions() as session:
         try:
             yield session
         except BaseException:
@@ -70,48 +88,90 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+async def _request_unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
 
 
-def read_only(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool in autocommit mode: a single-statement read needs no BEGIN/COMMIT."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+async def _request_reads(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: Sessions = request.app.state.read_sessionmaker
+    async with sessions() as session:
+        yield session
 
 
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A connection from the same pool, as the bare asyncpg driver.
-
-    For the hottest statements only: on them SQLAlchemy's statement layer costs the worker more
-    CPU than the driver round trip itself (see BENCHMARKS.md). Statements run in autocommit
-    unless the caller opens a transaction on the connection. A connection the driver found
-    broken is invalidated, so the pool replaces it instead of handing it out again.
-    """
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        try:
-            yield driver
-        except BaseException:
-            if driver.is_closed():
-                await connection.invalidate()
-            raise
+# Scoped to the endpoint function, so the commit happens before the response is sent: a
+# client never sees a 201 for a booking that then fails to commit.
+SessionDep = Annotated[AsyncSession, Depends(_request_unit_of_work, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_request_reads, scope="function")]
 
 
-async def session_driver(session: AsyncSession) -> asyncpg.Connection:
-    """The driver connection under a session, for driver-level statements in its transaction.
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside the session's transaction.
 
-    Only once the session has run a statement: SQLAlchemy opens the transaction lazily.
+    For the hottest statements only: on them SQLAlchemy's statement layer costs more CPU than
+    the round trip itself (see BENCHMARKS.md). SQLAlchemy's asyncpg adapter sends BEGIN
+    lazily, with the first statement that goes through it; statements sent straight to the
+    driver would bypass that and run outside the transaction, so it is started here.
     """
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
+    pooled = await connection.get_raw_connection()
+    adapter = pooled.dbapi_connection
+    if not isinstance(adapter, AsyncAdapt_asyncpg_connection):
+        raise TypeError("the database driver is not asyncpg")
+    if adapter._transaction is None:
+        await adapter._start_transaction()  # returns at once in autocommit mode
+    raw: asyncpg.Connection = pooled.driver_connection
+    return raw
 
 
-@asynccontextmanager
-async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A driver connection in a transaction: committed when the block ends, rolled back when
-    it raises."""
-    async with driver_connection(engine) as driver, driver.transaction():
-        yield driver
+_PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class Sql:
+    """A hand-written statement with `:name` parameters, compiled once to the driver's `$n`.
+
+    Values are passed by name (`sql.args(doctor_id=..., day=...)`), so a statement with many
+    parameters reads like a call with keywords, and a missing or unknown name fails loudly.
+    """
+
+    __slots__ = ("_expected", "names", "text")
+
+    def __init__(self, text: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        self.text = _PARAMETER.sub(number, text)
+        self.names = tuple(names)
+        self._expected = frozenset(names)
+
+    def args(self, **values: object) -> list[object]:
+        if values.keys() != self._expected:
+            missing = self._expected - values.keys()
+            unknown = values.keys() - self._expected
+            raise TypeError(f"SQL parameters: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        return [values[name] for name in self.names]
+
+
+async def fetch(session: AsyncSession, sql: Sql, **values: object) -> list[asyncpg.Record]:
+    return await (await driver(session)).fetch(sql.text, *sql.args(**values))
+
+
+async def fetchrow(session: AsyncSession, sql: Sql, **values: object) -> asyncpg.Record | None:
+    return await (await driver(session)).fetchrow(sql.text, *sql.args(**values))
+
+
+async def execute(session: AsyncSession, sql: Sql, **values: object) -> str:
+    return await (await driver(session)).execute(sql.text, *sql.args(**values))
+
+
+def violated_constraint(exc: DBAPIError | asyncpg.PostgresError) -> str | None:
+    """The constraint a unique, exclusion or check violation names, so services can answer
+    with a 409."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    original = getattr(original, "__cause__", None) or original
+    name = getattr(original, "constraint_name", None)
+    return name if isinstance(name, str) else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.services.availability_service import WEEKDAY_INDEX, Schedule, grid
+from app.services.scheduling.engine import WEEKDAY_INDEX, Schedule, grid
 
 SPECIALIZATIONS = [
     "Cardiology",

@@ -1,3 +1,25 @@
+"""Fixtures. Two ways to run a test against the database:
+
+Rollback mode (the default; `connection`, `app`, `client`): the test runs inside one
+transaction on one connection of the test engine, rolled back at the end. Every unit of work
+of the app (`app.state.sessionmaker`, `app.state.read_sessionmaker`) is a session on that
+connection, each in its own SAVEPOINT, so a request that fails rolls back only itself.
+Check rows with SQL on `connection` (same transaction). Nothing is committed, nothing is
+truncated. `now()` is the test's start time in every statement: timestamps written during
+the test are all equal.
+
+Committed mode (`committed` or its older name `db`, `committed_app`, `committed_client`): the
+app commits real data through its own pool; every table is truncated after the test. Use it
+only when the test needs committed data seen over several connections: concurrent requests
+(asyncio.gather) against one app, separate service processes, races, outages, the outbox
+dispatcher, schemathesis over a subprocess, SQL from a second connection, or timestamps that
+must differ between requests (newest-first ordering, "updated_at did (not) move").
+
+The two modes do not mix in one test: a rollback-mode fixture together with `committed`/`db`
+is refused, since neither side would see the other's data (and the truncate would wait for
+the open transaction forever).
+"""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
@@ -8,7 +30,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.config import Settings
 from app.database import async_url
@@ -22,6 +49,7 @@ TABLES = (
     "outbox_jobs, appointment_events, idempotency_keys, appointments, doctor_leaves, "
     "patient_history, patients, doctor_days, doctors"
 )
+_COMMITTED_FIXTURES = ("committed", "db")
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -62,24 +90,102 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+# -- committed mode ----------------------------------------------------------------------------
+
+
 @pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The test database, emptied after the test (tests commit real data)."""
+async def committed(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """Committed mode: the test database, every table truncated after the test.
+
+    For tests that need committed data seen over several connections (concurrent requests,
+    service processes, the dispatcher, SQL on a second connection) or timestamps that differ
+    between requests. Everything else uses rollback mode (`connection`, `app`, `client`).
+    """
     yield engine
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
 
 
-async def started_app(settings: Settings, database_url: str) -> tuple[FastAPI, Any]:
+@pytest.fixture
+def db(committed: AsyncEngine) -> AsyncEngine:
+    """The older name of `committed` (committed mode, truncated after the test)."""
+    return committed
+
+
+@pytest.fixture
+async def committed_app(committed: AsyncEngine, database_url: str) -> AsyncIterator[FastAPI]:
+    """The app on its own pool, committing real data (see `committed` for when)."""
+    app, lifespan = await started_app(make_settings(), database_url)
+    yield app
+    await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def committed_client(committed_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `committed_app`."""
+    async with client_for(committed_app) as client:
+        yield client
+
+
+# -- rollback mode -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def connection(
+    engine: AsyncEngine, request: pytest.FixtureRequest
+) -> AsyncIterator[AsyncConnection]:
+    """Rollback mode: one connection in a transaction that is rolled back after the test.
+
+    Apps started with `started_app(..., connection=connection)` (and the `app` fixture) run
+    every request on it; read the rows they wrote with SQL on it too.
+    """
+    mixed = [name for name in _COMMITTED_FIXTURES if name in request.fixturenames]
+    if mixed:
+        pytest.fail(
+            f"{request.node.nodeid} uses rollback mode (connection/app/client) together with "
+            f"committed mode ({', '.join(mixed)}): use committed_app/committed_client, or read "
+            "rows through `connection`",
+            pytrace=False,
+        )
+    async with engine.connect() as conn:
+        await conn.begin()
+        try:
+            yield conn
+        finally:
+            await conn.rollback()
+
+
+def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
+    """Make every unit of work of `app`, the read-only ones too, a SAVEPOINT on `connection`."""
+    sessions = async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    app.state.sessionmaker = sessions
+    app.state.read_sessionmaker = sessions
+
+
+async def started_app(
+    settings: Settings, database_url: str, connection: AsyncConnection | None = None
+) -> tuple[FastAPI, Any]:
+    """The app with its lifespan entered (call `lifespan.__aexit__` when done).
+
+    With `connection`, in rollback mode: its requests run on that connection.
+    """
     app = create_app(settings, database_url=database_url)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
+    if connection is not None:
+        bind_to_connection(app, connection)
     return app, lifespan
 
 
 @pytest.fixture
-async def app(db: AsyncEngine, database_url: str) -> AsyncIterator[FastAPI]:
-    app, lifespan = await started_app(make_settings(), database_url)
+async def app(connection: AsyncConnection, database_url: str) -> AsyncIterator[FastAPI]:
+    """The app in rollback mode: every request runs on `connection`."""
+    app, lifespan = await started_app(make_settings(), database_url, connection)
     yield app
     await lifespan.__aexit__(None, None, None)
 
@@ -93,5 +199,6 @@ def client_for(app: FastAPI, key: str | None = API_KEY) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the rollback-mode `app`."""
     async with client_for(app) as client:
         yield client

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.services.availability_service import (
+from app.services.scheduling.engine import (
     Interval,
     Schedule,
     availability,

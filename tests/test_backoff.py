@@ -8,8 +8,8 @@ from email.utils import format_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.delivery import parse_retry_after
-from app.services.outbox import backoff_seconds
+from app.services.outbox.delivery import parse_retry_after
+from app.services.outbox.jobs import backoff_seconds
 
 
 @given(attempts=st.integers(1, 30), retry_after=st.none() | st.floats(0, 1000))

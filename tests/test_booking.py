@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import OTHER_KEY, client_for, make_settings, started_app
 from tests.factories import (
@@ -252,7 +252,11 @@ async def test_failed_booking_creates_no_patient(client: httpx.AsyncClient) -> N
     assert (await client.get("/api/v1/patients/mobile/%2B14155550177")).status_code == 404
 
 
-async def test_reschedule_frees_the_old_slot_and_audits(client: httpx.AsyncClient) -> None:
+# Committed mode: in one transaction now() is frozen, so an unchanged updated_at proves nothing.
+async def test_reschedule_frees_the_old_slot_and_audits(
+    committed_client: httpx.AsyncClient,
+) -> None:
+    client = committed_client
     doctor = await create_doctor(client)
     day = next_weekday(MONDAY)
     created = (await book(client, doctor["id"], day, "10:00")).json()
@@ -298,8 +302,9 @@ async def test_reschedule_may_overlap_its_own_old_time(client: httpx.AsyncClient
     assert moved.status_code == 200, moved.text
 
 
-async def test_cancel_is_idempotent_and_frees_the_slot(app: Any) -> None:
-    async with client_for(app, OTHER_KEY) as admin:
+# Committed mode: in one transaction now() is frozen, so an unchanged updated_at proves nothing.
+async def test_cancel_is_idempotent_and_frees_the_slot(committed_app: Any) -> None:
+    async with client_for(committed_app, OTHER_KEY) as admin:
         doctor = await create_doctor(admin)
         day = next_weekday(MONDAY)
         created = (await book(admin, doctor["id"], day, "10:00", source="ADMIN")).json()
@@ -322,20 +327,19 @@ async def test_cancel_is_idempotent_and_frees_the_slot(app: Any) -> None:
 
 
 async def test_past_appointments_cannot_move_or_cancel(
-    client: httpx.AsyncClient, db: AsyncEngine
+    client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
     doctor = await create_doctor(client)
     patient = await create_patient(client)
     appointment_id = uuid.uuid4()
-    async with db.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,"
-                " status, source, calendar_sync_status) VALUES (:id, :d, :p, '2020-01-06',"
-                " '10:00', '10:30', 'BOOKED', 'ADMIN', 'disabled')"
-            ),
-            {"id": appointment_id, "d": uuid.UUID(doctor["id"]), "p": uuid.UUID(patient["id"])},
-        )
+    await connection.execute(
+        text(
+            "INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,"
+            " status, source, calendar_sync_status) VALUES (:id, :d, :p, '2020-01-06',"
+            " '10:00', '10:30', 'BOOKED', 'ADMIN', 'disabled')"
+        ),
+        {"id": appointment_id, "d": uuid.UUID(doctor["id"]), "p": uuid.UUID(patient["id"])},
+    )
     cancel = await client.delete(f"/api/v1/appointments/{appointment_id}")
     assert cancel.status_code == 409 and cancel.json()["code"] == "invalid_state"
     move = await client.put(
@@ -345,12 +349,14 @@ async def test_past_appointments_cannot_move_or_cancel(
     assert move.status_code == 409 and move.json()["code"] == "invalid_state"
 
 
-async def test_audit_trail_is_append_only(client: httpx.AsyncClient, db: AsyncEngine) -> None:
+async def test_audit_trail_is_append_only(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
     doctor = await create_doctor(client)
     created = (await book(client, doctor["id"], next_weekday(MONDAY), "10:00")).json()
     with pytest.raises(Exception, match="append-only"):
-        async with db.begin() as conn:
-            await conn.execute(text("UPDATE appointment_events SET actor = 'someone else'"))
+        async with connection.begin_nested():
+            await connection.execute(text("UPDATE appointment_events SET actor = 'someone else'"))
     events = (await client.get(f"/api/v1/appointments/{created['id']}/events")).json()
     assert events[0]["actor"] == "agent"
 
@@ -445,9 +451,11 @@ async def test_earliest_slots_across_doctors(client: httpx.AsyncClient) -> None:
     assert bad.status_code == 400
 
 
-async def test_dst_clinic_times_are_wall_clock(db: AsyncEngine, database_url: str) -> None:
+async def test_dst_clinic_times_are_wall_clock(
+    connection: AsyncConnection, database_url: str
+) -> None:
     app, lifespan = await started_app(
-        make_settings(clinic_timezone="America/New_York"), database_url
+        make_settings(clinic_timezone="America/New_York"), database_url, connection
     )
     try:
         async with client_for(app) as client:

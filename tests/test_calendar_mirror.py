@@ -21,13 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.database import driver_connection
+from app.database import driver
 from app.schemas.appointment import AppointmentCreate
-from app.services import booking_service, outbox
-from app.services.audit import Caller
-from app.services.context import Clinic
-from app.services.dispatcher import Dispatcher
-from app.services.google_calendar_service import CalendarMirror, event_id_for
+from app.services import booking_service
+from app.services.context import Caller, Clinic
+from app.services.google_calendar.client import event_id_for
+from app.services.google_calendar_service import CalendarMirror
+from app.services.outbox import jobs as outbox
+from app.services.outbox.dispatcher import Dispatcher
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, booking_payload, create_doctor, next_weekday
 from tests.fake_google import ADMIN, FakeGoogle, Scripted
@@ -364,17 +365,16 @@ async def test_rolled_back_booking_never_reaches_google(
         clinic = Clinic(
             settings.timezone, dt.datetime.now(settings.timezone), None, calendar_enabled=True
         )
-        async with driver_connection(app.state.engine) as driver:
-            transaction = driver.transaction()
-            await transaction.start()
+        async with app.state.sessionmaker() as session:
             data = AppointmentCreate.model_validate(
                 booking_payload(doctor["id"], next_weekday(0), "10:00")
             )
-            await booking_service.book(driver, data, Caller("agent"), clinic)
-            assert await driver.fetchval("SELECT count(*) FROM outbox_jobs") == 1
+            await booking_service.book(session, data, Caller("agent"), clinic)
+            queued = await (await driver(session)).fetchval("SELECT count(*) FROM outbox_jobs")
+            assert queued == 1
             async with db.connect() as conn:  # not visible outside the transaction
                 assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
-            await transaction.rollback()
+            await session.rollback()
         await _dispatcher(app, settings, database_url, "d").run_until_idle()
         async with db.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0

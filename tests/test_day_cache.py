@@ -3,6 +3,9 @@
 Every read of an app that remembers days is compared with the same read of an app that
 remembers nothing, after each kind of change, including changes written straight to the
 database by another client.
+
+Rollback mode: both apps run on the test's connection, so they read the same data, and the
+"other client" is SQL sent on that connection, past both apps and their caches.
 """
 
 from __future__ import annotations
@@ -15,23 +18,25 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, create_doctor, next_weekday
 
 
 @pytest.fixture
-async def fresh(db: AsyncEngine, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the same database that remembers no day."""
-    app, lifespan = await started_app(make_settings(availability_cache_days=0), database_url)
+async def fresh(connection: AsyncConnection, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second app on the same database (the same transaction) that remembers no day."""
+    app, lifespan = await started_app(
+        make_settings(availability_cache_days=0), database_url, connection
+    )
     async with client_for(app) as client:
         yield client
     await lifespan.__aexit__(None, None, None)
 
 
 async def test_remembered_days_follow_every_change(
-    client: httpx.AsyncClient, fresh: httpx.AsyncClient, db: AsyncEngine
+    client: httpx.AsyncClient, fresh: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
     doctor = await create_doctor(client)
     first = next_weekday(0)
@@ -50,8 +55,7 @@ async def test_remembered_days_follow_every_change(
         return body
 
     async def sql(statement: str, **params: Any) -> None:
-        async with db.begin() as conn:
-            await conn.execute(text(statement), params)
+        await connection.execute(text(statement), params)
 
     booked = (await book(client, doctor["id"], first, "10:00")).json()
     patient_id = booked["patient_id"]

@@ -14,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import SettingsError, load_settings
 from app.logging_setup import JsonFormatter, mask
@@ -184,11 +184,13 @@ async def test_nul_characters_are_a_400_not_a_500(client: httpx.AsyncClient) -> 
     assert (await client.get("/api/v1/doctors/")).json() == []
 
 
-async def test_cors_only_for_configured_origins(db: object, database_url: str) -> None:
+async def test_cors_only_for_configured_origins(
+    connection: AsyncConnection, database_url: str
+) -> None:
     from tests.conftest import make_settings, started_app
 
     app, lifespan = await started_app(
-        make_settings(cors_origins="https://desk.clinic.example"), database_url
+        make_settings(cors_origins="https://desk.clinic.example"), database_url, connection
     )
     try:
         async with client_for(app, None) as browser:

@@ -25,7 +25,7 @@ CHECKS = ",".join(
 
 
 @pytest.mark.parametrize("header", [f"X-API-Key: {API_KEY}", "X-API-Key: wrong-key-value"])
-def test_schemathesis_finds_nothing(db: AsyncEngine, database_url: str, header: str) -> None:
+def test_schemathesis_finds_nothing(committed: AsyncEngine, database_url: str, header: str) -> None:
     cli = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     with service_processes(database_url, 1, API_KEY) as (url,):
         result = subprocess.run(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import API_KEY, client_for
 from tests.factories import book, create_doctor, next_weekday
@@ -30,7 +30,9 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def test_metrics_count_requests_bookings_and_conflicts(app: object) -> None:
+# Committed mode: /metrics counts outbox jobs on the app's pool, so it can't see uncommitted ones.
+async def test_metrics_count_requests_bookings_and_conflicts(committed_app: object) -> None:
+    app = committed_app
     async with client_for(app) as client, client_for(app, None) as anonymous:  # type: ignore[arg-type]
         before = (await anonymous.get("/metrics")).text
         doctor = await create_doctor(client)
@@ -58,7 +60,9 @@ async def test_metrics_count_requests_bookings_and_conflicts(app: object) -> Non
     assert sample(after, "outbox_jobs", target="calendar", state="pending") == 0
 
 
-def test_metrics_add_up_across_workers(db: AsyncEngine, database_url: str, tmp_path: Path) -> None:
+def test_metrics_add_up_across_workers(
+    committed: AsyncEngine, database_url: str, tmp_path: Path
+) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -110,10 +114,12 @@ def test_metrics_add_up_across_workers(db: AsyncEngine, database_url: str, tmp_p
         proc.wait(timeout=30)
 
 
-async def test_rate_limit_per_key(db: AsyncEngine, database_url: str) -> None:
+async def test_rate_limit_per_key(connection: AsyncConnection, database_url: str) -> None:
     from tests.conftest import OTHER_KEY, make_settings, started_app
 
-    app, lifespan = await started_app(make_settings(rate_limit_per_minute=5), database_url)
+    app, lifespan = await started_app(
+        make_settings(rate_limit_per_minute=5), database_url, connection
+    )
     try:
         async with client_for(app) as agent, client_for(app, OTHER_KEY) as admin:
             statuses = [(await agent.get("/api/v1/doctors/")).status_code for _ in range(7)]

@@ -1,19 +1,22 @@
-"""Property over HTTP: whatever availability offers can be booked, exactly once."""
+"""Property over HTTP: whatever availability offers can be booked, exactly once.
+
+Rollback mode, one transaction per example: the app is started once for the module (in its
+own event loop thread) and each example binds it to a fresh connection of the app's own pool
+whose transaction is rolled back when the example ends."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
-from tests.conftest import TABLES, client_for, make_settings, started_app
+from tests.conftest import bind_to_connection, client_for, make_settings, started_app
 from tests.factories import book, doctor_payload, next_weekday
 
 T = TypeVar("T")
@@ -48,9 +51,15 @@ def driver(database_url: str) -> Iterator[tuple[LoopThread, httpx.AsyncClient, A
     runner.stop()
 
 
-async def _truncate(app: Any) -> None:
-    async with app.state.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+async def _rolled_back(app: Any, scenario: Callable[[], Awaitable[None]]) -> None:
+    """Run `scenario` with every request of `app` in one transaction, then roll it back."""
+    async with app.state.engine.connect() as connection:
+        await connection.begin()
+        bind_to_connection(app, connection)
+        try:
+            await scenario()
+        finally:
+            await connection.rollback()
 
 
 @settings(
@@ -121,7 +130,4 @@ def test_any_offered_slot_books_once(
         assert second.status_code == 409
         assert chosen not in await offered()
 
-    try:
-        runner.run(scenario())
-    finally:
-        runner.run(_truncate(app))
+    runner.run(_rolled_back(app, scenario))

@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import create_patient, patient_payload
@@ -52,8 +52,12 @@ async def test_invalid_patient_is_400(client: httpx.AsyncClient, override: dict[
     assert response.json()["code"] == "validation_error"
 
 
-async def test_default_region_applies_to_local_numbers(db: object, database_url: str) -> None:
-    app, lifespan = await started_app(make_settings(default_phone_region="IN"), database_url)
+async def test_default_region_applies_to_local_numbers(
+    connection: AsyncConnection, database_url: str
+) -> None:
+    app, lifespan = await started_app(
+        make_settings(default_phone_region="IN"), database_url, connection
+    )
     try:
         async with client_for(app) as client:
             patient = await create_patient(client, mobile_number="098765 43210")
@@ -78,7 +82,9 @@ async def test_partial_update_and_conflict(client: httpx.AsyncClient) -> None:
     assert (await client.put(f"/api/v1/patients/{uuid.uuid4()}", json={})).status_code == 404
 
 
-async def test_history_newest_first(client: httpx.AsyncClient, app: FastAPI) -> None:
+# Committed mode: newest-first is by created_at, which is frozen within one transaction.
+async def test_history_newest_first(committed_client: httpx.AsyncClient) -> None:
+    client = committed_client
     patient = await create_patient(client)
     url = f"/api/v1/patients/{patient['id']}/history"
     for symptom in ("cough", "fever", "headache"):

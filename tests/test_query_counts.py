@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.factories import book, create_doctor, next_weekday
 
 _DRIVER_INTROSPECTION = ("typeinfo_tree", "set_config('jit'")
 
 
-@contextmanager
-def counting(app: FastAPI) -> Iterator[list[str]]:
-    """Every statement the app sends, whether through SQLAlchemy or the bare driver."""
+@asynccontextmanager
+async def counting(connection: AsyncConnection) -> AsyncIterator[list[str]]:
+    """Every statement the app sends (in rollback mode, all on the test's `connection`),
+    whether through SQLAlchemy or the bare driver. The SAVEPOINT and RELEASE / ROLLBACK TO
+    SAVEPOINT around each unit of work are the fixture's, not SELECTs, so no count sees them."""
     statements: list[str] = []
-    watched: list[Any] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
@@ -30,26 +31,20 @@ def counting(app: FastAPI) -> Iterator[list[str]]:
         if not any(marker in query.query for marker in _DRIVER_INTROSPECTION):
             statements.append(query.query)
 
-    def watch(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        driver = proxy.driver_connection
-        if driver not in watched:
-            driver.add_query_logger(driver_record)
-            watched.append(driver)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(engine.pool, "checkout", watch)
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None
+    driver = (await connection.get_raw_connection()).driver_connection
+    event.listen(sync_connection, "before_cursor_execute", record)
+    driver.add_query_logger(driver_record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(engine.pool, "checkout", watch)
-        for driver in watched:
-            driver.remove_query_logger(driver_record)
+        event.remove(sync_connection, "before_cursor_execute", record)
+        driver.remove_query_logger(driver_record)
 
 
 async def test_doctor_availability_is_two_queries_then_one(
-    client: httpx.AsyncClient, app: FastAPI
+    client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
     """Whatever the range: the versions and the blocks the first time, then only the versions
     while the days are remembered; a change to one day costs one full read again."""
@@ -59,7 +54,7 @@ async def test_doctor_availability_is_two_queries_then_one(
         await book(client, doctor["id"], start + dt.timedelta(days=offset), "10:00")
 
     async def selects(days: int) -> int:
-        with counting(app) as statements:
+        async with counting(connection) as statements:
             response = await client.get(
                 f"/api/v1/appointments/availability/{doctor['id']}",
                 params={
@@ -76,11 +71,13 @@ async def test_doctor_availability_is_two_queries_then_one(
     assert [await selects(days) for days in (1, 30, 62)] == [1, 2, 1]
 
 
-async def test_cross_doctor_search_is_two_queries(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_cross_doctor_search_is_two_queries(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
     counts = []
     for _ in range(3):
         await create_doctor(client, specialization="Neurology")
-        with counting(app) as statements:
+        async with counting(connection) as statements:
             response = await client.get(
                 "/api/v1/appointments/availability",
                 params={"specialization": "Neurology", "limit": 50},

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
-from app.services.dispatcher import Dispatcher
+from app.services.outbox.dispatcher import Dispatcher
 from app.services.rag_sync_service import RAG_FIELDS, RagMirror
 from tests.conftest import TABLES, client_for, make_settings, started_app
 from tests.factories import create_doctor, doctor_payload
@@ -179,11 +179,12 @@ async def test_client_error_is_failed_with_the_response(
     assert [r.path for r in rag.accepted()].count(mine) == 1
 
 
-async def test_rag_off_enqueues_nothing(client: httpx.AsyncClient, db: AsyncEngine) -> None:
+async def test_rag_off_enqueues_nothing(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
     doctor = await create_doctor(client)
     await client.put(f"/api/v1/doctors/{doctor['id']}", json={"experience_years": 3})
-    async with db.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
+    assert await connection.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
     assert (await client.get("/ready")).json()["rag_sync"] == "disabled"
 
 

@@ -7,7 +7,12 @@ from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column, updated_at_column, uuid_pk
-from app.models.enums import AppointmentSource, AppointmentStatus, CalendarSyncStatus
+from app.models.enums import (
+    AppointmentSource,
+    AppointmentStatus,
+    CalendarSyncStatus,
+    active_status_sql,
+)
 
 
 def _pg_enum(enum_cls: type, name: str) -> Enum:
@@ -29,7 +34,7 @@ class Appointment(Base):
             "date",
             "start_time",
             unique=True,
-            postgresql_where=text("status IN ('BOOKED', 'RESCHEDULED')"),
+            postgresql_where=text(active_status_sql()),
             postgresql_include=["end_time"],
         ),
     )

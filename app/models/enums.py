@@ -11,7 +11,14 @@ class AppointmentStatus(enum.StrEnum):
     RESCHEDULED = "RESCHEDULED"
 
 
+# The statuses that hold a doctor's slot; everything that asks "is this slot taken" uses these.
 ACTIVE_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.RESCHEDULED)
+
+
+def active_status_sql(column: str = "status") -> str:
+    """`ACTIVE_STATUSES` as a SQL predicate, for hand-written statements and the partial index
+    (whose predicate a statement must repeat literally for PostgreSQL to infer it)."""
+    return f"{column} IN ({', '.join(repr(str(s)) for s in ACTIVE_STATUSES)})"
 
 
 class AppointmentSource(enum.StrEnum):

@@ -1,20 +1,18 @@
-"""Dependencies shared by the routes: the caller, the clinic's clock and settings."""
+"""Dependencies shared by the routes: the caller, the clinic's clock, settings and the error
+entries of the OpenAPI document."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import ActorDep
-from app.services.audit import Caller
-from app.services.context import Clinic
-from app.services.day_cache import DayCache
+from app.services.context import Caller, Clinic
+from app.services.scheduling.day_cache import DayCache
 
 
 async def get_settings(request: Request) -> Settings:
@@ -30,6 +28,7 @@ def clinic_now(settings: Settings) -> dt.datetime:
 
 
 async def get_clinic(settings: SettingsDep) -> Clinic:
+    """The clinic as of this request: its zone, its clock read once, its mirrors."""
     return Clinic(
         tz=settings.timezone,
         now=clinic_now(settings),
@@ -52,35 +51,13 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
+async def get_day_cache(request: Request) -> DayCache:
+    cache: DayCache = request.app.state.day_cache
+    return cache
 
 
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
-
-
-@dataclass(frozen=True, slots=True)
-class Reader:
-    """What a read-only availability endpoint needs, resolved as one cheap dependency."""
-
-    engine: AsyncEngine
-    clinic: Clinic
-    timezone_name: str
-    day_cache: DayCache
-
-
-async def get_reader(request: Request) -> Reader:
-    settings: Settings = request.app.state.settings
-    return Reader(
-        request.app.state.engine,
-        await get_clinic(settings),
-        settings.clinic_timezone,
-        request.app.state.day_cache,
-    )
-
-
-ReaderDep = Annotated[Reader, Depends(get_reader)]
+DayCacheDep = Annotated[DayCache, Depends(get_day_cache)]
+IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 _DESCRIPTIONS = {
     400: ("Malformed or invalid input", ValidationErrorBody),

@@ -5,13 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.database import SessionDep
+from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import ClinicDep, SettingsDep, error_responses
 from app.schemas.appointment import AppointmentRead
 from app.schemas.common import CalendarDate, Limit
 from app.schemas.doctor import DoctorCreate, DoctorRead, DoctorUpdate
 from app.schemas.leave import LeaveCreate, LeaveCreated, LeaveRead
 from app.services import doctor_service
+from app.services.doctor_filters import DoctorFilters
 
 router = APIRouter(prefix="/doctors", tags=["doctors"])
 
@@ -28,7 +29,7 @@ async def create_doctor(
 @router.get("/", responses=error_responses())
 @router.get("", include_in_schema=False)
 async def list_doctors(
-    session: SessionDep,
+    session: ReadSessionDep,
     specialization: Annotated[str | None, Query(max_length=200)] = None,
     language: Annotated[str | None, Query(max_length=100)] = None,
     consultation_type: Annotated[str | None, Query(max_length=100)] = None,
@@ -38,10 +39,7 @@ async def list_doctors(
     limit: Annotated[Limit, Query()] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[DoctorRead]:
-    doctors = await doctor_service.list_doctors(
-        session,
-        limit=limit,
-        offset=offset,
+    filters = DoctorFilters(
         specialization=specialization,
         language=language,
         consultation_type=consultation_type,
@@ -49,11 +47,12 @@ async def list_doctors(
         clinic_id=clinic_id,
         name=name,
     )
+    doctors = await doctor_service.list_doctors(session, filters, limit=limit, offset=offset)
     return [DoctorRead.model_validate(d) for d in doctors]
 
 
 @router.get("/{doctor_id}", responses=error_responses(404))
-async def get_doctor(doctor_id: uuid.UUID, session: SessionDep) -> DoctorRead:
+async def get_doctor(doctor_id: uuid.UUID, session: ReadSessionDep) -> DoctorRead:
     return DoctorRead.model_validate(await doctor_service.get_doctor(session, doctor_id))
 
 
@@ -80,7 +79,7 @@ async def add_leave(doctor_id: uuid.UUID, data: LeaveCreate, session: SessionDep
 @router.get("/{doctor_id}/leaves", responses=error_responses(404))
 async def list_leaves(
     doctor_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
     limit: Annotated[Limit, Query()] = 100,

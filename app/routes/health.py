@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from app import metrics
 from app.config import Settings
-from app.services.outbox import TARGETS
+from app.services.outbox import jobs
 
 router = APIRouter(tags=["health"])
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -37,33 +37,23 @@ def _mirrors(settings: Settings) -> dict[str, str]:
     }
 
 
-_OUTBOX_STATE = text(
-    """
-    SELECT target, status, count(*) AS jobs,
-           coalesce(extract(epoch FROM now() - min(created_at))
-                    FILTER (WHERE status IN ('pending', 'in_progress')), 0) AS oldest
-      FROM outbox_jobs GROUP BY target, status
-    """
-)
-
-
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus text format; outbox and pool gauges are read at scrape time."""
     metrics.sample_pool(request.app.state.engine.pool)
     try:
-        async with request.app.state.read_engine.connect() as conn:
-            rows = (await conn.execute(_OUTBOX_STATE)).all()
+        async with request.app.state.read_sessionmaker() as session:
+            depth = await jobs.depth(session)
     except Exception:  # the database being down must not hide the other metrics
-        rows = None
-    if rows is not None:
-        oldest: dict[str, float] = {target: 0.0 for target in TARGETS}
-        for target in TARGETS:
+        depth = None
+    if depth is not None:
+        oldest: dict[str, float] = {target: 0.0 for target in jobs.TARGETS}
+        for target in jobs.TARGETS:
             for state in ("pending", "in_progress", "done", "failed"):
                 metrics.OUTBOX_DEPTH.labels(target, state).set(0)
-        for row in rows:
-            metrics.OUTBOX_DEPTH.labels(row.target, row.status).set(row.jobs)
-            oldest[row.target] = max(oldest.get(row.target, 0.0), float(row.oldest))
+        for target, state, count, age in depth:
+            metrics.OUTBOX_DEPTH.labels(target, state).set(count)
+            oldest[target] = max(oldest.get(target, 0.0), age)
         for target, age in oldest.items():
             metrics.OUTBOX_OLDEST.labels(target).set(age)
     body, content_type = metrics.render()

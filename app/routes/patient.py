@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.database import SessionDep
+from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import SettingsDep, error_responses
 from app.schemas.common import Limit
 from app.schemas.patient import (
@@ -32,7 +32,7 @@ async def create_patient(
 @router.get("/mobile/{mobile_number}", responses=error_responses(404))
 async def get_patient_by_mobile(
     mobile_number: Annotated[str, Path(min_length=1, max_length=40)],
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
 ) -> PatientRead:
     patient = await patient_service.get_patient_by_mobile(
@@ -42,7 +42,7 @@ async def get_patient_by_mobile(
 
 
 @router.get("/{patient_id}", responses=error_responses(404))
-async def get_patient(patient_id: uuid.UUID, session: SessionDep) -> PatientRead:
+async def get_patient(patient_id: uuid.UUID, session: ReadSessionDep) -> PatientRead:
     return PatientRead.model_validate(await patient_service.get_patient(session, patient_id))
 
 
@@ -68,7 +68,7 @@ async def add_history(
 @router.get("/{patient_id}/history", responses=error_responses(404))
 async def list_history(
     patient_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[Limit, Query()] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[HistoryRead]:

@@ -1,10 +1,12 @@
+"""What the mirrors owe, and putting their failed work back in the queue."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from app.database import SessionDep
+from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import SettingsDep, error_responses
 from app.services import sync_service
 
@@ -12,7 +14,7 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 
 
 @router.get("/status", responses=error_responses())
-async def sync_status(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def sync_status(session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Per mirror: job counts by state, the oldest waiting job's age, recent errors."""
     return await sync_service.status(session, settings)
 

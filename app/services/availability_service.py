@@ -1,282 +1,140 @@
-"""The availability engine: a pure function from a doctor's schedule to free slots.
+"""Availability: one doctor's free slots by day, or the earliest slots across doctors.
 
-No session and no clock in here: callers load what the engine needs and pass "now" in, so the
-same code decides what availability offers and what booking accepts, and it can be
-property-tested.
-
-Times are wall-clock times in the clinic's zone. A slot whose start does not exist on the
-clock (skipped by a spring-forward change) is never offered.
+The door to the scheduling area: the engine (`scheduling.engine`) decides, `scheduling.queries`
+loads what it needs, `scheduling.day_cache` remembers doctor-days between reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+import heapq
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
-WEEKDAY_INDEX = {
-    "monday": 0,
-    "tuesday": 1,
-    "wednesday": 2,
-    "thursday": 3,
-    "friday": 4,
-    "saturday": 5,
-    "sunday": 6,
-}
+from sqlalchemy.ext.asyncio import AsyncSession
 
-MAX_RANGE_DAYS = 62
-ALTERNATIVES = 5
-ALTERNATIVE_HORIZON_DAYS = 14
+from app import metrics
+from app.errors import InvalidInput
+from app.services.context import Clinic
+from app.services.doctor_filters import DoctorFilters
+from app.services.scheduling.day_cache import DayCache
+from app.services.scheduling.engine import (
+    MAX_RANGE_DAYS,
+    Day,
+    SlotTime,
+    Span,
+    availability_by_day,
+    date_range,
+    day_availability,
+    group_by_day,
+)
+from app.services.scheduling.queries import (
+    load_doctor_calendar,
+    load_doctor_versions,
+    load_matching_calendars,
+)
 
 
 @dataclass(frozen=True, slots=True)
-class Schedule:
-    working_days: frozenset[int]
-    start: dt.time
-    end: dt.time
-    slot_minutes: int
-    is_active: bool
-
-    @classmethod
-    def from_doctor_fields(
-        cls,
-        working_days: Iterable[str],
-        working_hours: dict[str, str],
-        slot_minutes: int,
-        is_active: bool,
-    ) -> Schedule:
-        return cls(
-            working_days=frozenset(WEEKDAY_INDEX[d] for d in working_days),
-            start=dt.time.fromisoformat(working_hours["start"]),
-            end=dt.time.fromisoformat(working_hours["end"]),
-            slot_minutes=slot_minutes,
-            is_active=is_active,
-        )
+class DoctorAvailability:
+    doctor_id: uuid.UUID
+    slot_duration_minutes: int
+    days: list[Day]
 
 
-# A leave (start/end None: the whole day) or an active appointment on one date. The engine takes
-# plain tuples: a 30-day read has hundreds of them, and the driver's arrays zip into tuples at C
-# speed (see BENCHMARKS.md). `Interval` is the same shape with names, for building one by hand.
-Span = tuple[dt.date, dt.time | None, dt.time | None]
-
-
-class Interval(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class FoundSlot:
+    doctor_id: uuid.UUID
+    doctor_name: str
     date: dt.date
-    start: dt.time | None = None
-    end: dt.time | None = None
+    slot: SlotTime
 
 
-@dataclass(frozen=True, slots=True)
-class SlotTime:
-    start: dt.time
-    end: dt.time
+def resolve_range(
+    today: dt.date,
+    day: dt.date | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    default_days: int = 1,
+    max_days: int = MAX_RANGE_DAYS,
+) -> tuple[dt.date, dt.date]:
+    """The dates asked for: `day`, or `start`..`end` (from today, `default_days` long)."""
+    if day is not None:
+        if start is not None or end is not None:
+            raise InvalidInput("date", "give either date or start_date/end_date, not both")
+        return day, day
+    first = start or today
+    last = end or first + dt.timedelta(days=default_days - 1)
+    if last < first:
+        raise InvalidInput("end_date", "end_date must not be before start_date")
+    if (last - first).days + 1 > max_days:
+        raise InvalidInput("end_date", f"the range may span at most {max_days} days")
+    return first, last
 
 
-@dataclass(frozen=True, slots=True)
-class Day:
-    date: dt.date
-    unavailable_reason: str | None
-    slots: tuple[SlotTime, ...]
+async def doctor_availability(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    first: dt.date,
+    last: dt.date,
+    clinic: Clinic,
+    cache: DayCache,
+) -> DoctorAvailability:
+    """One doctor's days: one small statement when every day is remembered in `cache` at its
+    current version, else one more that reads the whole range (and is remembered)."""
+    span = date_range(first, last)
+    leaves: Mapping[dt.date, Sequence[Span]]
+    busy: Mapping[dt.date, Sequence[Span]]
+    remembered = None
+    if cache.capacity:
+        calendar = await load_doctor_versions(session, doctor_id, first, last)
+        remembered = cache.lookup(doctor_id, span, calendar.day_versions)
+    metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
+    if remembered is not None:
+        leaves, busy = remembered
+    else:
+        calendar = await load_doctor_calendar(session, doctor_id, first, last)
+        leaves, busy = group_by_day(calendar.leaves), group_by_day(calendar.busy)
+        cache.remember(doctor_id, span, calendar.day_versions, leaves, busy)
+    days = availability_by_day(calendar.schedule, first, last, leaves, busy, clinic.now, clinic.tz)
+    return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
 
 
-def _seconds(t: dt.time) -> int:
-    return t.hour * 3600 + t.minute * 60 + t.second
-
-
-def _time(seconds: int) -> dt.time:
-    return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
-
-
-@lru_cache(maxsize=8192)
-def _has_clock_change(day: dt.date, tz: ZoneInfo) -> bool:
-    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
-    next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-    return midnight.utcoffset() != next_midnight.utcoffset()
-
-
-def _exists_on_clock(day: dt.date, t: dt.time, tz: ZoneInfo) -> bool:
-    wall = dt.datetime.combine(day, t, tzinfo=tz)
-    back = wall.astimezone(dt.UTC).astimezone(tz)
-    return back.replace(tzinfo=None) == wall.replace(tzinfo=None)
-
-
-def grid(schedule: Schedule) -> list[tuple[int, int]]:
-    """Every slot of a working day as (start, end) seconds since midnight."""
-    return [(start, end) for start, end, _ in _cells(schedule)]
-
-
-@lru_cache(maxsize=4096)
-def _cells(schedule: Schedule) -> tuple[tuple[int, int, SlotTime], ...]:
-    # Computed once per schedule: the slot objects are immutable and shared by every day.
-    step = schedule.slot_minutes * 60
-    first, last = _seconds(schedule.start), _seconds(schedule.end)
-    return tuple(
-        (s, s + step, SlotTime(_time(s), _time(s + step)))
-        for s in range(first, last - step + 1, step)
-    )
-
-
-@lru_cache(maxsize=4096)
-def _exact_cells(schedule: Schedule) -> dict[tuple[dt.time, dt.time], int]:
-    # Most bookings sit exactly on a grid cell: one dict lookup finds it (see day_availability).
-    return {(slot.start, slot.end): index for index, (_, _, slot) in enumerate(_cells(schedule))}
-
-
-def day_availability(
-    schedule: Schedule,
-    day: dt.date,
-    leaves: Sequence[Span],
-    busy: Sequence[Span],
-    now: dt.datetime,
-    tz: ZoneInfo,
-) -> Day:
-    """Free slots of one day; `leaves` and `busy` may hold other days, which are ignored."""
-    return _day(schedule, _cells(schedule), _exact_cells(schedule), day, leaves, busy, now, tz)
-
-
-def _day(
-    schedule: Schedule,
-    cells: tuple[tuple[int, int, SlotTime], ...],
-    exact: dict[tuple[dt.time, dt.time], int],
-    day: dt.date,
-    leaves: Sequence[Span],
-    busy: Sequence[Span],
-    now: dt.datetime,
-    tz: ZoneInfo,
-) -> Day:
-    # The grid (`cells`, `exact`) comes from the caller: a range looks it up once, not daily.
-    local_now = now.astimezone(tz)
-    today = local_now.date()
-    if day < today:
-        return Day(day, "past", ())
-    if not schedule.is_active:
-        return Day(day, "doctor_inactive", ())
-    if day.weekday() not in schedule.working_days:
-        return Day(day, "non_working_day", ())
-    if any(on == day and (start is None or end is None) for on, start, end in leaves):
-        return Day(day, "leave", ())
-    if not cells:
-        return Day(day, None, ())
-
-    # Mark the grid cells each leave or appointment overlaps: O(cells + intervals).
-    first, step, count = cells[0][0], schedule.slot_minutes * 60, len(cells)
-    taken = bytearray(count)
-    for on, start_t, end_t in (*leaves, *busy):
-        if on != day or start_t is None or end_t is None:
-            continue
-        index = exact.get((start_t, end_t))
-        if index is not None:
-            taken[index] = 1
-            continue
-        # Off the grid (a leave, or a booking made before the grid changed). Inlined second
-        # arithmetic: this loop runs for every booking in the range.
-        low = (start_t.hour * 3600 + start_t.minute * 60 + start_t.second - first) // step
-        high = -(-(end_t.hour * 3600 + end_t.minute * 60 + end_t.second - first) // step) - 1
-        for index in range(low if low > 0 else 0, (high if high < count else count - 1) + 1):
-            taken[index] = 1
-
-    clock_change = _has_clock_change(day, tz)
-    is_today = day == today
-    if not clock_change and not is_today:  # the usual day: every untaken cell is offered
-        return Day(
-            day, None, tuple(slot for (_, _, slot), t in zip(cells, taken, strict=True) if not t)
-        )
-    now_seconds = (
-        local_now.hour * 3600
-        + local_now.minute * 60
-        + local_now.second
-        + local_now.microsecond / 1e6
-    )
-    slots: list[SlotTime] = []
-    for index, (start, _, slot) in enumerate(cells):
-        if taken[index]:
-            continue
-        if clock_change and not _exists_on_clock(day, slot.start, tz):
-            continue
-        if is_today:
-            if clock_change:
-                if dt.datetime.combine(day, slot.start, tzinfo=tz) <= now:
-                    continue
-            elif start <= now_seconds:
-                continue
-        slots.append(slot)
-    return Day(day, None, tuple(slots))
-
-
-def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-
-
-def availability(
-    schedule: Schedule,
-    start: dt.date,
-    end: dt.date,
-    leaves: Sequence[Span],
-    busy: Sequence[Span],
-    now: dt.datetime,
-    tz: ZoneInfo,
-) -> list[Day]:
-    """Free slots of every day from `start` to `end`, both included."""
-    return availability_by_day(
-        schedule, start, end, group_by_day(leaves), group_by_day(busy), now, tz
-    )
-
-
-def availability_by_day(
-    schedule: Schedule,
-    start: dt.date,
-    end: dt.date,
-    leaves_by_day: Mapping[dt.date, Sequence[Span]],
-    busy_by_day: Mapping[dt.date, Sequence[Span]],
-    now: dt.datetime,
-    tz: ZoneInfo,
-) -> list[Day]:
-    """`availability`, with leaves and bookings already grouped by day."""
-    cells, exact = _cells(schedule), _exact_cells(schedule)
-    return [
-        _day(
-            schedule,
-            cells,
-            exact,
-            day,
-            leaves_by_day.get(day, ()),
-            busy_by_day.get(day, ()),
-            now,
-            tz,
-        )
-        for day in date_range(start, end)
-    ]
-
-
-def find_slot(day: Day, start_time: dt.time) -> SlotTime | None:
-    for slot in day.slots:
-        if slot.start == start_time:
-            return slot
-    return None
-
-
-def nearest_alternatives(
-    days: Sequence[Day], wanted_date: dt.date, wanted_start: dt.time, limit: int = ALTERNATIVES
-) -> list[tuple[dt.date, SlotTime]]:
-    """Free slots closest to the wanted one: that day first (by distance), then later days."""
-    wanted = _seconds(wanted_start)
-    same_day: list[tuple[dt.date, SlotTime]] = []
-    later: list[tuple[dt.date, SlotTime]] = []
-    for day in days:
-        if day.date == wanted_date:
-            ordered = sorted(day.slots, key=lambda s: (abs(_seconds(s.start) - wanted), s.start))
-            same_day.extend((day.date, slot) for slot in ordered)
-        elif day.date > wanted_date:
-            later.extend((day.date, slot) for slot in day.slots)
-    return (same_day + later)[:limit]
-
-
-def group_by_day(items: Sequence[Span]) -> dict[dt.date, list[Span]]:
-    grouped: defaultdict[dt.date, list[Span]] = defaultdict(list)
-    for item in items:
-        grouped[item[0]].append(item)
-    return grouped
+async def earliest_slots(
+    session: AsyncSession,
+    filters: DoctorFilters,
+    first: dt.date,
+    last: dt.date,
+    limit: int,
+    clinic: Clinic,
+) -> list[FoundSlot]:
+    """The earliest free slots across the active doctors matching `filters`, earliest first
+    (ties by doctor name)."""
+    calendars = await load_matching_calendars(session, filters, first, last)
+    found: list[FoundSlot] = []
+    # Grouped once per doctor, so each day only looks at that day's leaves and bookings.
+    grouped = [(c, group_by_day(c.leaves), group_by_day(c.busy)) for c in calendars]
+    # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
+    for day in date_range(first, last):
+        todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
+        for calendar, leaves, busy in grouped:
+            offered = day_availability(
+                calendar.schedule,
+                day,
+                leaves.get(day, ()),
+                busy.get(day, ()),
+                clinic.now,
+                clinic.tz,
+            )
+            todays.extend(
+                (slot.start, calendar.name, calendar.doctor_id, slot) for slot in offered.slots
+            )
+        for _, name, doctor_id, slot in heapq.nsmallest(
+            limit - len(found), todays, key=lambda item: (item[0], item[1], str(item[2]))
+        ):
+            found.append(FoundSlot(doctor_id, name, day, slot))
+        if len(found) >= limit:
+            break
+    return found

@@ -1,4 +1,4 @@
-"""What services need to know about the clinic and the moment of the request."""
+"""What services need to know about the request: the clinic, its clock, and who is asking."""
 
 from __future__ import annotations
 
@@ -18,3 +18,11 @@ class Clinic:
     @property
     def today(self) -> dt.date:
         return self.now.astimezone(self.tz).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked for a change: the API key's name and the phone call's correlation id."""
+
+    actor: str
+    correlation_id: str | None = None

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.database import violated_constraint
 from app.errors import DuplicateEmail, LeaveOverlap, NotFound
 from app.models import Appointment, Doctor, DoctorLeave
-from app.models.enums import ACTIVE_STATUSES, CalendarSyncStatus
+from app.models.enums import ACTIVE_STATUSES
 from app.schemas.common import format_clock
 from app.schemas.doctor import DoctorCreate, DoctorUpdate
 from app.schemas.leave import LeaveCreate
-from app.services import outbox
+from app.services import google_calendar_service, rag_sync_service
 from app.services.context import Clinic
-from app.services.db_errors import violated_constraint
-from app.services.rag_sync_service import RAG_TRIGGER_FIELDS
+from app.services.doctor_filters import DoctorFilters
 
 
 def _hours_json(start: dt.time, end: dt.time) -> dict[str, str]:
@@ -46,8 +45,7 @@ async def create_doctor(
     session.add(doctor)
     await _flush_doctor(session)
     await session.refresh(doctor)
-    if clinic.rag_enabled:
-        await outbox.enqueue(session, outbox.RAG, [doctor.id])
+    await rag_sync_service.doctor_changed(session, doctor.id, rag_sync_service.RAG_FIELDS, clinic)
     return doctor
 
 
@@ -63,43 +61,11 @@ async def get_doctor(session: AsyncSession, doctor_id: uuid.UUID, *, lock: bool 
     return doctor
 
 
-def doctor_filters(
-    query: Select[Any],
-    *,
-    specialization: str | None = None,
-    language: str | None = None,
-    consultation_type: str | None = None,
-    is_active: bool | None = None,
-    clinic_id: uuid.UUID | None = None,
-    name: str | None = None,
-) -> Select[Any]:
-    if specialization:
-        query = query.where(func.lower(Doctor.specialization) == specialization.strip().lower())
-    if consultation_type:
-        query = query.where(
-            func.lower(Doctor.consultation_type) == consultation_type.strip().lower()
-        )
-    if language:
-        query = query.where(
-            text(
-                "EXISTS (SELECT 1 FROM unnest(doctors.languages) AS spoken(lang) "
-                "WHERE lower(spoken.lang) = :language)"
-            ).bindparams(language=language.strip().lower())
-        )
-    if is_active is not None:
-        query = query.where(Doctor.is_active.is_(is_active))
-    if clinic_id is not None:
-        query = query.where(Doctor.clinic_id == clinic_id)
-    if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Doctor.name.ilike(f"%{escaped}%", escape="\\"))
-    return query
-
-
 async def list_doctors(
-    session: AsyncSession, *, limit: int, offset: int, **filters: Any
+    session: AsyncSession, filters: DoctorFilters, *, limit: int, offset: int
 ) -> list[Doctor]:
-    query = doctor_filters(select(Doctor), **filters)
+    where, params = filters.where(Doctor.__tablename__)
+    query = select(Doctor).where(text(where).bindparams(**params))
     query = query.order_by(Doctor.name, Doctor.id).limit(limit).offset(offset)
     return list((await session.execute(query)).scalars())
 
@@ -123,29 +89,10 @@ async def update_doctor(
         await _flush_doctor(session)
         await session.refresh(doctor)
     if "email" in changed and clinic.calendar_enabled:
-        await _move_future_events(session, doctor.id, clinic.today)
-    if clinic.rag_enabled and RAG_TRIGGER_FIELDS & changed.keys():
-        await outbox.enqueue(session, outbox.RAG, [doctor.id])
+        # A new e-mail is a new calendar: the doctor's upcoming appointments move there.
+        await google_calendar_service.remirror_upcoming(session, clinic.today, doctor_id=doctor.id)
+    await rag_sync_service.doctor_changed(session, doctor.id, changed.keys(), clinic)
     return doctor
-
-
-async def _move_future_events(session: AsyncSession, doctor_id: uuid.UUID, today: dt.date) -> None:
-    """A new e-mail is a new calendar: re-mirror the doctor's upcoming appointments there."""
-    ids = list(
-        (
-            await session.execute(
-                update(Appointment)
-                .where(
-                    Appointment.doctor_id == doctor_id,
-                    Appointment.date >= today,
-                    Appointment.status.in_(ACTIVE_STATUSES),
-                )
-                .values(calendar_sync_status=CalendarSyncStatus.PENDING)
-                .returning(Appointment.id)
-            )
-        ).scalars()
-    )
-    await outbox.enqueue(session, outbox.CALENDAR, ids)
 
 
 async def _flush_doctor(session: AsyncSession) -> None:

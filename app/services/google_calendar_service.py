@@ -1,188 +1,61 @@
-"""The Google Calendar mirror: make a doctor's calendar match one appointment.
+"""The Google Calendar mirror: each doctor's calendar shows their active appointments.
 
-Google is written to, never read for booking decisions. Calls go through the official client
-with service-account credentials and domain-wide delegation; each blocking call runs in a worker
-thread with its own httplib2 connection (they are not thread-safe) and a timeout.
+Google is written to, never read for booking decisions. A change to an appointment queues a
+`calendar` outbox job in the change's own transaction (`appointments_changed`); the dispatcher
+later hands the job to `CalendarMirror`, which reads the appointment as it is then, makes
+Google match it (`google_calendar.client`), and records the outcome on the appointment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import socket
-import threading
-import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-import google_auth_httplib2
-import httplib2
-from google.auth.exceptions import GoogleAuthError, TransportError
-from google.oauth2 import service_account
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.database import Sessions, unit_of_work
+from app.models import Appointment
+from app.models.enums import ACTIVE_STATUSES, CalendarSyncStatus
 from app.schemas.common import format_clock
-from app.services import outbox
-from app.services.delivery import (
-    PermanentDeliveryError,
-    RetryableDeliveryError,
-    parse_retry_after,
-)
-from app.services.outbox import ClaimedJob
+from app.services.context import Clinic
+from app.services.outbox import jobs
+from app.services.outbox.jobs import ClaimedJob
 
-SCOPES = ["https://www.googleapis.com/auth/calendar"]
-RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+if TYPE_CHECKING:  # the Google client libraries load only where the mirror runs
+    from app.services.google_calendar.client import GoogleCalendarClient
 
 
-def event_id_for(appointment_id: uuid.UUID) -> str:
-    """A deterministic Google event id (base32hex, lower case) for an appointment.
-
-    A create retried after a lost response then meets 409 "duplicate" for its own event
-    instead of creating a second one.
-    """
-    return base64.b32hexencode(appointment_id.bytes).decode().rstrip("=").lower()
-
-
-@dataclass(frozen=True, slots=True)
-class EventSpec:
-    event_id: str
-    calendar_id: str
-    previous_calendar_id: str | None
-    known: bool
-    active: bool
-    body: dict[str, Any]
+async def appointments_changed(
+    session: AsyncSession, appointment_ids: Iterable[UUID], clinic: Clinic
+) -> None:
+    """Owe Google these appointments' new state, in the same transaction as the change."""
+    if clinic.calendar_enabled:
+        await jobs.enqueue(session, jobs.CALENDAR, appointment_ids)
 
 
-def _reason(exc: HttpError) -> str:
-    details = getattr(exc, "error_details", None) or []
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        return str(details[0].get("reason", ""))
-    return ""
-
-
-def _status(exc: HttpError) -> int:
-    return int(getattr(exc, "status_code", None) or exc.resp.status)
-
-
-def classify(exc: BaseException) -> Exception:
-    """Map a client failure to retryable or permanent."""
-    if isinstance(exc, HttpError):
-        status, reason = _status(exc), _reason(exc)
-        retry_after = parse_retry_after(exc.resp.get("retry-after"))
-        message = f"Google Calendar answered {status}{f' {reason}' if reason else ''}"
-        if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
-            return RetryableDeliveryError(message, retry_after)
-        return PermanentDeliveryError(message)
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        return RetryableDeliveryError("Google Calendar timed out")
-    if isinstance(exc, (OSError, httplib2.HttpLib2Error, TransportError)):
-        return RetryableDeliveryError(f"Google Calendar unreachable: {type(exc).__name__}")
-    if isinstance(exc, GoogleAuthError):
-        # A token refusal can be an outage or a configuration fault; retries show which.
-        return RetryableDeliveryError(f"Google authentication failed: {type(exc).__name__}")
-    return PermanentDeliveryError(f"Google Calendar call failed: {type(exc).__name__}")
-
-
-class GoogleCalendarClient:
-    """Blocking client; call `apply` from a worker thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        assert settings.google_calendar_credentials_path is not None
-        self._credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
-            str(settings.google_calendar_credentials_path), scopes=SCOPES
-        ).with_subject(settings.google_calendar_delegated_admin_email)
-        self._endpoint = settings.google_calendar_api_endpoint
-        self._timeout = settings.google_calendar_timeout_seconds
-        self._local = threading.local()
-        self._lock = threading.Lock()
-
-    def _events(self) -> Any:
-        service = getattr(self._local, "service", None)
-        if service is None:
-            with self._lock:  # the shared credentials refresh one at a time
-                http = google_auth_httplib2.AuthorizedHttp(
-                    self._credentials, http=httplib2.Http(timeout=self._timeout)
-                )
-                service = build(
-                    "calendar",
-                    "v3",
-                    http=http,
-                    static_discovery=True,
-                    cache_discovery=False,
-                    client_options={"api_endpoint": self._endpoint},
-                )
-            self._local.service = service
-        return service.events()
-
-    def apply(self, spec: EventSpec) -> str | None:
-        """Make Google match `spec`; return the event id if the event now exists."""
-        try:
-            if not spec.active:
-                self._delete(spec)
-                return None
-            self._upsert(spec)
-            return spec.event_id
-        except HttpError as exc:
-            raise classify(exc) from exc
-        except (RetryableDeliveryError, PermanentDeliveryError):
-            raise
-        except Exception as exc:
-            raise classify(exc) from exc
-
-    def _delete(self, spec: EventSpec) -> None:
-        calendars = {c for c in (spec.previous_calendar_id, spec.calendar_id) if c}
-        for calendar_id in sorted(calendars):
-            self._delete_from(calendar_id, spec.event_id)
-
-    def _delete_from(self, calendar_id: str, event_id: str) -> None:
-        try:
-            self._events().delete(calendarId=calendar_id, eventId=event_id).execute()
-        except HttpError as exc:
-            if _status(exc) not in (404, 410):
-                raise
-
-    def _upsert(self, spec: EventSpec) -> None:
-        events = self._events()
-        previous = spec.previous_calendar_id
-        if previous and previous != spec.calendar_id:
-            try:
-                events.move(
-                    calendarId=previous, eventId=spec.event_id, destination=spec.calendar_id
-                ).execute()
-            except HttpError as exc:
-                if _status(exc) not in (404, 410):
-                    raise
-                # Not there to move (or no move on this endpoint): make sure nothing is left
-                # in the old calendar; the upsert below writes it into the new one.
-                self._delete_from(previous, spec.event_id)
-        if spec.known:
-            try:
-                self._patch(spec)
-                return
-            except HttpError as exc:
-                if _status(exc) not in (404, 410):
-                    raise
-        try:
-            events.insert(
-                calendarId=spec.calendar_id, body={**spec.body, "id": spec.event_id}
-            ).execute()
-        except HttpError as exc:
-            if _status(exc) != 409:
-                raise
-            # Our own event already exists (an earlier create whose answer was lost, or a
-            # deleted event keeping its id): bring it up to date instead.
-            self._patch(spec)
-
-    def _patch(self, spec: EventSpec) -> None:
-        self._events().patch(
-            calendarId=spec.calendar_id, eventId=spec.event_id, body=spec.body
-        ).execute()
+async def remirror_upcoming(
+    session: AsyncSession, today: dt.date, *, doctor_id: UUID | None = None
+) -> int:
+    """Queue every active appointment from `today` on (of one doctor, or all): after a
+    doctor's e-mail (their calendar) changed, or a calendar was wiped."""
+    query = (
+        update(Appointment)
+        .where(Appointment.date >= today, Appointment.status.in_(ACTIVE_STATUSES))
+        .values(calendar_sync_status=CalendarSyncStatus.PENDING)
+        .returning(Appointment.id)
+    )
+    if doctor_id is not None:
+        query = query.where(Appointment.doctor_id == doctor_id)
+    ids = list((await session.execute(query)).scalars())
+    await jobs.enqueue(session, jobs.CALENDAR, ids)
+    return len(ids)
 
 
 _LOAD = text(
@@ -199,7 +72,9 @@ _LOAD = text(
 )
 
 
-def _event_body(row: Any, timezone: str) -> dict[str, Any]:
+def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
+    """What the doctor sees in their calendar for one appointment."""
+
     def when(day: dt.date, t: dt.time) -> dict[str, str]:
         return {
             "dateTime": f"{day.isoformat()}T{t.isoformat(timespec='seconds')}",
@@ -225,14 +100,16 @@ def _event_body(row: Any, timezone: str) -> dict[str, Any]:
 class CalendarMirror:
     """Delivers `calendar` outbox jobs and records the result on the appointment."""
 
-    target = outbox.CALENDAR
+    target = jobs.CALENDAR
 
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessionmaker: Sessions,
         client: GoogleCalendarClient | None = None,
     ) -> None:
+        from app.services.google_calendar.client import GoogleCalendarClient
+
         self._settings = settings
         self._sessionmaker = sessionmaker
         self._client = client or GoogleCalendarClient(settings)
@@ -241,7 +118,9 @@ class CalendarMirror:
         )
 
     async def deliver(self, job: ClaimedJob) -> dict[str, Any]:
-        async with self._sessionmaker() as session:
+        from app.services.google_calendar.client import EventSpec, event_id_for
+
+        async with unit_of_work(self._sessionmaker) as session:
             row = (await session.execute(_LOAD, {"id": job.aggregate_id})).one_or_none()
         if row is None:
             return {"skipped": "appointment not found"}
@@ -250,8 +129,8 @@ class CalendarMirror:
             calendar_id=row.doctor_email,
             previous_calendar_id=row.google_calendar_id,
             known=row.google_calendar_event_id is not None,
-            active=row.status in ("BOOKED", "RESCHEDULED"),
-            body=_event_body(row, self._settings.clinic_timezone),
+            active=row.status in ACTIVE_STATUSES,
+            body=event_body(row, self._settings.clinic_timezone),
         )
         loop = asyncio.get_running_loop()
         event_id = await loop.run_in_executor(self._executor, self._client.apply, spec)
@@ -274,7 +153,7 @@ class CalendarMirror:
         result: dict[str, Any] | None,
     ) -> None:
         """Write the sync state on the appointment, inside the job's settle transaction."""
-        if await outbox.has_pending(session, self.target, job.aggregate_id):
+        if await jobs.has_pending(session, self.target, job.aggregate_id):
             status = "pending"  # a newer change is already queued
         params: dict[str, Any] = {"id": job.aggregate_id, "status": status, "error": error}
         assignments = "calendar_sync_status = :status, calendar_sync_error = :error"

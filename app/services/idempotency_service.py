@@ -1,4 +1,9 @@
-"""Idempotent booking: one key, one appointment, however often and however fast it is retried."""
+"""Idempotent requests: one key, one outcome, however often and however fast it is retried.
+
+Used at the edge, around the booking: the key is claimed in the request's unit of work, so a
+retry either replays the stored answer or, if the first attempt rolled back, finds the key
+free again.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.database import Sql, execute, fetchrow
 from app.errors import Conflict, IdempotencyKeyReused
 from app.models import IdempotencyKey
 
@@ -26,23 +31,29 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM = """
-    INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)
+_CLAIM = Sql(
+    """
+    INSERT INTO idempotency_keys (actor, key, request_hash) VALUES (:actor, :key, :request_hash)
     ON CONFLICT DO NOTHING
     RETURNING key
-"""
-_STORED = """
+    """
+)
+_STORED = Sql(
+    """
     SELECT request_hash, response_status, response_body
-      FROM idempotency_keys WHERE actor = $1 AND key = $2
-"""
-_STORE = """
-    UPDATE idempotency_keys SET response_status = $3, response_body = $4::jsonb
-     WHERE actor = $1 AND key = $2
-"""
+      FROM idempotency_keys WHERE actor = :actor AND key = :key
+    """
+)
+_STORE = Sql(
+    """
+    UPDATE idempotency_keys SET response_status = :status, response_body = :body::jsonb
+     WHERE actor = :actor AND key = :key
+    """
+)
 
 
 async def claim(
-    driver: asyncpg.Connection, actor: str, key: str, request_hash: str
+    session: AsyncSession, actor: str, key: str, request_hash: str
 ) -> StoredResponse | None:
     """Take the key for this transaction, or return the response stored under it.
 
@@ -50,9 +61,9 @@ async def claim(
     concurrent duplicate sees the first one's outcome: committed (replay it) or rolled back
     (the key is free again and this request proceeds).
     """
-    if await driver.fetchval(_CLAIM, actor, key, request_hash) is not None:
+    if await fetchrow(session, _CLAIM, actor=actor, key=key, request_hash=request_hash):
         return None
-    stored = await driver.fetchrow(_STORED, actor, key)
+    stored = await fetchrow(session, _STORED, actor=actor, key=key)
     if stored is None:  # purged between the two statements: as good as still in flight
         raise Conflict("A request with this Idempotency-Key is still being processed.")
     if stored["request_hash"] != request_hash:
@@ -61,13 +72,14 @@ async def claim(
         )
     if stored["response_status"] is None or stored["response_body"] is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    return StoredResponse(stored["response_status"], stored["response_body"])
+    body: dict[str, Any] = stored["response_body"]  # jsonb, decoded by the driver
+    return StoredResponse(stored["response_status"], body)
 
 
 async def store(
-    driver: asyncpg.Connection, actor: str, key: str, status: int, body: dict[str, Any]
+    session: AsyncSession, actor: str, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    await driver.execute(_STORE, actor, key, status, json.dumps(body))
+    await execute(session, _STORE, actor=actor, key=key, status=status, body=json.dumps(body))
 
 
 async def purge_expired(session: AsyncSession, keep_hours: int = 48) -> int:

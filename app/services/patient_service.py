@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import uuid
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import DuplicateMobile, NotFound
+from app.database import violated_constraint
+from app.errors import DuplicateMobile, InvalidInput, NotFound
 from app.models import Patient, PatientHistory
 from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
-from app.services.db_errors import violated_constraint
-from app.services.phone import normalise_mobile
+
+
+def normalise_mobile(raw: str, default_region: str | None, field: str = "mobile_number") -> str:
+    """A mobile number in E.164, so any spelling of a number finds the same patient."""
+    text = raw.strip()
+    if default_region is None and text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+") and default_region is None:
+        raise InvalidInput(
+            field, "include the country code (e.g. +14155550123); no default region is set"
+        )
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(field, f"not a phone number: {exc}") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidInput(field, "not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def create_patient(

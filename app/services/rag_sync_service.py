@@ -1,29 +1,34 @@
 """The RAG mirror: descriptive doctor data only, never a schedule.
 
-The payload is built from an explicit allow-list read at delivery time, so the RAG service
-always receives the doctor's latest description and never anything else.
+A doctor's creation, or a change to an allow-listed field, queues a `rag` outbox job in the
+same transaction (`doctor_changed`); `RagMirror` delivers it. The payload is built from the
+allow-list at delivery time, so the RAG service always receives the doctor's latest
+description and never anything else.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.database import Sessions, unit_of_work
 from app.models import Doctor
-from app.services import outbox
-from app.services.delivery import (
+from app.services.context import Clinic
+from app.services.outbox import jobs
+from app.services.outbox.delivery import (
     PermanentDeliveryError,
     RetryableDeliveryError,
     parse_retry_after,
 )
-from app.services.outbox import ClaimedJob
+from app.services.outbox.jobs import ClaimedJob
 
 
 class RagDoctor(BaseModel):
@@ -52,13 +57,29 @@ def rag_payload(row: Any) -> dict[str, Any]:
     return RagDoctor.model_validate(row).model_dump(mode="json")
 
 
+async def doctor_changed(
+    session: AsyncSession, doctor_id: uuid.UUID, changed_fields: Collection[str], clinic: Clinic
+) -> None:
+    """Owe the RAG service this doctor's description if a field it sees changed (a new
+    doctor: every field), in the same transaction as the change."""
+    if clinic.rag_enabled and not RAG_TRIGGER_FIELDS.isdisjoint(changed_fields):
+        await jobs.enqueue(session, jobs.RAG, [doctor_id])
+
+
+async def resync_all(session: AsyncSession) -> int:
+    """Queue every doctor for the RAG service, e.g. after its index was rebuilt."""
+    ids = list((await session.execute(select(Doctor.id))).scalars())
+    await jobs.enqueue(session, jobs.RAG, ids)
+    return len(ids)
+
+
 class RagMirror:
-    target = outbox.RAG
+    target = jobs.RAG
 
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessionmaker: Sessions,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         assert settings.rag_service_url is not None
@@ -75,7 +96,7 @@ class RagMirror:
 
     async def deliver(self, job: ClaimedJob) -> dict[str, Any]:
         columns = [getattr(Doctor, field) for field in RAG_FIELDS]
-        async with self._sessionmaker() as session:
+        async with unit_of_work(self._sessionmaker) as session:
             row = (
                 await session.execute(select(*columns).where(Doctor.id == job.aggregate_id))
             ).one_or_none()

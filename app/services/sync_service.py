@@ -1,17 +1,36 @@
-"""What the mirrors owe and what failed, and putting failed work back in the queue."""
+"""The mirrors as a whole: which run here, what they owe, and putting failed work back."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.models import Appointment, Doctor
-from app.models.enums import ACTIVE_STATUSES, CalendarSyncStatus
-from app.services import outbox
+from app.database import Sessions
+from app.models import Appointment
+from app.models.enums import CalendarSyncStatus
+from app.services.outbox import jobs
+from app.services.outbox.dispatcher import Dispatcher, Mirror
+
+
+def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
+    """The mirrors this deployment's settings turn on."""
+    mirrors: list[Mirror] = []
+    if settings.calendar_enabled:
+        from app.services.google_calendar_service import CalendarMirror
+
+        mirrors.append(CalendarMirror(settings, sessionmaker))
+    if settings.rag_enabled:
+        from app.services.rag_sync_service import RagMirror
+
+        mirrors.append(RagMirror(settings, sessionmaker))
+    return mirrors
+
+
+def build_dispatcher(settings: Settings, sessionmaker: Sessions, database_url: str) -> Dispatcher:
+    return Dispatcher(settings, sessionmaker, database_url, build_mirrors(settings, sessionmaker))
 
 
 async def status(session: AsyncSession, settings: Settings) -> dict[str, Any]:
@@ -27,42 +46,19 @@ async def status(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         "calendar": {
             "enabled": settings.calendar_enabled,
             "appointments": counts,
-            **await outbox.stats(session, outbox.CALENDAR),
+            **await jobs.stats(session, jobs.CALENDAR),
         },
-        "rag": {"enabled": settings.rag_enabled, **await outbox.stats(session, outbox.RAG)},
+        "rag": {"enabled": settings.rag_enabled, **await jobs.stats(session, jobs.RAG)},
     }
 
 
 async def retry_failed(session: AsyncSession, target: str | None) -> int:
-    jobs = await outbox.requeue_failed(session, target)
-    calendar_ids = [j.aggregate_id for j in jobs if j.target == outbox.CALENDAR]
+    requeued = await jobs.requeue_failed(session, target)
+    calendar_ids = [j.aggregate_id for j in requeued if j.target == jobs.CALENDAR]
     if calendar_ids:
         await session.execute(
             update(Appointment)
             .where(Appointment.id.in_(calendar_ids))
             .values(calendar_sync_status=CalendarSyncStatus.PENDING)
         )
-    return len(jobs)
-
-
-async def resync_calendar(session: AsyncSession, today: dt.date) -> int:
-    """Queue every active appointment from today on, e.g. after a calendar was wiped."""
-    ids = list(
-        (
-            await session.execute(
-                update(Appointment)
-                .where(Appointment.date >= today, Appointment.status.in_(ACTIVE_STATUSES))
-                .values(calendar_sync_status=CalendarSyncStatus.PENDING)
-                .returning(Appointment.id)
-            )
-        ).scalars()
-    )
-    await outbox.enqueue(session, outbox.CALENDAR, ids)
-    return len(ids)
-
-
-async def resync_rag(session: AsyncSession) -> int:
-    """Queue every doctor for the RAG service, e.g. after its index was rebuilt."""
-    ids = list((await session.execute(select(Doctor.id))).scalars())
-    await outbox.enqueue(session, outbox.RAG, ids)
-    return len(ids)
+    return len(requeued)

@@ -21,38 +21,41 @@ RAG = "rag"
 TARGETS = (CALENDAR, RAG)
 NOTIFY_CHANNEL = "outbox"
 
-# A job already waiting for the same aggregate absorbs the new change (one pending job per
-# aggregate); shared with the booking statement, which queues its job inline.
-ABSORB_PENDING = """
-    ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
-    DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
-"""
 
-# Queue and wake the dispatchers in one round trip; NOTIFY is delivered at commit only.
-_ENQUEUE = text(
-    f"""
-    WITH queued AS (
-        INSERT INTO outbox_jobs (target, aggregate_id)
-        SELECT :target, unnest(CAST(:ids AS uuid[]))
-        {ABSORB_PENDING}
-        RETURNING 1
-    )
-    SELECT pg_notify(:channel, :target) FROM (SELECT count(*) FROM queued) AS done
+def queue_jobs(target: str, aggregate_ids: str) -> str:
+    """Two CTEs, `queued` and `woken`, that queue a `target` job for each id the SELECT
+    `aggregate_ids` yields and wake the dispatchers; the statement must read `woken`.
+
+    The one way a job is queued, used as it is by `enqueue` and inside the booking statement.
+    A job already waiting for the same aggregate absorbs the new change (one pending job per
+    aggregate). NOTIFY is delivered when, and only if, the transaction commits.
     """
-)
+    if target not in TARGETS:
+        raise ValueError(f"unknown outbox target {target!r}")
+    return f"""
+    queued AS (
+        INSERT INTO outbox_jobs (target, aggregate_id)
+        SELECT '{target}', aggregate_id FROM ({aggregate_ids}) AS changed(aggregate_id)
+        ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
+        DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
+        RETURNING 1
+    ), woken AS (
+        SELECT pg_notify('{NOTIFY_CHANNEL}', '{target}')
+          FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
+    )"""
 
 
 async def enqueue(session: AsyncSession, target: str, aggregate_ids: Iterable[uuid.UUID]) -> None:
-    """Owe the mirror the current state of these aggregates, in the caller's transaction.
-
-    A job already waiting for the same aggregate absorbs the new change; NOTIFY wakes the
-    dispatchers when (and only if) the transaction commits.
-    """
+    """Owe the mirror the current state of these aggregates, in the caller's transaction."""
     # Sorted, so two transactions queueing overlapping sets take the index locks in one order.
     ids = sorted(set(aggregate_ids))
     if not ids:
         return
-    await session.execute(_ENQUEUE, {"target": target, "ids": ids, "channel": NOTIFY_CHANNEL})
+    statement = f"""
+        WITH {queue_jobs(target, "SELECT unnest(CAST(:ids AS uuid[]))")}
+        SELECT count(*) FROM woken
+    """
+    await session.execute(text(statement), {"ids": ids})
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,19 @@ async def stats(session: AsyncSession, target: str) -> dict[str, Any]:
             for r in errors
         ],
     }
+
+
+async def depth(session: AsyncSession) -> list[tuple[str, str, int, float]]:
+    """Jobs by target and state, with the age in seconds of the oldest one still owed."""
+    rows = await session.execute(
+        text(
+            "SELECT target, status, count(*),"
+            " coalesce(extract(epoch FROM now() - min(created_at))"
+            " FILTER (WHERE status IN ('pending', 'in_progress')), 0)"
+            " FROM outbox_jobs GROUP BY target, status"
+        )
+    )
+    return [(target, status, int(jobs), float(oldest)) for target, status, jobs, oldest in rows]
 
 
 def _json(value: dict[str, Any] | None) -> str | None:

@@ -16,7 +16,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
-from app.services.availability_service import Span
+from app.services.scheduling.engine import Span
 
 DayBlocks = tuple[tuple[Span, ...], tuple[Span, ...]]  # leaves, active appointments
 

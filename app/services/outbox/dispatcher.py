@@ -17,14 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.config import Settings
-from app.database import async_url
-from app.services import outbox
-from app.services.delivery import PermanentDeliveryError, RetryableDeliveryError
-from app.services.outbox import ClaimedJob
+from app.database import Sessions, async_url, unit_of_work
+from app.services.outbox import jobs as outbox
+from app.services.outbox.delivery import PermanentDeliveryError, RetryableDeliveryError
+from app.services.outbox.jobs import ClaimedJob
 
 logger = logging.getLogger("app.dispatcher")
 
@@ -54,7 +54,7 @@ class Dispatcher:
     def __init__(
         self,
         settings: Settings,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessionmaker: Sessions,
         database_url: str,
         mirrors: list[Mirror],
         worker_id: str | None = None,
@@ -110,7 +110,7 @@ class Dispatcher:
         free = self.settings.dispatcher_concurrency - len(self._in_flight)
         if free <= 0:
             return
-        async with self.sessionmaker.begin() as session:
+        async with unit_of_work(self.sessionmaker) as session:
             jobs = await outbox.claim(
                 session,
                 self.worker_id,
@@ -231,7 +231,7 @@ class Dispatcher:
         pause = 0.5
         while True:
             try:
-                async with self.sessionmaker.begin() as session:
+                async with unit_of_work(self.sessionmaker) as session:
                     await write(session)
                 return
             except Exception:
@@ -259,7 +259,7 @@ class Dispatcher:
 
     async def _release(self) -> None:
         try:
-            async with self.sessionmaker.begin() as session:
+            async with unit_of_work(self.sessionmaker) as session:
                 released = await outbox.release(session, self.worker_id)
             if released:
                 logger.info("released outbox jobs", extra={"count": released})

@@ -1,0 +1,83 @@
+"""The append-only trail of appointment changes: who, when, from where, before and after.
+
+One row per change, written in the change's own transaction by one statement shape
+(`insert_events`), whether the change is the booking statement or an ORM update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Appointment
+from app.models.enums import AppointmentAction, AppointmentStatus
+from app.schemas.common import format_clock
+from app.services.context import Caller
+
+
+def snapshot_of(
+    day: dt.date, start: dt.time, end: dt.time, status: AppointmentStatus
+) -> dict[str, Any]:
+    """What the trail records of an appointment's state, before or after a change."""
+    return {
+        "date": day.isoformat(),
+        "start_time": format_clock(start),
+        "end_time": format_clock(end),
+        "status": str(status),
+    }
+
+
+def snapshot(appointment: Appointment) -> dict[str, Any]:
+    return snapshot_of(
+        appointment.date, appointment.start_time, appointment.end_time, appointment.status
+    )
+
+
+def insert_events(appointments: str) -> str:
+    """An INSERT of one trail row for each row of `appointments` (a FROM clause whose rows
+    have the appointment's `id` and `source`), taking the parameters of `event_values`."""
+    return f"""
+        INSERT INTO appointment_events (appointment_id, action, before, after, actor, source,
+                                        correlation_id)
+        SELECT id, :action, CAST(:before AS jsonb), CAST(:after AS jsonb), :actor, source,
+               :correlation_id
+          FROM {appointments}"""
+
+
+def event_values(
+    action: AppointmentAction,
+    caller: Caller,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+) -> dict[str, object]:
+    return {
+        "action": str(action),
+        "before": None if before is None else json.dumps(before),
+        "after": json.dumps(after),
+        "actor": caller.actor,
+        "correlation_id": caller.correlation_id,
+    }
+
+
+_RECORD = text(insert_events("appointments WHERE id = :appointment_id"))
+
+
+async def record(
+    session: AsyncSession,
+    appointment: Appointment,
+    action: AppointmentAction,
+    caller: Caller,
+    before: dict[str, Any] | None,
+) -> None:
+    """Add the trail row for a change just flushed to `appointment`."""
+    await session.execute(
+        _RECORD,
+        {
+            "appointment_id": appointment.id,
+            **event_values(action, caller, before, snapshot(appointment)),
+        },
+    )
