@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import text
 
 from app.config import Settings
-from app.database import create_engine, read_only
+from app.database import create_engine
 
 _settings = Settings(_env_file=None)  # type: ignore[call-arg]
 # Autocommit like the service's availability reads: one statement, one round trip.
-_engine = read_only(create_engine(_settings, os.environ["DATABASE_URL"]))
+_engine = create_engine(_settings, os.environ["DATABASE_URL"]).execution_options(
+    isolation_level="AUTOCOMMIT"
+)
 _QUERY = text("SELECT id, name, specialization FROM doctors WHERE id = :id")
 
 

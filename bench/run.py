@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -108,11 +109,16 @@ def server(
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd} did not start: {proc.stderr.read().decode()[-2000:]}")
+                # Stop it before reading its errors: a live server never closes the pipe.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                errors = proc.communicate(timeout=10)[1].decode()[-2000:]
+                raise RuntimeError(f"{cmd} did not start: {errors}")
             time.sleep(0.3)
         yield proc
     finally:
-        os.killpg(proc.pid, 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
