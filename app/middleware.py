@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids on every response and a last-resort 500 in the spec shape."""
+"""Pure ASGI middleware: request ids on every response, a last-resort 500 in the spec shape,
+and the request's read session closed once the answer is sent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
+from app.database import close_request_session
 from app.logging_setup import request_id_var
 
 logger = logging.getLogger("app.request")
@@ -82,6 +84,7 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 1),
                     },
                 )
+            await close_request_session(scope)
             request_id_var.reset(token)
 
 

@@ -15,9 +15,8 @@ from app.models.enums import AppointmentStatus
 from app.routes.deps import (
     CallerDep,
     ClinicDep,
-    DayCacheDep,
     IdempotencyKeyHeader,
-    SettingsDep,
+    ReadingDep,
     error_responses,
 )
 from app.schemas.appointment import (
@@ -95,23 +94,21 @@ async def find_earliest_slots(
 )
 async def get_availability(
     doctor_id: uuid.UUID,
-    session: ReadSessionDep,
-    clinic: ClinicDep,
-    settings: SettingsDep,
-    day_cache: DayCacheDep,
+    reading: ReadingDep,
     date: DateQuery = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
 ) -> Response:
+    clinic = reading.clinic
     first, last = availability_service.resolve_range(clinic.today, date, start_date, end_date)
     result = await availability_service.doctor_availability(
-        session, doctor_id, first, last, clinic, day_cache
+        reading.session, doctor_id, first, last, clinic, reading.day_cache
     )
     # The hottest read: serialised straight to JSON (the shape is AvailabilityRead).
     return json_response(
         {
             "doctor_id": str(result.doctor_id),
-            "timezone": settings.clinic_timezone,
+            "timezone": reading.settings.clinic_timezone,
             "slot_duration_minutes": result.slot_duration_minutes,
             "days": [
                 {

@@ -4,11 +4,14 @@ entries of the OpenAPI document."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.database import read_session
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import ActorDep
 from app.services.context import Caller, Clinic
@@ -27,7 +30,7 @@ def clinic_now(settings: Settings) -> dt.datetime:
     return dt.datetime.now(settings.timezone)
 
 
-async def get_clinic(settings: SettingsDep) -> Clinic:
+def clinic_of(settings: Settings) -> Clinic:
     """The clinic as of this request: its zone, its clock read once, its mirrors."""
     return Clinic(
         tz=settings.timezone,
@@ -36,6 +39,10 @@ async def get_clinic(settings: SettingsDep) -> Clinic:
         calendar_enabled=settings.calendar_enabled,
         rag_enabled=settings.rag_enabled,
     )
+
+
+async def get_clinic(settings: SettingsDep) -> Clinic:
+    return clinic_of(settings)
 
 
 ClinicDep = Annotated[Clinic, Depends(get_clinic)]
@@ -51,12 +58,24 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_day_cache(request: Request) -> DayCache:
-    cache: DayCache = request.app.state.day_cache
-    return cache
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What an availability read needs, resolved as one dependency: on the hottest reads each
+    dependency FastAPI resolves costs measurably (see BENCHMARKS.md)."""
+
+    session: AsyncSession
+    clinic: Clinic
+    settings: Settings
+    day_cache: DayCache
 
 
-DayCacheDep = Annotated[DayCache, Depends(get_day_cache)]
+async def get_reading(request: Request) -> Reading:
+    settings: Settings = request.app.state.settings
+    state = request.app.state
+    return Reading(read_session(request), clinic_of(settings), settings, state.day_cache)
+
+
+ReadingDep = Annotated[Reading, Depends(get_reading)]
 IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=255)]
 
 _DESCRIPTIONS = {
