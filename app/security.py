@@ -67,7 +67,15 @@ async def require_api_key(
     limiter: KeyRateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
         await limiter.check(name)
+    request.state.actor = name
     return name
+
+
+def actor_of(request: Request) -> str:
+    """The name of the key `require_api_key` accepted for this request (it runs first, as a
+    dependency of every /api/v1 router), without resolving that dependency again."""
+    actor: str = request.state.actor
+    return actor
 
 
 ActorDep = Annotated[str, Depends(require_api_key)]

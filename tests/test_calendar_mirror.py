@@ -366,6 +366,9 @@ async def test_rolled_back_booking_never_reaches_google(
             settings.timezone, dt.datetime.now(settings.timezone), None, calendar_enabled=True
         )
         async with app.state.sessionmaker() as session:
+            # A unit of work whose transaction is already open (as when the edge has claimed an
+            # Idempotency-Key): the booking joins it and goes when it rolls back.
+            await session.execute(text("SELECT 1"))
             data = AppointmentCreate.model_validate(
                 booking_payload(doctor["id"], next_weekday(0), "10:00")
             )

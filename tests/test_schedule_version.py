@@ -6,14 +6,17 @@ makes it, and a booking decided on an older version must write nothing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import metrics
 from app.database import unit_of_work
 from app.models.enums import AppointmentSource
 from app.schemas.appointment import AppointmentRead
@@ -21,7 +24,7 @@ from app.services.booking import sql as booking_sql
 from app.services.context import Caller
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar
-from tests.factories import book, create_doctor, next_weekday
+from tests.factories import book, booking_payload, create_doctor, next_weekday
 
 
 async def _versions(conn: AsyncConnection, doctor_id: str, day: dt.date) -> tuple[int, int]:
@@ -152,3 +155,57 @@ async def test_other_days_do_not_disturb_a_booking_but_a_schedule_edit_does(
     assert (await client.patch(f"/api/v1/doctors/{doctor['id']}", json=change)).status_code == 200
     late = await _claim(app, other_read, other_day)
     assert late is booking_sql.Refusal.STALE
+
+
+async def _waiting_on_a_lock(engine: AsyncEngine, within: float = 10.0) -> None:
+    """Until some backend waits on a lock (the booking's claim on the blocked day)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with engine.connect() as conn:
+            waiting = await conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
+        if waiting:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the booking never waited"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "retry-1"])
+async def test_a_booking_overtaken_between_its_read_and_its_write_decides_again(
+    committed: AsyncEngine, committed_client: httpx.AsyncClient, idempotency_key: str | None
+) -> None:
+    """The day changes after the booking has read it and before its write: the booking claims
+    the day, reads it again and books, with or without an idempotency key; never a 503."""
+    doctor = await create_doctor(committed_client)
+    day = next_weekday(2)
+    assert (await book(committed_client, doctor["id"], day, "15:00")).status_code == 201
+    decided_again = metrics.BOOKINGS_DECIDED_AGAIN._value.get()
+    async with committed.connect() as blocker:
+        await blocker.begin()
+        await blocker.execute(
+            text(
+                "UPDATE doctor_days SET version = version + 1 WHERE doctor_id = :id AND date = :day"
+            ),
+            {"id": doctor["id"], "day": day},
+        )
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        booking = asyncio.create_task(
+            committed_client.post(
+                "/api/v1/appointments/",
+                json=booking_payload(doctor["id"], day, "10:00"),
+                headers=headers,
+            )
+        )
+        await _waiting_on_a_lock(committed)
+        await blocker.commit()
+    response = await booking
+    assert response.status_code == 201, response.text
+    assert response.json()["start_time"] == "10:00"
+    assert metrics.BOOKINGS_DECIDED_AGAIN._value.get() == decided_again + 1
+    async with committed.connect() as conn:
+        booked = await conn.scalar(
+            text("SELECT count(*) FROM appointments WHERE doctor_id = :id AND date = :day"),
+            {"id": doctor["id"], "day": day},
+        )
+    assert booked == 2

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.database import ReadSessionDep, SessionDep
+from app.database import ReadSessionDep
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
-    CallerDep,
-    ClinicDep,
+    ChangeDep,
     IdempotencyKeyHeader,
     ReadingDep,
     error_responses,
@@ -56,8 +55,7 @@ DateQuery = Annotated[CalendarDate | None, Query()]
 
 @router.get("/availability", response_model=list[DoctorSlot], responses=error_responses())
 async def find_earliest_slots(
-    session: ReadSessionDep,
-    clinic: ClinicDep,
+    reading: ReadingDep,
     specialization: Annotated[str | None, Query(max_length=200)] = None,
     language: Annotated[str | None, Query(max_length=100)] = None,
     consultation_type: Annotated[str | None, Query(max_length=100)] = None,
@@ -66,6 +64,7 @@ async def find_earliest_slots(
     limit: Annotated[Limit, Query()] = 10,
 ) -> Response:
     """The earliest free slots across active doctors matching the filters, earliest first."""
+    clinic = reading.clinic
     first, last = availability_service.resolve_range(
         clinic.today, None, start_date, end_date, default_days=14
     )
@@ -75,7 +74,9 @@ async def find_earliest_slots(
         consultation_type=consultation_type,
         is_active=True,
     )
-    found = await availability_service.earliest_slots(session, filters, first, last, limit, clinic)
+    found = await availability_service.earliest_slots(
+        reading.session, filters, first, last, limit, clinic
+    )
     return json_response(
         [
             {
@@ -131,13 +132,11 @@ async def get_availability(
 @router.post("", status_code=201, include_in_schema=False)
 async def book_appointment(
     data: AppointmentCreate,
-    session: SessionDep,
-    caller: CallerDep,
-    clinic: ClinicDep,
+    change: ChangeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Book a slot; with an `Idempotency-Key`, a retry replays the first answer."""
-    request_hash = None
+    session, caller = change.session, change.caller
     if idempotency_key is not None:
         request_hash = idempotency_service.fingerprint(data.model_dump(mode="json"))
         stored = await idempotency_service.claim(
@@ -146,7 +145,7 @@ async def book_appointment(
         if stored is not None:
             headers = {"Idempotent-Replayed": "true"}
             return JSONResponse(stored.body, status_code=stored.status, headers=headers)
-    booked = await booking_service.book(session, data, caller, clinic)
+    booked = await booking_service.book(session, data, caller, change.clinic)
     body = booked.model_dump(mode="json")
     if idempotency_key is not None:
         await idempotency_service.store(session, caller.actor, idempotency_key, 201, body)
@@ -212,23 +211,19 @@ async def list_appointment_events(
 
 @router.put("/{appointment_id}/reschedule", responses={**error_responses(404), **_SLOT_409})
 async def reschedule_appointment(
-    appointment_id: uuid.UUID,
-    data: RescheduleRequest,
-    session: SessionDep,
-    caller: CallerDep,
-    clinic: ClinicDep,
+    appointment_id: uuid.UUID, data: RescheduleRequest, change: ChangeDep
 ) -> AppointmentRead:
     appointment = await booking_service.reschedule(
-        session, appointment_id, data.date, data.start_time, caller, clinic
+        change.session, appointment_id, data.date, data.start_time, change.caller, change.clinic
     )
     metrics.APPOINTMENT_CHANGES.labels("rescheduled").inc()
     return AppointmentRead.model_validate(appointment)
 
 
 @router.delete("/{appointment_id}", responses=error_responses(404, 409))
-async def cancel_appointment(
-    appointment_id: uuid.UUID, session: SessionDep, caller: CallerDep, clinic: ClinicDep
-) -> AppointmentRead:
-    appointment = await booking_service.cancel(session, appointment_id, caller, clinic)
+async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    appointment = await booking_service.cancel(
+        change.session, appointment_id, change.caller, change.clinic
+    )
     metrics.APPOINTMENT_CHANGES.labels("cancelled").inc()
     return AppointmentRead.model_validate(appointment)

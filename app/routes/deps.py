@@ -4,6 +4,7 @@ entries of the OpenAPI document."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,9 +12,9 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.database import read_session
+from app.database import read_session, unit_of_work
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
-from app.security import ActorDep
+from app.security import actor_of
 from app.services.context import Caller, Clinic
 from app.services.scheduling.day_cache import DayCache
 
@@ -48,14 +49,36 @@ async def get_clinic(settings: SettingsDep) -> Clinic:
 ClinicDep = Annotated[Clinic, Depends(get_clinic)]
 
 
-async def get_caller(
-    actor: ActorDep,
-    x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
-) -> Caller:
-    return Caller(actor=actor, correlation_id=x_correlation_id)
+CorrelationIdHeader = Annotated[str | None, Header(max_length=200)]
+
+
+async def get_caller(request: Request, x_correlation_id: CorrelationIdHeader = None) -> Caller:
+    return Caller(actor=actor_of(request), correlation_id=x_correlation_id)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an appointment change needs, resolved as one dependency: the request's unit of work
+    (committed when the endpoint returns), the clinic as of now, and who asks. Each dependency
+    FastAPI resolves costs the hot paths measurably (see BENCHMARKS.md)."""
+
+    session: AsyncSession
+    clinic: Clinic
+    caller: Caller
+
+
+async def get_change(
+    request: Request, x_correlation_id: CorrelationIdHeader = None
+) -> AsyncIterator[Change]:
+    caller = Caller(actor=actor_of(request), correlation_id=x_correlation_id)
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield Change(session, clinic_of(request.app.state.settings), caller)
+
+
+ChangeDep = Annotated[Change, Depends(get_change, scope="function")]
 
 
 @dataclass(frozen=True, slots=True)

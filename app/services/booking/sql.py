@@ -110,7 +110,9 @@ _BOOK = Sql(
            (SELECT count(*) FROM audited) AS audited, (SELECT count(*) FROM woken) AS woken,
            booked.*
       FROM (SELECT 1) AS one LEFT JOIN booked ON true
-    """
+    """,
+    # Complete by itself: everything the booking writes is in this one statement.
+    standalone=True,
 )
 
 

@@ -58,7 +58,8 @@ _DOCTOR_VERSIONS = Sql(
     SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions
       FROM doctors d {_DAY_VERSIONS}
      WHERE d.id = :doctor_id
-    """
+    """,
+    standalone=True,
 )
 
 # Everything for the range in one round trip, when some day is not remembered. Leaves and
@@ -81,7 +82,8 @@ _DOCTOR_CALENDAR = Sql(
             WHERE doctor_id = d.id AND date BETWEEN :first AND :last
               AND {active_status_sql()}) a ON true
      WHERE d.id = :doctor_id
-    """
+    """,
+    standalone=True,
 )
 
 _BLOCKS = Sql(
@@ -95,7 +97,8 @@ _BLOCKS = Sql(
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
        AND {active_status_sql()}
        AND id IS DISTINCT FROM :exclude::uuid
-    """
+    """,
+    standalone=True,
 )
 
 
@@ -184,7 +187,8 @@ def _matching_doctors(where: str) -> Sql:
     # One statement per combination of filters given, compiled once.
     return Sql(
         "SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes,"
-        f" d.is_active FROM doctors d WHERE {where} ORDER BY d.name, d.id"
+        f" d.is_active FROM doctors d WHERE {where} ORDER BY d.name, d.id",
+        standalone=True,
     )
 
 
