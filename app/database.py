@@ -120,7 +120,8 @@ async def close_request_session(scope: MutableMapping[str, Any]) -> None:
     session: AsyncSession | None = scope.get("state", {}).pop("read_session", None)
     if session is None:
         return
-    connection: AsyncConnection | None = session.info.pop(_DRIVER_CONNECTION, None)
+    connection: AsyncConnection | None = session.info.pop(_READ_CONNECTION, None)
+    session.info.pop(_READ_DRIVER, None)
     try:
         await session.close()
     finally:
@@ -134,8 +135,10 @@ SessionDep = Annotated[AsyncSession, Depends(_request_unit_of_work, scope="funct
 ReadSessionDep = Annotated[AsyncSession, Depends(_request_reads)]
 
 
-_DRIVER_CONNECTION = "driver_connection"
-_DRIVER = "driver"
+# Where a session keeps its driver connection between statements (`Session.info`).
+_READ_CONNECTION = "read_connection"  # READS: the pooled connection it checked out
+_READ_DRIVER = "read_driver"  # READS: that connection's asyncpg connection
+_UNIT_DRIVER = "unit_driver"  # a unit of work: (its transaction, the asyncpg adapter)
 
 
 async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.Connection:
@@ -153,29 +156,29 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
       for a statement that needs none cost the hottest read a tenth of its time.
     """
     if session.info.get(READS):
-        reader: asyncpg.Connection | None = session.info.get(_DRIVER)
+        reader: asyncpg.Connection | None = session.info.get(_READ_DRIVER)
         if reader is None:
             engine = session.bind
             if not isinstance(engine, AsyncEngine):
                 raise TypeError("a read session is bound to an engine")
             connection = await engine.connect()
-            session.info[_DRIVER_CONNECTION] = connection
+            session.info[_READ_CONNECTION] = connection
             reader = (await connection.get_raw_connection()).driver_connection
             if not isinstance(reader, asyncpg.Connection):
                 raise TypeError("the database driver is not asyncpg")
-            session.info[_DRIVER] = reader
+            session.info[_READ_DRIVER] = reader
         return reader
     # The session's connection is looked up once per transaction: asking the session for it
     # again costs more than the statement's own driver work.
     transaction = session.sync_session.get_transaction()
-    known = session.info.get(_DRIVER)
+    known = session.info.get(_UNIT_DRIVER)
     if known is None or transaction is None or known[0] is not transaction:
         pooled = await (await session.connection()).get_raw_connection()
         adapter = pooled.dbapi_connection
         if not isinstance(adapter, AsyncAdapt_asyncpg_connection):
             raise TypeError("the database driver is not asyncpg")
         known = (session.sync_session.get_transaction(), adapter)
-        session.info[_DRIVER] = known
+        session.info[_UNIT_DRIVER] = known
     adapter = known[1]
     if adapter._transaction is None and not standalone:
         await adapter._start_transaction()
@@ -225,17 +228,47 @@ class Sql:
 
 async def fetch(session: AsyncSession, sql: Sql, **values: object) -> list[asyncpg.Record]:
     connection = await driver(session, standalone=sql.standalone)
-    return await connection.fetch(sql.text, *sql.args(**values))
+    try:
+        return await connection.fetch(sql.text, *sql.args(**values))
+    except BaseException:
+        await _discard_if_broken(session, connection)
+        raise
 
 
 async def fetchrow(session: AsyncSession, sql: Sql, **values: object) -> asyncpg.Record | None:
     connection = await driver(session, standalone=sql.standalone)
-    return await connection.fetchrow(sql.text, *sql.args(**values))
+    try:
+        return await connection.fetchrow(sql.text, *sql.args(**values))
+    except BaseException:
+        await _discard_if_broken(session, connection)
+        raise
 
 
 async def execute(session: AsyncSession, sql: Sql, **values: object) -> str:
     connection = await driver(session, standalone=sql.standalone)
-    return await connection.execute(sql.text, *sql.args(**values))
+    try:
+        return await connection.execute(sql.text, *sql.args(**values))
+    except BaseException:
+        await _discard_if_broken(session, connection)
+        raise
+
+
+async def _discard_if_broken(session: AsyncSession, connection: asyncpg.Connection) -> None:
+    """Keep a connection the driver found broken (the database restarted) out of the pool.
+
+    SQLAlchemy notices a lost connection only on statements that go through it; one that ran
+    only driver statements would otherwise go back to the pool and fail the next request too.
+    """
+    if not connection.is_closed():
+        return
+    if session.info.get(READS):
+        pooled: AsyncConnection | None = session.info.pop(_READ_CONNECTION, None)
+        session.info.pop(_READ_DRIVER, None)
+        if pooled is not None:
+            await pooled.invalidate()
+        return
+    session.info.pop(_UNIT_DRIVER, None)
+    await (await session.connection()).invalidate()
 
 
 def violated_constraint(exc: DBAPIError | asyncpg.PostgresError) -> str | None:

@@ -84,8 +84,10 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 1),
                     },
                 )
-            await close_request_session(scope)
-            request_id_var.reset(token)
+            try:
+                await close_request_session(scope)
+            finally:
+                request_id_var.reset(token)
 
 
 def route_template(scope: Scope) -> str:

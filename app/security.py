@@ -76,6 +76,3 @@ def actor_of(request: Request) -> str:
     dependency of every /api/v1 router), without resolving that dependency again."""
     actor: str = request.state.actor
     return actor
-
-
-ActorDep = Annotated[str, Depends(require_api_key)]

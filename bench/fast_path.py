@@ -16,9 +16,9 @@ from fastapi.routing import APIRoute
 
 from app.database import read_session
 from app.main import create_app as create_service
-from app.routes.appointment import slot_json
+from app.routes.appointment import availability_response
 from app.routes.deps import clinic_of
-from app.schemas.common import json_response, parse_calendar_date
+from app.schemas.common import parse_calendar_date
 from app.security import require_api_key
 from app.services import availability_service
 
@@ -36,21 +36,7 @@ async def _availability(request: Request) -> Response:
     result = await availability_service.doctor_availability(
         read_session(request), doctor_id, first, last, clinic, request.app.state.day_cache
     )
-    return json_response(
-        {
-            "doctor_id": str(result.doctor_id),
-            "timezone": settings.clinic_timezone,
-            "slot_duration_minutes": result.slot_duration_minutes,
-            "days": [
-                {
-                    "date": day.date.isoformat(),
-                    "unavailable_reason": day.unavailable_reason,
-                    "slots": [slot_json(s) for s in day.slots],
-                }
-                for day in result.days
-            ],
-        }
-    )
+    return availability_response(result, settings.clinic_timezone)
 
 
 def create_app() -> FastAPI:

@@ -326,6 +326,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def uvicorn_command(app: str, port: int, workers: int, *, factory: bool = False) -> list[str]:
+    """uvicorn serving `app` the way the service serves itself: no access log, quiet."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *(["--factory"] if factory else []),
+        app,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -352,19 +370,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def measure_baseline() -> Phase:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            baseline_cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+            baseline_cmd = uvicorn_command("bench.baseline:app", port, args.workers)
             with server(baseline_cmd, env, f"{base}/doctor/{seeded.doctor_ids[0]}"):
                 wrk("warmup", base, lines["baseline"], 2)
                 return wrk("baseline", base, lines["baseline"], seconds)
@@ -400,20 +406,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # path that skips FastAPI's parameter and dependency handling would buy.
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        hand_parsed = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.fast_path:create_app",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        hand_parsed = uvicorn_command(
+            "bench.fast_path:create_app", port, args.workers, factory=True
+        )
         with server(hand_parsed, env, f"{base}/ready"):
             wrk("warmup", base, lines["availability_1d"], 2)
             results["availability_1d_hand_parsed"] = wrk(

@@ -152,12 +152,18 @@ async def test_database_outage_answers_503_and_recovers(
             assert (await client.get("/metrics")).status_code == 200
 
             await asyncio.to_thread(own_postgres.start)
+            availability = f"/api/v1/appointments/availability/{doctor['id']}"
 
             async def serving() -> bool:
-                response = await client.get(f"/api/v1/doctors/{doctor['id']}")
-                return response.status_code == 200
+                return (await client.get(availability)).status_code == 200
 
+            # The phone agent's own path first (driver statements only, no ORM request to
+            # notice the restart): every connection the outage broke must leave the pool, so
+            # once one read is served, every later one is too.
             await wait_until(serving)
+            after = [(await client.get(availability)).status_code for _ in range(30)]
+            assert after == [200] * 30
+            assert (await client.get(f"/api/v1/doctors/{doctor['id']}")).status_code == 200
             assert (await client.get("/ready")).status_code == 200
             for start in ("10:00", "10:30"):
                 again = await client.post(
@@ -283,3 +289,28 @@ async def test_sigterm_mid_burst_keeps_every_accepted_booking(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         google.stop()
+
+
+async def test_a_restart_costs_driver_reads_each_broken_connection_once(
+    own_postgres: OwnPostgres, tmp_path: Path
+) -> None:
+    """Availability reads and bookings run driver statements that SQLAlchemy never sees fail;
+    a connection a restart broke must still leave the pool the first time it fails, so the
+    phone agent's own traffic recovers without any other request helping."""
+    proc, base = start_service(own_postgres.url, {"DB_POOL_SIZE": "4"}, tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=15) as client:
+            doctor = (await client.post("/api/v1/doctors/", json=doctor_payload())).json()
+            availability = f"/api/v1/appointments/availability/{doctor['id']}"
+            # Every pooled connection is one opened before the restart.
+            await asyncio.gather(*[client.get(availability) for _ in range(8)])
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.to_thread(own_postgres.start)
+            statuses = [(await client.get(availability)).status_code for _ in range(20)]
+        served = statuses.index(200)
+        assert served <= 4, statuses  # at most one failure per broken connection
+        assert set(statuses[:served]) <= {503}, statuses
+        assert statuses[served:] == [200] * (len(statuses) - served), statuses
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

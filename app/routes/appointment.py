@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from app import metrics
 from app.database import ReadSessionDep
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
@@ -105,11 +104,17 @@ async def get_availability(
     result = await availability_service.doctor_availability(
         reading.session, doctor_id, first, last, clinic, reading.day_cache
     )
-    # The hottest read: serialised straight to JSON (the shape is AvailabilityRead).
+    return availability_response(result, reading.settings.clinic_timezone)
+
+
+def availability_response(
+    result: availability_service.DoctorAvailability, timezone: str
+) -> Response:
+    """The hottest read, serialised straight to JSON (the shape is AvailabilityRead)."""
     return json_response(
         {
             "doctor_id": str(result.doctor_id),
-            "timezone": reading.settings.clinic_timezone,
+            "timezone": timezone,
             "slot_duration_minutes": result.slot_duration_minutes,
             "days": [
                 {
@@ -149,8 +154,7 @@ async def book_appointment(
     body = booked.model_dump(mode="json")
     if idempotency_key is not None:
         await idempotency_service.store(session, caller.actor, idempotency_key, 201, body)
-    # Committed by the session dependency before the response is sent.
-    metrics.APPOINTMENT_CHANGES.labels("booked").inc()
+    change.counted.append("booked")
     return JSONResponse(body, status_code=201)
 
 
@@ -216,7 +220,7 @@ async def reschedule_appointment(
     appointment = await booking_service.reschedule(
         change.session, appointment_id, data.date, data.start_time, change.caller, change.clinic
     )
-    metrics.APPOINTMENT_CHANGES.labels("rescheduled").inc()
+    change.counted.append("rescheduled")
     return AppointmentRead.model_validate(appointment)
 
 
@@ -225,5 +229,5 @@ async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> Ap
     appointment = await booking_service.cancel(
         change.session, appointment_id, change.caller, change.clinic
     )
-    metrics.APPOINTMENT_CHANGES.labels("cancelled").inc()
+    change.counted.append("cancelled")
     return AppointmentRead.model_validate(appointment)

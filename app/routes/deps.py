@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.config import Settings
 from app.database import read_session, unit_of_work
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
@@ -52,13 +53,6 @@ ClinicDep = Annotated[Clinic, Depends(get_clinic)]
 CorrelationIdHeader = Annotated[str | None, Header(max_length=200)]
 
 
-async def get_caller(request: Request, x_correlation_id: CorrelationIdHeader = None) -> Caller:
-    return Caller(actor=actor_of(request), correlation_id=x_correlation_id)
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """What an appointment change needs, resolved as one dependency: the request's unit of work
@@ -68,6 +62,8 @@ class Change:
     session: AsyncSession
     clinic: Clinic
     caller: Caller
+    # `appointment_changes_total` actions, counted once the unit of work has committed.
+    counted: list[str] = field(default_factory=list)
 
 
 async def get_change(
@@ -75,7 +71,10 @@ async def get_change(
 ) -> AsyncIterator[Change]:
     caller = Caller(actor=actor_of(request), correlation_id=x_correlation_id)
     async with unit_of_work(request.app.state.sessionmaker) as session:
-        yield Change(session, clinic_of(request.app.state.settings), caller)
+        change = Change(session, clinic_of(request.app.state.settings), caller)
+        yield change
+    for action in change.counted:
+        metrics.APPOINTMENT_CHANGES.labels(action).inc()
 
 
 ChangeDep = Annotated[Change, Depends(get_change, scope="function")]

@@ -110,8 +110,8 @@ async def earliest_slots(
     limit: int,
     clinic: Clinic,
 ) -> list[FoundSlot]:
-    """The earliest free slots across the active doctors matching `filters`, earliest first
-    (ties by doctor name)."""
+    """The earliest free slots across the doctors matching `filters` (the search asks for
+    active ones), earliest first, ties by doctor name."""
     calendars = await load_matching_calendars(session, filters, first, last)
     found: list[FoundSlot] = []
     # Grouped once per doctor, so each day only looks at that day's leaves and bookings.

@@ -23,7 +23,7 @@ from app import metrics
 from app.database import violated_constraint
 from app.errors import InvalidState, NotFound, SlotUnavailable
 from app.models import Appointment, Doctor
-from app.models.enums import AppointmentAction, AppointmentStatus, CalendarSyncStatus
+from app.models.enums import AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.schemas.common import format_clock
 from app.services import google_calendar_service
@@ -123,6 +123,9 @@ async def _attempt(
     )
 
 
+_DECIDE_AGAIN_AT_MOST = 10
+
+
 async def book(
     session: AsyncSession, data: AppointmentCreate, caller: Caller, clinic: Clinic
 ) -> AppointmentRead:
@@ -141,8 +144,12 @@ async def book(
         # Not the doctor's row lock: a stale claim may already hold the day's row, and
         # reschedules take the doctor's lock before the day's, so that order could deadlock.
         await booking_sql.claim_days(session, data.doctor_id, {data.date})
-        while outcome in (Refusal.STALE, Refusal.PATIENT_RACE):
+        for _ in range(_DECIDE_AGAIN_AT_MOST):
             read, outcome = await _attempt(session, data, new_patient, caller, clinic)
+            if outcome not in (Refusal.STALE, Refusal.PATIENT_RACE):
+                break
+        else:  # each retry needs a change committed meanwhile; this many means a bug
+            raise RuntimeError("a booking's claimed day kept changing under it")
     if outcome is Refusal.PATIENT_MISSING:
         raise NotFound(f"Patient {data.patient_id} was not found.")
     if outcome is Refusal.SLOT_TAKEN:
@@ -189,11 +196,9 @@ async def _changed(
     clinic: Clinic,
 ) -> Appointment:
     """Record a change made to `appointment`: flush, audit row, calendar job."""
-    if clinic.calendar_enabled:
-        appointment.calendar_sync_status = CalendarSyncStatus.PENDING
     await session.flush()
     await audit.record(session, appointment, action, caller, before=before)
-    await google_calendar_service.appointments_changed(session, [appointment.id], clinic)
+    await google_calendar_service.appointments_changed(session, [appointment], clinic)
     await session.refresh(appointment)
     return appointment
 

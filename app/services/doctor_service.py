@@ -53,7 +53,7 @@ async def get_doctor(session: AsyncSession, doctor_id: uuid.UUID, *, lock: bool 
     query = select(Doctor).where(Doctor.id == doctor_id)
     if lock:
         # FOR NO KEY UPDATE: serialises changes for this doctor without blocking the
-        # foreign-key checks of bookings being written (see booking_queries.lock_doctor).
+        # foreign-key checks (KEY SHARE) of bookings being written, which would deadlock.
         query = query.with_for_update(key_share=True)
     doctor = (await session.execute(query)).scalar_one_or_none()
     if doctor is None:

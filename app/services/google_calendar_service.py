@@ -33,11 +33,18 @@ if TYPE_CHECKING:  # the Google client libraries load only where the mirror runs
 
 
 async def appointments_changed(
-    session: AsyncSession, appointment_ids: Iterable[UUID], clinic: Clinic
+    session: AsyncSession, appointments: Iterable[Appointment], clinic: Clinic
 ) -> None:
-    """Owe Google these appointments' new state, in the same transaction as the change."""
-    if clinic.calendar_enabled:
-        await jobs.enqueue(session, jobs.CALENDAR, appointment_ids)
+    """Owe Google these appointments' new state: marked pending and queued, in the same
+    transaction as the change. (The booking statement does the same inline, and
+    `remirror_upcoming` in bulk.)"""
+    if not clinic.calendar_enabled:
+        return
+    changed = list(appointments)
+    for appointment in changed:
+        appointment.calendar_sync_status = CalendarSyncStatus.PENDING
+    await session.flush()
+    await jobs.enqueue(session, jobs.CALENDAR, [a.id for a in changed])
 
 
 async def remirror_upcoming(

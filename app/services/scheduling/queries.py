@@ -122,13 +122,20 @@ def _versions(row: asyncpg.Record) -> dict[dt.date, int]:
     return dict(zip(row["version_days"] or (), row["day_versions"] or (), strict=True))
 
 
+async def _load_doctor(
+    session: AsyncSession, sql: Sql, doctor_id: uuid.UUID, first: dt.date, last: dt.date
+) -> asyncpg.Record:
+    row = await fetchrow(session, sql, doctor_id=doctor_id, first=first, last=last)
+    if row is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
+    return row
+
+
 async def load_doctor_versions(
     session: AsyncSession, doctor_id: uuid.UUID, first: dt.date, last: dt.date
 ) -> DoctorCalendar:
     """The doctor and its day versions for the range, without leaves or bookings."""
-    row = await fetchrow(session, _DOCTOR_VERSIONS, doctor_id=doctor_id, first=first, last=last)
-    if row is None:
-        raise NotFound(f"Doctor {doctor_id} was not found.")
+    row = await _load_doctor(session, _DOCTOR_VERSIONS, doctor_id, first, last)
     return DoctorCalendar(
         row["id"],
         row["name"],
@@ -142,9 +149,7 @@ async def load_doctor_calendar(
     session: AsyncSession, doctor_id: uuid.UUID, first: dt.date, last: dt.date
 ) -> DoctorCalendar:
     """The doctor with its leaves, active appointments and versions for the range."""
-    row = await fetchrow(session, _DOCTOR_CALENDAR, doctor_id=doctor_id, first=first, last=last)
-    if row is None:
-        raise NotFound(f"Doctor {doctor_id} was not found.")
+    row = await _load_doctor(session, _DOCTOR_CALENDAR, doctor_id, first, last)
     return DoctorCalendar(
         row["id"],
         row["name"],
