@@ -2,14 +2,15 @@
 
 Every request and every job works through an `AsyncSession`:
 - `unit_of_work` opens a session and commits it when the block ends (rolls back when it
-  raises). The request dependency `SessionDep`, the outbox dispatcher, housekeeping and the
-  commands all go through it; services only flush, never commit.
-- `ReadSessionDep` is a session for requests that only read, marked `READS`: its statements on
-  the driver run without a transaction (one statement needs no BEGIN and COMMIT round trips);
-  ORM reads open one, which is rolled back when the session closes.
+  raises). The request dependencies (`SessionDep`, `routes.deps.Change`), the outbox
+  dispatcher, housekeeping and the commands all go through it; services only flush.
+- `read_session` (`ReadSessionDep`) is a session for requests that only read, marked
+  `READS`: its statements on the driver run without a transaction (one statement needs no
+  BEGIN and COMMIT round trips); ORM reads open one, rolled back when the session closes.
 Services take a session and nothing else. The hottest statements (availability, search,
-booking) are hand-written SQL run on the asyncpg connection under the session (`driver`),
-inside the session's transaction, with `:named` parameters (`Sql`).
+booking) are hand-written SQL with `:named` parameters (`Sql`), run on the asyncpg connection
+under the session (`driver`): inside the unit of work's transaction, or at once while none is
+open when the statement is `standalone`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def read_session(request: Request) -> AsyncSession:
     """The request's read session. Not a `yield` dependency (FastAPI's exit stack for those
     was a tenth of the hottest read's time): there is nothing to commit, so it is closed by
     `close_request_session` once the response has been sent."""
+    opened: AsyncSession | None = getattr(request.state, "read_session", None)
+    if opened is not None:
+        return opened
     sessions: Sessions = request.app.state.read_sessionmaker
     session = sessions()
     request.state.read_session = session
