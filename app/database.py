@@ -16,9 +16,9 @@ open when the statement is `standalone`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
 from app.config import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 
 
 def async_url(database_url: str) -> URL:
@@ -231,27 +232,26 @@ class Sql:
 
 
 async def fetch(session: AsyncSession, sql: Sql, **values: object) -> list[asyncpg.Record]:
-    connection = await driver(session, standalone=sql.standalone)
-    try:
-        return await connection.fetch(sql.text, *sql.args(**values))
-    except BaseException:
-        await _discard_if_broken(session, connection)
-        raise
+    args = sql.args(**values)
+    return await _run(session, sql, lambda connection: connection.fetch(sql.text, *args))
 
 
 async def fetchrow(session: AsyncSession, sql: Sql, **values: object) -> asyncpg.Record | None:
-    connection = await driver(session, standalone=sql.standalone)
-    try:
-        return await connection.fetchrow(sql.text, *sql.args(**values))
-    except BaseException:
-        await _discard_if_broken(session, connection)
-        raise
+    args = sql.args(**values)
+    return await _run(session, sql, lambda connection: connection.fetchrow(sql.text, *args))
 
 
 async def execute(session: AsyncSession, sql: Sql, **values: object) -> str:
+    args = sql.args(**values)
+    return await _run(session, sql, lambda connection: connection.execute(sql.text, *args))
+
+
+async def _run(
+    session: AsyncSession, sql: Sql, statement: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
     connection = await driver(session, standalone=sql.standalone)
     try:
-        return await connection.execute(sql.text, *sql.args(**values))
+        return await statement(connection)
     except BaseException:
         await _discard_if_broken(session, connection)
         raise
