@@ -37,6 +37,8 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown field: this operation does not take it (check the spelling)"
     message = str(error.get("msg", "invalid value"))
     return message.removeprefix("Value error, ")
 

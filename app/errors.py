@@ -48,6 +48,10 @@ class DuplicateMobile(Conflict):
     code = "duplicate_mobile"
 
 
+class DuplicateName(Conflict):
+    code = "duplicate_name"
+
+
 class LeaveOverlap(Conflict):
     code = "leave_overlap"
 

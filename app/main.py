@@ -20,7 +20,7 @@ from app.database import create_engine, create_read_sessionmaker, create_session
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
-from app.routes import appointment, doctor, health, patient, sync
+from app.routes import appointment, doctor, health, patient, schedule, sync, visit_type
 from app.security import KeyRateLimiter, require_api_key
 from app.services.scheduling.day_cache import DayCache
 from app.services.sync_service import build_dispatcher
@@ -123,7 +123,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # are matched once per level on every request, which showed up in the profile. The
     # appointment routes come first because they carry the hottest paths. The key is checked
     # here, once for every /api/v1 route.
-    for router in (appointment.router, doctor.router, patient.router, sync.router):
+    for router in (
+        appointment.router,
+        doctor.router,
+        schedule.router,
+        visit_type.router,
+        patient.router,
+        sync.router,
+    ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
 

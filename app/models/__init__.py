@@ -10,16 +10,21 @@ from app.models.idempotency_key import IdempotencyKey
 from app.models.outbox_job import OutboxJob
 from app.models.patient import Patient
 from app.models.patient_history import PatientHistory
+from app.models.schedule_override import ClinicHoliday, DoctorDateOverride
+from app.models.visit_type import VisitType
 
 __all__ = [
     "Appointment",
     "AppointmentEvent",
     "Base",
+    "ClinicHoliday",
     "Doctor",
+    "DoctorDateOverride",
     "DoctorDay",
     "DoctorLeave",
     "IdempotencyKey",
     "OutboxJob",
     "Patient",
     "PatientHistory",
+    "VisitType",
 ]

@@ -48,6 +48,8 @@ class Appointment(Base):
     status: Mapped[AppointmentStatus] = mapped_column(
         _pg_enum(AppointmentStatus, "appointment_status"), nullable=False
     )
+    # None: a visit of the doctor's slot length, as the request describes.
+    visit_type_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_types.id"))
     source: Mapped[AppointmentSource] = mapped_column(
         _pg_enum(AppointmentSource, "appointment_source"), nullable=False
     )

@@ -61,8 +61,11 @@ async def find_earliest_slots(
     start_date: DateQuery = None,
     end_date: DateQuery = None,
     limit: Annotated[Limit, Query()] = 10,
+    visit_type_id: uuid.UUID | None = None,
+    doctor_id: uuid.UUID | None = None,
 ) -> Response:
-    """The earliest free slots across active doctors matching the filters, earliest first."""
+    """The earliest free slots across active doctors matching the filters, earliest first.
+    With `visit_type_id`: only doctors offering it, slots of its length."""
     clinic = reading.clinic
     first, last = availability_service.resolve_range(
         clinic.today, None, start_date, end_date, default_days=14
@@ -72,6 +75,8 @@ async def find_earliest_slots(
         language=language,
         consultation_type=consultation_type,
         is_active=True,
+        visit_type_id=visit_type_id,
+        doctor_id=doctor_id,
     )
     found = await availability_service.earliest_slots(
         reading.session, filters, first, last, limit, clinic
@@ -98,11 +103,14 @@ async def get_availability(
     date: DateQuery = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
+    visit_type_id: uuid.UUID | None = None,
 ) -> Response:
+    """Free slots by day. With `visit_type_id`, slots last that type's duration (still on
+    the doctor's grid). A day with no slots says why in `unavailable_reason`."""
     clinic = reading.clinic
     first, last = availability_service.resolve_range(clinic.today, date, start_date, end_date)
     result = await availability_service.doctor_availability(
-        reading.session, doctor_id, first, last, clinic, reading.day_cache
+        reading.session, doctor_id, first, last, clinic, reading.day_cache, visit_type_id
     )
     return availability_response(result, reading.settings.clinic_timezone)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -14,8 +14,10 @@ from app.models.enums import (
 )
 from app.schemas.common import CalendarDate, ClockTime, ErrorBody, InputModel
 from app.schemas.patient import PatientCreate
+from app.services.scheduling.engine import DayReason, SlotReason
 
-UnavailableReason = Literal["non_working_day", "leave", "doctor_inactive", "past"]
+UnavailableReason = DayReason
+RefusalReason = SlotReason
 
 
 class AppointmentCreate(InputModel):
@@ -25,6 +27,7 @@ class AppointmentCreate(InputModel):
     source: AppointmentSource
     patient_id: uuid.UUID | None = None
     patient: PatientCreate | None = None
+    visit_type_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _one_patient(self) -> AppointmentCreate:
@@ -49,6 +52,7 @@ class AppointmentRead(BaseModel):
     end_time: ClockTime
     status: AppointmentStatus
     source: AppointmentSource
+    visit_type_id: uuid.UUID | None
     google_calendar_event_id: str | None
     calendar_sync_status: CalendarSyncStatus
     calendar_sync_error: str | None
@@ -86,6 +90,7 @@ class DoctorSlot(DatedSlot):
 
 
 class SlotUnavailableBody(ErrorBody):
+    reason: RefusalReason
     alternatives: list[DatedSlot]
 
 

@@ -11,6 +11,7 @@ from fastapi import Response
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
@@ -92,7 +93,11 @@ def _has_nul(value: Any) -> bool:
 
 
 class InputModel(BaseModel):
-    """Base of request bodies: text with NUL characters is refused (PostgreSQL cannot store it)."""
+    """Base of request bodies: a field the operation does not know is refused (a misspelt
+    field is never silently dropped), and so is text with NUL characters (PostgreSQL cannot
+    store it)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod

@@ -4,11 +4,21 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from app.schemas.common import ClockTime, InputModel
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from app.schemas.common import InputModel
+from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
+from app.services.scheduling.engine import WEEKDAYS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -27,25 +37,17 @@ def _normalise_weekdays(value: Any) -> Any:
     return sorted(days, key=WEEKDAYS.index)
 
 
-class WorkingHours(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    start: ClockTime
-    end: ClockTime
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> WorkingHours:
-        if self.start >= self.end:
-            raise ValueError("working_hours.start must be before working_hours.end")
-        return self
-
-
 WorkingDays = Annotated[list[str], Field(min_length=1, max_length=7)]
 SlotMinutes = Annotated[int, Field(ge=5, le=480)]
 Languages = Annotated[list[ShortText], Field(max_length=30)]
+NoticeMinutes = Annotated[int, Field(ge=0, le=43200)]
+HorizonDays = Annotated[int, Field(ge=1, le=730)]
+BufferMinutes = Annotated[int, Field(ge=0, le=240)]
+DailyLimit = Annotated[int, Field(ge=1, le=500)]
+VisitTypeIds = Annotated[list[uuid.UUID], Field(max_length=100)]
 
 
-class _DoctorRules(InputModel):
+class _DoctorInput(InputModel):
     @model_validator(mode="before")
     @classmethod
     def _weekdays(cls, data: Any) -> Any:
@@ -53,8 +55,26 @@ class _DoctorRules(InputModel):
             data = {**data, "working_days": _normalise_weekdays(data["working_days"])}
         return data
 
+    @model_validator(mode="after")
+    def _agree_with_week(self) -> Any:
+        # Both forms sent: they must say the same thing (a GET's body can be sent back as is).
+        week: WeeklyHours | None = getattr(self, "weekly_hours", None)
+        if week is None:
+            return self
+        days, hours = summarise(week)
+        sent_days: list[str] | None = getattr(self, "working_days", None)
+        sent_hours: WorkingHours | None = getattr(self, "working_hours", None)
+        if sent_days is not None and sent_days != days:
+            raise ValueError(f"working_days must be {days}, the days weekly_hours has windows on")
+        if sent_hours is not None and sent_hours != hours:
+            raise ValueError(
+                f"working_hours must be {hours.start:%H:%M}-{hours.end:%H:%M}, "
+                "the span of weekly_hours"
+            )
+        return self
 
-class DoctorCreate(_DoctorRules):
+
+class DoctorCreate(_DoctorInput):
     clinic_id: uuid.UUID | None = None
     name: Name
     email: EmailStr
@@ -63,13 +83,61 @@ class DoctorCreate(_DoctorRules):
     languages: Languages = Field(default_factory=list)
     consultation_type: ShortText = "in_person"
     general_working_days_text: Annotated[str, Field(max_length=1000)] | None = None
-    working_days: WorkingDays
-    working_hours: WorkingHours
+    weekly_hours: WeeklyHours | None = None
+    working_days: WorkingDays | None = None
+    working_hours: WorkingHours | None = None
     slot_duration_minutes: SlotMinutes
     is_active: bool = True
+    visit_type_ids: VisitTypeIds = Field(default_factory=list)
+    min_notice_minutes: NoticeMinutes = 0
+    booking_horizon_days: HorizonDays | None = None
+    buffer_minutes: BufferMinutes = 0
+    max_appointments_per_day: DailyLimit | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _has_a_week(cls, data: Any, handler: ModelWrapValidatorHandler[DoctorCreate]) -> Any:
+        # Without `weekly_hours`, the request's two fields are required: reported as missing
+        # fields together with any other field's error, as they were before weekly hours.
+        missing = []
+        if isinstance(data, dict) and data.get("weekly_hours") is None:
+            missing = [f for f in ("working_days", "working_hours") if data.get(f) is None]
+        try:
+            doctor = handler(data)
+        except ValidationError as exc:
+            if not missing:
+                raise
+            errors = [*map(_again, exc.errors()), *(_needs_week(f, data) for f in missing)]
+            raise ValidationError.from_exception_data(cls.__name__, errors) from None
+        if missing:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [_needs_week(f, data) for f in missing]
+            )
+        if doctor.weekly_hours is None:
+            assert doctor.working_days is not None and doctor.working_hours is not None
+            doctor.weekly_hours = week_of(doctor.working_days, doctor.working_hours)
+        return doctor
+
+    def week(self) -> WeeklyHours:
+        assert self.weekly_hours is not None  # set by _has_a_week
+        return self.weekly_hours
 
 
-class DoctorUpdate(_DoctorRules):
+def _again(error: ErrorDetails) -> InitErrorDetails:
+    """An error already reported, in the form that raises it again."""
+    kind = PydanticCustomError(error["type"], error["msg"])
+    return {"type": kind, "loc": error["loc"], "input": error["input"]}
+
+
+def _needs_week(field: str, data: Any) -> InitErrorDetails:
+    message = "required unless weekly_hours is given"
+    return {"type": PydanticCustomError("missing", message), "loc": (field,), "input": data}
+
+
+_NULLABLE = {"general_working_days_text", "booking_horizon_days", "max_appointments_per_day"}
+
+
+class DoctorUpdate(_DoctorInput):
     """Partial update: only the fields present are changed; null is refused where required."""
 
     clinic_id: uuid.UUID | None = None
@@ -80,14 +148,20 @@ class DoctorUpdate(_DoctorRules):
     languages: Languages | None = None
     consultation_type: ShortText | None = None
     general_working_days_text: Annotated[str, Field(max_length=1000)] | None = None
+    weekly_hours: WeeklyHours | None = None
     working_days: WorkingDays | None = None
     working_hours: WorkingHours | None = None
     slot_duration_minutes: SlotMinutes | None = None
     is_active: bool | None = None
+    visit_type_ids: VisitTypeIds | None = None
+    min_notice_minutes: NoticeMinutes | None = None
+    booking_horizon_days: HorizonDays | None = None
+    buffer_minutes: BufferMinutes | None = None
+    max_appointments_per_day: DailyLimit | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> DoctorUpdate:
-        for field in self.model_fields_set - {"general_working_days_text"}:
+        for field in self.model_fields_set - _NULLABLE:
             if getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
@@ -105,9 +179,15 @@ class DoctorRead(BaseModel):
     languages: list[str]
     consultation_type: str
     general_working_days_text: str | None
+    weekly_hours: WeeklyHours
     working_days: list[str]
     working_hours: WorkingHours
     slot_duration_minutes: int
     is_active: bool
+    visit_type_ids: list[uuid.UUID]
+    min_notice_minutes: int
+    booking_horizon_days: int | None
+    buffer_minutes: int
+    max_appointments_per_day: int | None
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -9,27 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import uuid
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.errors import InvalidInput
+from app.services import visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling.day_cache import DayCache
 from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
     Day,
+    Moment,
     SlotTime,
-    Span,
-    availability_by_day,
+    availability,
     date_range,
     day_availability,
-    group_by_day,
 )
 from app.services.scheduling.queries import (
+    DoctorCalendar,
     load_doctor_calendar,
     load_doctor_versions,
     load_matching_calendars,
@@ -81,25 +81,36 @@ async def doctor_availability(
     last: dt.date,
     clinic: Clinic,
     cache: DayCache,
+    visit_type_id: uuid.UUID | None = None,
 ) -> DoctorAvailability:
     """One doctor's days: one small statement when every day is remembered in `cache` at its
     current version, else one more that reads the whole range (and is remembered)."""
     span = date_range(first, last)
-    leaves: Mapping[dt.date, Sequence[Span]]
-    busy: Mapping[dt.date, Sequence[Span]]
     remembered = None
     if cache.capacity:
         calendar = await load_doctor_versions(session, doctor_id, first, last)
         remembered = cache.lookup(doctor_id, span, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
     if remembered is not None:
-        leaves, busy = remembered
+        facts = remembered
     else:
         calendar = await load_doctor_calendar(session, doctor_id, first, last)
-        leaves, busy = group_by_day(calendar.leaves), group_by_day(calendar.busy)
-        cache.remember(doctor_id, span, calendar.day_versions, leaves, busy)
-    days = availability_by_day(calendar.schedule, first, last, leaves, busy, clinic.now, clinic.tz)
+        facts = calendar.facts
+        cache.remember(doctor_id, span, calendar.day_versions, facts)
+    visit_minutes = await visit_length(session, calendar, visit_type_id)
+    days = availability(calendar.schedule, first, last, facts, clinic.now, clinic.tz, visit_minutes)
     return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
+
+
+async def visit_length(
+    session: AsyncSession, calendar: DoctorCalendar, visit_type_id: uuid.UUID | None
+) -> int | None:
+    """Minutes of a visit of this type with this doctor (None: the doctor's slot length);
+    a type the doctor does not offer, or an inactive one, is a 400."""
+    if visit_type_id is None:
+        return None
+    visit_type_service.require_offered(calendar.visit_type_ids, visit_type_id)
+    return await visit_type_service.active_duration(session, visit_type_id)
 
 
 async def earliest_slots(
@@ -111,22 +122,22 @@ async def earliest_slots(
     clinic: Clinic,
 ) -> list[FoundSlot]:
     """The earliest free slots across the doctors matching `filters` (the search asks for
-    active ones), earliest first, ties by doctor name."""
+    active ones), earliest first, ties by doctor name. With `filters.visit_type_id`, only
+    doctors offering it, with slots of its length."""
+    visit_minutes = None
+    if filters.visit_type_id is not None:
+        visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
     calendars = await load_matching_calendars(session, filters, first, last)
     found: list[FoundSlot] = []
-    # Grouped once per doctor, so each day only looks at that day's leaves and bookings.
-    grouped = [(c, group_by_day(c.leaves), group_by_day(c.busy)) for c in calendars]
+    moments = [
+        Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
+    ]
     # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
     for day in date_range(first, last):
         todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
-        for calendar, leaves, busy in grouped:
+        for calendar, moment in zip(calendars, moments, strict=True):
             offered = day_availability(
-                calendar.schedule,
-                day,
-                leaves.get(day, ()),
-                busy.get(day, ()),
-                clinic.now,
-                clinic.tz,
+                calendar.schedule, day, calendar.day(day), moment, clinic.tz, visit_minutes
             )
             todays.extend(
                 (slot.start, calendar.name, calendar.doctor_id, slot) for slot in offered.slots

@@ -26,7 +26,7 @@ from app.models import Appointment, Doctor
 from app.models.enums import AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.schemas.common import format_clock
-from app.services import google_calendar_service
+from app.services import availability_service, google_calendar_service
 from app.services.booking import audit
 from app.services.booking import sql as booking_sql
 from app.services.booking.sql import NewPatient, Refusal
@@ -35,37 +35,51 @@ from app.services.doctor_service import get_doctor
 from app.services.patient_service import normalise_mobile
 from app.services.scheduling.engine import (
     ALTERNATIVE_HORIZON_DAYS,
-    Schedule,
+    REASON_SENTENCES,
+    Moment,
     SlotTime,
     availability,
     day_availability,
     find_slot,
     nearest_alternatives,
+    refusal,
+    seconds,
 )
-from app.services.scheduling.queries import DoctorCalendar, load_blocks, load_doctor_calendar
+from app.services.scheduling.queries import (
+    DoctorCalendar,
+    doctor_schedule,
+    load_doctor_calendar,
+    load_facts,
+)
 
 
 async def slot_unavailable(
     session: AsyncSession,
-    doctor_id: uuid.UUID,
-    schedule: Schedule,
+    calendar: DoctorCalendar,
     day: dt.date,
     start_time: dt.time,
     clinic: Clinic,
+    visit_minutes: int | None,
     exclude: uuid.UUID | None = None,
 ) -> SlotUnavailable:
-    """The 409 for a slot the engine would not offer, carrying the nearest free ones."""
+    """The 409 for a slot the engine would not offer: why (decided on `calendar`, the read
+    the refusal was made on) and the nearest free slots of the same length."""
+    reason = refusal(
+        calendar.schedule, day, start_time, calendar.day(day), clinic.now, clinic.tz, visit_minutes
+    )
     first = max(day, clinic.today)
     last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
-    leaves, busy = await load_blocks(session, [doctor_id], first, last, exclude_appointment=exclude)
+    facts = await load_facts(
+        session, [calendar.doctor_id], first, last, exclude_appointment=exclude
+    )
     days = availability(
-        schedule,
+        calendar.schedule,
         first,
         last,
-        leaves.get(doctor_id, []),
-        busy.get(doctor_id, []),
+        facts[calendar.doctor_id],
         clinic.now,
         clinic.tz,
+        visit_minutes,
     )
     alternatives = [
         {
@@ -75,8 +89,11 @@ async def slot_unavailable(
         }
         for alt_day, slot in nearest_alternatives(days, day, start_time)
     ]
+    # No reason from the read: an appointment committed after it took the slot.
+    reason = reason or "taken"
     return SlotUnavailable(
-        "That slot is not available for booking.", extra={"alternatives": alternatives}
+        f"That slot is not available for booking ({REASON_SENTENCES[reason]}).",
+        extra={"reason": reason, "alternatives": alternatives},
     )
 
 
@@ -101,25 +118,36 @@ async def _attempt(
     new_patient: NewPatient | None,
     caller: Caller,
     clinic: Clinic,
-) -> tuple[DoctorCalendar, AppointmentRead | Refusal]:
+) -> tuple[DoctorCalendar, int | None, AppointmentRead | Refusal]:
     """Read the day, let the engine decide, write if the day is still as read."""
     read = await load_doctor_calendar(session, data.doctor_id, data.date, data.date)
+    visit_minutes = await availability_service.visit_length(session, read, data.visit_type_id)
     offered = day_availability(
-        read.schedule, data.date, read.leaves, read.busy, clinic.now, clinic.tz
+        read.schedule,
+        data.date,
+        read.day(data.date),
+        Moment.of(clinic.now, clinic.tz, read.schedule.rules.min_notice_minutes),
+        clinic.tz,
+        visit_minutes,
     )
     slot = find_slot(offered, data.start_time)
     if slot is None:
-        return read, Refusal.SLOT_TAKEN
-    return read, await booking_sql.book_if_current(
-        session,
-        read=read,
-        day=data.date,
-        slot=slot,
-        patient_id=data.patient_id,
-        new_patient=new_patient,
-        source=data.source,
-        caller=caller,
-        mirror_to_calendar=clinic.calendar_enabled,
+        return read, visit_minutes, Refusal.SLOT_TAKEN
+    return (
+        read,
+        visit_minutes,
+        await booking_sql.book_if_current(
+            session,
+            read=read,
+            day=data.date,
+            slot=slot,
+            patient_id=data.patient_id,
+            new_patient=new_patient,
+            source=data.source,
+            visit_type_id=data.visit_type_id,
+            caller=caller,
+            mirror_to_calendar=clinic.calendar_enabled,
+        ),
     )
 
 
@@ -138,14 +166,16 @@ async def book(
     same new mobile committed meanwhile; each is visible to the next read, so it decides.
     """
     new_patient = _new_patient(data, clinic)
-    read, outcome = await _attempt(session, data, new_patient, caller, clinic)
+    read, visit_minutes, outcome = await _attempt(session, data, new_patient, caller, clinic)
     if outcome in (Refusal.STALE, Refusal.PATIENT_RACE):
         metrics.BOOKINGS_DECIDED_AGAIN.inc()
         # Not the doctor's row lock: a stale claim may already hold the day's row, and
         # reschedules take the doctor's lock before the day's, so that order could deadlock.
         await booking_sql.claim_days(session, data.doctor_id, {data.date})
         for _ in range(_DECIDE_AGAIN_AT_MOST):
-            read, outcome = await _attempt(session, data, new_patient, caller, clinic)
+            read, visit_minutes, outcome = await _attempt(
+                session, data, new_patient, caller, clinic
+            )
             if outcome not in (Refusal.STALE, Refusal.PATIENT_RACE):
                 break
         else:  # each retry needs a change committed meanwhile; this many means a bug
@@ -154,7 +184,7 @@ async def book(
         raise NotFound(f"Patient {data.patient_id} was not found.")
     if outcome is Refusal.SLOT_TAKEN:
         raise await slot_unavailable(
-            session, data.doctor_id, read.schedule, data.date, data.start_time, clinic
+            session, read, data.date, data.start_time, clinic, visit_minutes
         )
     assert isinstance(outcome, AppointmentRead)
     return outcome
@@ -218,24 +248,27 @@ async def reschedule(
         return appointment
 
     await booking_sql.claim_days(session, doctor.id, {appointment.date, new_date})
-    schedule = Schedule.from_doctor_fields(
-        doctor.working_days, doctor.working_hours, doctor.slot_duration_minutes, doctor.is_active
-    )
-    leaves, busy = await load_blocks(
+    facts = await load_facts(
         session, [doctor.id], new_date, new_date, exclude_appointment=appointment.id
     )
+    # The moved visit keeps its length (and so its visit type), whatever the grid is now.
+    calendar = DoctorCalendar(
+        doctor.id, doctor.name, doctor_schedule(doctor), doctor.visit_type_ids, facts[doctor.id]
+    )
+    schedule = calendar.schedule
+    visit_minutes = _minutes_between(appointment.start_time, appointment.end_time)
     offered = day_availability(
         schedule,
         new_date,
-        leaves.get(doctor.id, []),
-        busy.get(doctor.id, []),
-        clinic.now,
+        calendar.day(new_date),
+        Moment.of(clinic.now, clinic.tz, schedule.rules.min_notice_minutes),
         clinic.tz,
+        visit_minutes,
     )
     slot: SlotTime | None = find_slot(offered, new_start)
     if slot is None:
         raise await slot_unavailable(
-            session, doctor.id, schedule, new_date, new_start, clinic, appointment.id
+            session, calendar, new_date, new_start, clinic, visit_minutes, appointment.id
         )
     before = audit.snapshot(appointment)
     appointment.date = new_date
@@ -251,11 +284,15 @@ async def reschedule(
         if violated_constraint(exc) != "uq_appointments_active_slot":
             raise
         raise await slot_unavailable(
-            session, doctor.id, schedule, new_date, new_start, clinic, appointment.id
+            session, calendar, new_date, new_start, clinic, visit_minutes, appointment.id
         ) from None
     return await _changed(
         session, appointment, AppointmentAction.RESCHEDULED, before, caller, clinic
     )
+
+
+def _minutes_between(start: dt.time, end: dt.time) -> int:
+    return (seconds(end) - seconds(start)) // 60
 
 
 async def cancel(

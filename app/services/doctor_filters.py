@@ -16,6 +16,8 @@ class DoctorFilters:
     is_active: bool | None = None
     clinic_id: uuid.UUID | None = None
     name: str | None = None
+    visit_type_id: uuid.UUID | None = None  # doctors offering this visit type
+    doctor_id: uuid.UUID | None = None
 
     def where(self, table: str) -> tuple[str, dict[str, object]]:
         """The filters as one SQL predicate on `table` (a table name or alias), with its
@@ -44,4 +46,10 @@ class DoctorFilters:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(f"{table}.name ILIKE :name ESCAPE '\\'")
             params["name"] = f"%{escaped}%"
+        if self.visit_type_id is not None:
+            clauses.append(f":visit_type_id = ANY({table}.visit_type_ids)")
+            params["visit_type_id"] = self.visit_type_id
+        if self.doctor_id is not None:
+            clauses.append(f"{table}.id = :doctor_id")
+            params["doctor_id"] = self.doctor_id
         return " AND ".join(clauses) or "true", params

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -13,21 +14,40 @@ from app.database import violated_constraint
 from app.errors import DuplicateEmail, LeaveOverlap, NotFound
 from app.models import Appointment, Doctor, DoctorLeave
 from app.models.enums import ACTIVE_STATUSES
-from app.schemas.common import format_clock
 from app.schemas.doctor import DoctorCreate, DoctorUpdate
 from app.schemas.leave import LeaveCreate
-from app.services import google_calendar_service, rag_sync_service
+from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
+from app.services import google_calendar_service, rag_sync_service, visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
 
 
-def _hours_json(start: dt.time, end: dt.time) -> dict[str, str]:
-    return {"start": format_clock(start), "end": format_clock(end)}
+def _week_columns(week: WeeklyHours) -> dict[str, Any]:
+    """The week and the request's summary of it, as stored: they always agree."""
+    days, hours = summarise(week)
+    return {
+        "weekly_hours": week.model_dump(mode="json"),
+        "working_days": days,
+        "working_hours": hours.model_dump(mode="json"),
+    }
+
+
+def _week_changes(doctor: Doctor, data: DoctorUpdate) -> dict[str, Any]:
+    """The week an update asks for: `weekly_hours`, else the request's fields (either one
+    alone completed from the doctor's current summary), else no change."""
+    if data.weekly_hours is not None:
+        return _week_columns(data.weekly_hours)
+    if data.working_days is None and data.working_hours is None:
+        return {}
+    days = data.working_days or list(doctor.working_days)
+    hours = data.working_hours or WorkingHours.model_validate(doctor.working_hours)
+    return _week_columns(week_of(days, hours))
 
 
 async def create_doctor(
     session: AsyncSession, data: DoctorCreate, clinic_id: uuid.UUID, clinic: Clinic
 ) -> Doctor:
+    await visit_type_service.check_known(session, data.visit_type_ids)
     doctor = Doctor(
         clinic_id=data.clinic_id or clinic_id,
         name=data.name,
@@ -37,10 +57,14 @@ async def create_doctor(
         languages=list(data.languages),
         consultation_type=data.consultation_type,
         general_working_days_text=data.general_working_days_text,
-        working_days=list(data.working_days),
-        working_hours=_hours_json(data.working_hours.start, data.working_hours.end),
+        **_week_columns(data.week()),
         slot_duration_minutes=data.slot_duration_minutes,
         is_active=data.is_active,
+        visit_type_ids=list(dict.fromkeys(data.visit_type_ids)),
+        min_notice_minutes=data.min_notice_minutes,
+        booking_horizon_days=data.booking_horizon_days,
+        buffer_minutes=data.buffer_minutes,
+        max_appointments_per_day=data.max_appointments_per_day,
     )
     session.add(doctor)
     await _flush_doctor(session)
@@ -77,11 +101,15 @@ async def update_doctor(
     clinic: Clinic,
 ) -> Doctor:
     doctor = await get_doctor(session, doctor_id, lock=True)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(
+        exclude_unset=True, exclude={"weekly_hours", "working_days", "working_hours"}
+    )
+    changes.update(_week_changes(doctor, data))
     if "email" in changes:
         changes["email"] = str(changes["email"]).lower()
-    if data.working_hours is not None:
-        changes["working_hours"] = _hours_json(data.working_hours.start, data.working_hours.end)
+    if data.visit_type_ids is not None:
+        await visit_type_service.check_known(session, data.visit_type_ids)
+        changes["visit_type_ids"] = list(dict.fromkeys(data.visit_type_ids))
     changed = {k: v for k, v in changes.items() if getattr(doctor, k) != v}
     for key, value in changed.items():
         setattr(doctor, key, value)

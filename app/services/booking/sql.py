@@ -95,9 +95,9 @@ _BOOK = Sql(
         LIMIT 1
     ), booked AS (
         INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
-                                  status, source, calendar_sync_status)
+                                  status, source, visit_type_id, calendar_sync_status)
         SELECT :appointment_id, day.doctor_id, patient.id, :day, :start_time, :end_time,
-               :status, :source, :calendar_sync_status
+               :status, :source, :visit_type_id::uuid, :calendar_sync_status
           FROM day, patient
         ON CONFLICT (doctor_id, date, start_time) WHERE {active_status_sql()}
         DO NOTHING
@@ -122,7 +122,7 @@ class Refusal(enum.Enum):
     STALE = "the day or the schedule changed since it was read; read again"
     PATIENT_RACE = "a first booking for the same new mobile committed meanwhile; read again"
     PATIENT_MISSING = "no patient has that id"
-    SLOT_TAKEN = "an active appointment already starts in that slot"
+    SLOT_TAKEN = "the engine does not offer the slot, or an active appointment starts there"
 
 
 async def book_if_current(
@@ -136,6 +136,7 @@ async def book_if_current(
     source: AppointmentSource,
     caller: Caller,
     mirror_to_calendar: bool,
+    visit_type_id: uuid.UUID | None = None,
 ) -> AppointmentRead | Refusal:
     """Book `slot` on `day` if the doctor's schedule and day are still as `read` saw them."""
     status = AppointmentStatus.BOOKED
@@ -151,6 +152,7 @@ async def book_if_current(
         end_time=slot.end,
         status=status,
         source=source,
+        visit_type_id=visit_type_id,
         calendar_sync_status=(
             CalendarSyncStatus.PENDING if mirror_to_calendar else CalendarSyncStatus.DISABLED
         ),

@@ -1,7 +1,8 @@
-"""Each doctor-day's leaves and bookings, remembered under the version that describes them.
+"""What each doctor-day adds to the week, remembered under the version that describes it.
 
-`doctor_days.version` changes with every change to a doctor's appointments or leaves on that
-date (triggers, migration 0004), so the blocks read at one version stay exact for as long as
+`doctor_days.version` changes with every change to a doctor's appointments, leaves or date
+override on that date and with the clinic's holidays (triggers, migrations 0004 and 0005),
+so what was read at one version stays exact for as long as
 that version is current. An availability read first fetches the versions of its days (one
 small statement); when every day is remembered at its current version it skips reading and
 decoding the blocks. The engine still runs on every read, with the current schedule and the
@@ -16,40 +17,36 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
-from app.services.scheduling.engine import Span
-
-DayBlocks = tuple[tuple[Span, ...], tuple[Span, ...]]  # leaves, active appointments
+from app.services.scheduling.engine import NO_FACTS, DayFacts
 
 
 class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayBlocks] = OrderedDict()
+        self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayFacts] = OrderedDict()
 
     def lookup(
         self, doctor_id: uuid.UUID, days: Sequence[dt.date], versions: Mapping[dt.date, int]
-    ) -> tuple[Mapping[dt.date, Sequence[Span]], Mapping[dt.date, Sequence[Span]]] | None:
-        """Leaves and bookings by day for all of `days`, or None if any is not remembered at
-        its current version."""
-        leaves: dict[dt.date, Sequence[Span]] = {}
-        busy: dict[dt.date, Sequence[Span]] = {}
+    ) -> dict[dt.date, DayFacts] | None:
+        """The facts of all of `days`, or None if any is not remembered at its current
+        version."""
+        found: dict[dt.date, DayFacts] = {}
         entries = self._days
         for day in days:
             key = (doctor_id, day, versions.get(day, 0))
-            blocks = entries.get(key)
-            if blocks is None:
+            facts = entries.get(key)
+            if facts is None:
                 return None
             entries.move_to_end(key)
-            leaves[day], busy[day] = blocks
-        return leaves, busy
+            found[day] = facts
+        return found
 
     def remember(
         self,
         doctor_id: uuid.UUID,
         days: Sequence[dt.date],
         versions: Mapping[dt.date, int],
-        leaves: Mapping[dt.date, Sequence[Span]],
-        busy: Mapping[dt.date, Sequence[Span]],
+        facts: Mapping[dt.date, DayFacts],
     ) -> None:
         """Remember `days` as read together with `versions` (one statement, one snapshot)."""
         if self.capacity <= 0:
@@ -57,7 +54,7 @@ class DayCache:
         entries = self._days
         for day in days:
             key = (doctor_id, day, versions.get(day, 0))
-            entries[key] = (tuple(leaves.get(day, ())), tuple(busy.get(day, ())))
+            entries[key] = facts.get(day, NO_FACTS)
             entries.move_to_end(key)
         while len(entries) > self.capacity:
             entries.popitem(last=False)

@@ -1,4 +1,5 @@
-"""What the scheduling engine reads: a doctor's schedule, leaves and active appointments.
+"""What the scheduling engine reads: a doctor's schedule and what each date adds to it
+(leaves, active appointments, date overrides, clinic holidays).
 
 These are the service's hottest statements, so they are hand-written SQL run on the driver
 under the caller's session (`app.database.driver`): the driver decodes the typed arrays
@@ -9,6 +10,7 @@ skipped. A read costs a fixed number of statements whatever the range or the doc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,11 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import Sql, fetch, fetchrow
 from app.errors import NotFound
+from app.models import Doctor
 from app.models.enums import active_status_sql
 from app.services.doctor_filters import DoctorFilters
-from app.services.scheduling.engine import Schedule, Span
+from app.services.scheduling.engine import (
+    NO_FACTS,
+    DayFacts,
+    Rules,
+    Schedule,
+    Span,
+    Window,
+    facts_by_day,
+    parse_windows,
+)
 
-Blocks = dict[uuid.UUID, list[Span]]
+Facts = dict[dt.date, DayFacts]
 
 
 @dataclass(slots=True)
@@ -32,17 +44,21 @@ class DoctorCalendar:
     doctor_id: uuid.UUID
     name: str
     schedule: Schedule
-    leaves: list[Span] = field(default_factory=list)
-    busy: list[Span] = field(default_factory=list)
+    visit_type_ids: Sequence[uuid.UUID] = ()
+    facts: Facts = field(default_factory=dict)
     # `doctor_days.version` of the days read (missing: 0) and `doctors.schedule_version`, in
     # the same snapshot as the rest (migration 0004; a booking writes only if both still hold).
     day_versions: dict[dt.date, int] = field(default_factory=dict)
     schedule_version: int = 0
 
+    def day(self, date: dt.date) -> DayFacts:
+        return self.facts.get(date, NO_FACTS)
+
 
 _DOCTOR_COLUMNS = (
-    "d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes, d.is_active, "
-    "d.schedule_version"
+    "d.id, d.name, d.weekly_hours::text AS week, d.slot_duration_minutes, d.is_active, "
+    "d.min_notice_minutes, d.booking_horizon_days, d.buffer_minutes, "
+    "d.max_appointments_per_day, d.visit_type_ids, d.schedule_version"
 )
 _DAY_VERSIONS = """
       LEFT JOIN LATERAL (
@@ -68,7 +84,8 @@ _DOCTOR_CALENDAR = Sql(
     f"""
     SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions,
            l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
-           a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends
+           a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends,
+           o.days AS override_days, o.windows AS override_windows, h.days AS holidays
       FROM doctors d {_DAY_VERSIONS}
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
@@ -81,31 +98,82 @@ _DOCTOR_CALENDAR = Sql(
              FROM appointments
             WHERE doctor_id = d.id AND date BETWEEN :first AND :last
               AND {active_status_sql()}) a ON true
+      LEFT JOIN LATERAL (
+           SELECT array_agg(date) AS days, array_agg(windows::text) AS windows
+             FROM doctor_date_overrides
+            WHERE doctor_id = d.id AND date BETWEEN :first AND :last) o ON true
+      LEFT JOIN LATERAL (
+           SELECT array_agg(date) AS days
+             FROM clinic_holidays
+            WHERE date BETWEEN :first AND :last) h ON true
      WHERE d.id = :doctor_id
     """,
     standalone=True,
 )
 
-_BLOCKS = Sql(
+# Several doctors' dates at once; holidays come once, for every doctor (no doctor id).
+_FACTS = Sql(
     f"""
-    SELECT 'leave' AS kind, doctor_id, date, start_time, end_time
+    SELECT 'leave' AS kind, doctor_id, date, start_time, end_time, NULL AS windows
       FROM doctor_leaves
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
     UNION ALL
-    SELECT 'busy', doctor_id, date, start_time, end_time
+    SELECT 'busy', doctor_id, date, start_time, end_time, NULL
       FROM appointments
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
        AND {active_status_sql()}
        AND id IS DISTINCT FROM :exclude::uuid
+    UNION ALL
+    SELECT 'override', doctor_id, date, NULL, NULL, windows::text
+      FROM doctor_date_overrides
+     WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
+    UNION ALL
+    SELECT 'holiday', NULL, date, NULL, NULL, NULL
+      FROM clinic_holidays
+     WHERE date BETWEEN :first AND :last
     """,
     standalone=True,
 )
 
 
-def _schedule(row: asyncpg.Record) -> Schedule:
-    return Schedule.from_doctor_fields(
-        row["working_days"], row["working_hours"], row["slot_duration_minutes"], row["is_active"]
+@lru_cache(maxsize=4096)
+def _schedule_of(
+    week: str,
+    slot_minutes: int,
+    is_active: bool,
+    rules: Rules,
+) -> Schedule:
+    # Keyed by the week's JSON text: parsed once per distinct schedule, not per request.
+    return Schedule.from_weekly_hours(json.loads(week), slot_minutes, is_active, rules)
+
+
+def doctor_schedule(doctor: Doctor) -> Schedule:
+    """The schedule of a loaded doctor row (a change that holds the doctor's lock)."""
+    rules = Rules(
+        doctor.min_notice_minutes,
+        doctor.booking_horizon_days,
+        doctor.buffer_minutes,
+        doctor.max_appointments_per_day,
     )
+    return Schedule.from_weekly_hours(
+        doctor.weekly_hours, doctor.slot_duration_minutes, doctor.is_active, rules
+    )
+
+
+def _schedule(row: asyncpg.Record) -> Schedule:
+    rules = Rules(
+        row["min_notice_minutes"],
+        row["booking_horizon_days"],
+        row["buffer_minutes"],
+        row["max_appointments_per_day"],
+    )
+    return _schedule_of(row["week"], row["slot_duration_minutes"], row["is_active"], rules)
+
+
+@lru_cache(maxsize=4096)
+def windows_of(text: str) -> tuple[Window, ...]:
+    """An override's windows from their JSON text."""
+    return parse_windows(json.loads(text))
 
 
 def _zipped(
@@ -122,6 +190,18 @@ def _versions(row: asyncpg.Record) -> dict[dt.date, int]:
     return dict(zip(row["version_days"] or (), row["day_versions"] or (), strict=True))
 
 
+def _calendar(row: asyncpg.Record, facts: Facts | None = None) -> DoctorCalendar:
+    return DoctorCalendar(
+        row["id"],
+        row["name"],
+        _schedule(row),
+        row["visit_type_ids"],
+        facts or {},
+        _versions(row) if "version_days" in row else {},
+        row["schedule_version"],
+    )
+
+
 async def _load_doctor(
     session: AsyncSession, sql: Sql, doctor_id: uuid.UUID, first: dt.date, last: dt.date
 ) -> asyncpg.Record:
@@ -134,65 +214,73 @@ async def _load_doctor(
 async def load_doctor_versions(
     session: AsyncSession, doctor_id: uuid.UUID, first: dt.date, last: dt.date
 ) -> DoctorCalendar:
-    """The doctor and its day versions for the range, without leaves or bookings."""
-    row = await _load_doctor(session, _DOCTOR_VERSIONS, doctor_id, first, last)
-    return DoctorCalendar(
-        row["id"],
-        row["name"],
-        _schedule(row),
-        day_versions=_versions(row),
-        schedule_version=row["schedule_version"],
-    )
+    """The doctor and its day versions for the range, without what the dates add."""
+    return _calendar(await _load_doctor(session, _DOCTOR_VERSIONS, doctor_id, first, last))
 
 
 async def load_doctor_calendar(
     session: AsyncSession, doctor_id: uuid.UUID, first: dt.date, last: dt.date
 ) -> DoctorCalendar:
-    """The doctor with its leaves, active appointments and versions for the range."""
+    """The doctor with its leaves, active appointments, overrides, the clinic's holidays and
+    the day versions for the range."""
     row = await _load_doctor(session, _DOCTOR_CALENDAR, doctor_id, first, last)
-    return DoctorCalendar(
-        row["id"],
-        row["name"],
-        _schedule(row),
+    overrides = {
+        day: windows_of(text)
+        for day, text in zip(row["override_days"] or (), row["override_windows"] or (), strict=True)
+    }
+    facts = facts_by_day(
         _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
-        _versions(row),
-        row["schedule_version"],
+        overrides,
+        frozenset(row["holidays"] or ()),
     )
+    return _calendar(row, facts)
 
 
-async def load_blocks(
+async def load_facts(
     session: AsyncSession,
     doctor_ids: Sequence[uuid.UUID],
     first: dt.date,
     last: dt.date,
     *,
     exclude_appointment: uuid.UUID | None = None,
-) -> tuple[Blocks, Blocks]:
-    """Leaves and active appointments of several doctors, keyed by doctor (a reschedule
-    leaves out the appointment being moved)."""
-    leaves: Blocks = defaultdict(list)
-    busy: Blocks = defaultdict(list)
+) -> dict[uuid.UUID, Facts]:
+    """What each date adds for several doctors, keyed by doctor (a reschedule leaves out the
+    appointment being moved)."""
+    leaves: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
+    busy: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
+    overrides: defaultdict[uuid.UUID, dict[dt.date, tuple[Window, ...]]] = defaultdict(dict)
+    holidays: set[dt.date] = set()
     rows = await fetch(
         session,
-        _BLOCKS,
+        _FACTS,
         doctor_ids=list(doctor_ids),
         first=first,
         last=last,
         exclude=exclude_appointment,
     )
-    for kind, doctor_id, day, start_time, end_time in rows:
-        target = leaves if kind == "leave" else busy
-        target[doctor_id].append((day, start_time, end_time))
-    return leaves, busy
+    for kind, doctor_id, day, start_time, end_time, windows in rows:
+        if kind == "leave":
+            leaves[doctor_id].append((day, start_time, end_time))
+        elif kind == "busy":
+            busy[doctor_id].append((day, start_time, end_time))
+        elif kind == "override":
+            overrides[doctor_id][day] = windows_of(windows)
+        else:
+            holidays.add(day)
+    return {
+        doctor_id: facts_by_day(
+            leaves.get(doctor_id, ()), busy.get(doctor_id, ()), overrides.get(doctor_id), holidays
+        )
+        for doctor_id in doctor_ids
+    }
 
 
 @lru_cache(maxsize=64)
 def _matching_doctors(where: str) -> Sql:
     # One statement per combination of filters given, compiled once.
     return Sql(
-        "SELECT d.id, d.name, d.working_days, d.working_hours, d.slot_duration_minutes,"
-        f" d.is_active FROM doctors d WHERE {where} ORDER BY d.name, d.id",
+        f"SELECT {_DOCTOR_COLUMNS} FROM doctors d WHERE {where} ORDER BY d.name, d.id",
         standalone=True,
     )
 
@@ -200,14 +288,10 @@ def _matching_doctors(where: str) -> Sql:
 async def load_matching_calendars(
     session: AsyncSession, filters: DoctorFilters, first: dt.date, last: dt.date
 ) -> list[DoctorCalendar]:
-    """Doctors matching the filters, with their leaves and bookings: two statements."""
+    """Doctors matching the filters, with what each date adds: two statements."""
     where, params = filters.where("d")
     rows = await fetch(session, _matching_doctors(where), **params)
-    calendars = [DoctorCalendar(row["id"], row["name"], _schedule(row)) for row in rows]
-    if not calendars:
+    if not rows:
         return []
-    leaves, busy = await load_blocks(session, [c.doctor_id for c in calendars], first, last)
-    for calendar in calendars:
-        calendar.leaves = leaves.get(calendar.doctor_id, [])
-        calendar.busy = busy.get(calendar.doctor_id, [])
-    return calendars
+    facts = await load_facts(session, [row["id"] for row in rows], first, last)
+    return [_calendar(row, facts[row["id"]]) for row in rows]

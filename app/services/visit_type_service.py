@@ -1,0 +1,88 @@
+"""Visit types: the kinds of visit a clinic offers, each with its own length."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.database import violated_constraint
+from app.errors import DuplicateName, InvalidInput, NotFound
+from app.models import VisitType
+from app.schemas.visit_type import VisitTypeCreate, VisitTypeUpdate
+
+
+async def create(session: AsyncSession, data: VisitTypeCreate) -> VisitType:
+    visit_type = VisitType(**data.model_dump())
+    session.add(visit_type)
+    await _flush(session)
+    await session.refresh(visit_type)
+    return visit_type
+
+
+async def get(session: AsyncSession, visit_type_id: uuid.UUID) -> VisitType:
+    visit_type = await session.get(VisitType, visit_type_id)
+    if visit_type is None:
+        raise NotFound(f"Visit type {visit_type_id} was not found.")
+    return visit_type
+
+
+async def list_all(
+    session: AsyncSession, *, is_active: bool | None, limit: int, offset: int
+) -> list[VisitType]:
+    query = select(VisitType)
+    if is_active is not None:
+        query = query.where(VisitType.is_active == is_active)
+    query = query.order_by(VisitType.name, VisitType.id).limit(limit).offset(offset)
+    return list((await session.execute(query)).scalars())
+
+
+async def update(
+    session: AsyncSession, visit_type_id: uuid.UUID, data: VisitTypeUpdate
+) -> VisitType:
+    visit_type = await get(session, visit_type_id)
+    for key, value in data.model_dump(exclude_unset=True).items():
+        setattr(visit_type, key, value)
+    await _flush(session)
+    await session.refresh(visit_type)
+    return visit_type
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if violated_constraint(exc) == "uq_visit_types_name_lower":
+            raise DuplicateName("A visit type with this name already exists.") from None
+        raise
+
+
+async def check_known(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
+    """Refuse (400) a doctor's `visit_type_ids` naming a type that does not exist."""
+    if not ids:
+        return
+    known = set(
+        (await session.execute(select(VisitType.id).where(VisitType.id.in_(ids)))).scalars()
+    )
+    missing = [str(i) for i in ids if i not in known]
+    if missing:
+        raise InvalidInput("visit_type_ids", f"unknown visit type {', '.join(missing)}")
+
+
+_NOT_OFFERED = "this visit type does not exist, is inactive, or the doctor does not offer it"
+
+
+async def active_duration(session: AsyncSession, visit_type_id: uuid.UUID) -> int:
+    """The length of an active visit type; a missing or inactive one is a 400."""
+    visit_type = await session.get(VisitType, visit_type_id)
+    if visit_type is None or not visit_type.is_active:
+        raise InvalidInput("visit_type_id", _NOT_OFFERED)
+    return visit_type.duration_minutes
+
+
+def require_offered(offered: Collection[uuid.UUID], visit_type_id: uuid.UUID) -> None:
+    if visit_type_id not in offered:
+        raise InvalidInput("visit_type_id", _NOT_OFFERED)
