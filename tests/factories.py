@@ -32,6 +32,8 @@ def doctor_payload(**overrides: Any) -> dict[str, Any]:
         "working_hours": {"start": "09:00", "end": "17:00"},
         "slot_duration_minutes": 30,
     }
+    if "weekly_hours" in overrides:  # the week alone; the request's fields follow from it
+        del payload["working_days"], payload["working_hours"]
     payload.update(overrides)
     return payload
 

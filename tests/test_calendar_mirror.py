@@ -160,6 +160,30 @@ async def test_events_appear_move_and_disappear(
     await assert_mirror_matches(db, google)
 
 
+async def test_the_event_names_the_visit_type(
+    mirrored: tuple[FastAPI, httpx.AsyncClient], google: FakeGoogle
+) -> None:
+    _, client = mirrored
+    created_type = await client.post(
+        "/api/v1/visit-types/", json={"name": "New patient consultation", "duration_minutes": 60}
+    )
+    visit_type = created_type.json()
+    doctor = await create_doctor(client, visit_type_ids=[visit_type["id"]])
+    day = next_weekday(1)
+    typed = await book(client, doctor["id"], day, "10:00", visit_type_id=visit_type["id"])
+    plain = await book(client, doctor["id"], day, "14:00")
+    assert typed.status_code == plain.status_code == 201, (typed.text, plain.text)
+    for response in (typed, plain):
+        await eventually(all_synced(client, response.json()["id"]))
+    events = google.events(doctor["email"])
+    typed_event = events[event_id_for(uuid.UUID(typed.json()["id"]))]
+    plain_event = events[event_id_for(uuid.UUID(plain.json()["id"]))]
+    assert typed_event["summary"].startswith("New patient consultation: ")
+    assert "Visit: New patient consultation" in typed_event["description"]
+    assert typed_event["end"]["dateTime"] == f"{day}T11:00:00"
+    assert plain_event["summary"].startswith("Appointment: ")
+
+
 async def test_google_down_then_back_converges(
     mirrored: tuple[FastAPI, httpx.AsyncClient], google: FakeGoogle, db: AsyncEngine
 ) -> None:

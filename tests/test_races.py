@@ -28,6 +28,29 @@ OVERLAPS = text(
 )
 
 
+# Pairs of active appointments of one doctor closer than the doctor's buffer (0: overlapping).
+TOO_CLOSE = text(
+    """
+    SELECT count(*) FROM appointments a
+      JOIN appointments b ON a.doctor_id = b.doctor_id AND a.id < b.id AND a.date = b.date
+      JOIN doctors d ON d.id = a.doctor_id
+     WHERE a.status IN ('BOOKED', 'RESCHEDULED') AND b.status IN ('BOOKED', 'RESCHEDULED')
+       AND a.start_time < b.end_time + make_interval(mins => d.buffer_minutes)
+       AND b.start_time < a.end_time + make_interval(mins => d.buffer_minutes)
+    """
+)
+OVER_THE_LIMIT = text(
+    """
+    SELECT count(*) FROM (
+        SELECT a.doctor_id, a.date FROM appointments a JOIN doctors d ON d.id = a.doctor_id
+         WHERE a.status IN ('BOOKED', 'RESCHEDULED')
+         GROUP BY a.doctor_id, a.date, d.max_appointments_per_day
+        HAVING count(*) > d.max_appointments_per_day) over_limit
+    """
+)
+LUNCH_BREAK = [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "16:00"}]
+
+
 @pytest.fixture(scope="module")
 def two_services(database_url: str) -> Iterator[list[str]]:
     with service_processes(database_url, 2, API_KEY) as urls:
@@ -157,6 +180,143 @@ async def test_mixed_book_reschedule_cancel_never_overlaps(
         assert set(statuses) <= {200, 201, 409}, statuses
         assert statuses[201] > 5 and statuses[409] > 5
         async with db.connect() as conn:
+            assert await conn.scalar(OVERLAPS) == 0
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def _visit_types(client: httpx.AsyncClient, *minutes: int) -> list[str]:
+    ids = []
+    for length in minutes:
+        response = await client.post(
+            "/api/v1/visit-types/",
+            json={"name": f"Visit {length} {random.random()}", "duration_minutes": length},
+        )
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+async def test_overlapping_long_visits_raced_leave_one_winner(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    """Sixty clients ask for four different starts whose hour-long visits (and 15-minute
+    buffers) all collide: exactly one of them gets a 201."""
+    clients = _clients(two_services)
+    try:
+        (hour,) = await _visit_types(clients[0], 60)
+        doctor = await _doctor(
+            clients[0],
+            weekly_hours={"monday": LUNCH_BREAK},
+            slot_duration_minutes=15,
+            buffer_minutes=15,
+            visit_type_ids=[hour],
+        )
+        day = next_weekday(0)
+        starts = ["09:30", "09:45", "10:00", "10:15"]
+        responses = await asyncio.gather(
+            *[
+                clients[i % 2].post(
+                    "/api/v1/appointments/",
+                    json=booking_payload(doctor["id"], day, starts[i % 4], visit_type_id=hour),
+                )
+                for i in range(60)
+            ]
+        )
+        codes = Counter(r.status_code for r in responses)
+        assert codes == {201: 1, 409: 59}, codes
+        assert {r.json()["reason"] for r in responses if r.status_code == 409} == {"taken"}
+        async with db.connect() as conn:
+            assert await conn.scalar(TOO_CLOSE) == 0
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    """Bookings of three lengths, moves, cancellations, and edits of the schedule (week,
+    overrides, leaves, grid, notice) from two processes at once; afterwards no two active
+    appointments are closer than the buffer and no day is over its limit."""
+    clients = _clients(two_services)
+    rng = random.Random(12)
+    try:
+        visit_types = await _visit_types(clients[0], 15, 45, 60)
+        doctor = await _doctor(
+            clients[0],
+            weekly_hours={"monday": LUNCH_BREAK, "tuesday": LUNCH_BREAK},
+            slot_duration_minutes=15,
+            buffer_minutes=10,
+            max_appointments_per_day=7,
+            visit_type_ids=visit_types,
+        )
+        doctor_url = f"/api/v1/doctors/{doctor['id']}"
+        days = [next_weekday(0), next_weekday(0) + dt.timedelta(days=1)]
+        patients = [patient_payload() for _ in range(10)]
+        booked: list[str] = []
+        statuses: Counter[int] = Counter()
+
+        def random_slot() -> tuple[dt.date, str]:
+            minutes = 9 * 60 + rng.randrange(0, 28) * 15
+            return rng.choice(days), f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+        def schedule_edit() -> tuple[str, str, dict[str, Any] | None]:
+            day = rng.choice(days).isoformat()
+            return rng.choice(
+                [
+                    ("PUT", doctor_url, {"weekly_hours": {"monday": LUNCH_BREAK}}),
+                    ("PUT", doctor_url, {"weekly_hours": {"monday": [LUNCH_BREAK[1]]}}),
+                    ("PUT", doctor_url, {"slot_duration_minutes": rng.choice([15, 30])}),
+                    ("PUT", doctor_url, {"min_notice_minutes": rng.choice([0, 60])}),
+                    ("PUT", f"{doctor_url}/overrides/{day}", {"windows": [LUNCH_BREAK[0]]}),
+                    ("DELETE", f"{doctor_url}/overrides/{day}", None),
+                    (
+                        "POST",
+                        f"{doctor_url}/leaves",
+                        {"date": day, "start_time": "11:00", "end_time": "11:30"},
+                    ),
+                ]
+            )
+
+        async def one_op(i: int) -> None:
+            client = clients[i % 2]
+            choice = rng.random()
+            if choice < 0.5 or not booked:
+                day, start = random_slot()
+                payload = booking_payload(
+                    doctor["id"],
+                    day,
+                    start,
+                    patient=rng.choice(patients),
+                    visit_type_id=rng.choice([None, *visit_types]),
+                )
+                response = await client.post("/api/v1/appointments/", json=payload)
+                if response.status_code == 201:
+                    booked.append(response.json()["id"])
+            elif choice < 0.75:
+                day, start = random_slot()
+                response = await client.put(
+                    f"/api/v1/appointments/{rng.choice(booked)}/reschedule",
+                    json={"date": day.isoformat(), "start_time": start},
+                )
+            elif choice < 0.88:
+                response = await client.delete(f"/api/v1/appointments/{rng.choice(booked)}")
+            else:
+                method, url, body = schedule_edit()
+                response = await client.request(method, url, json=body)
+            statuses[response.status_code] += 1
+
+        for wave in range(6):
+            await asyncio.gather(*[one_op(wave * 40 + i) for i in range(40)])
+
+        # 404: deleting an override that is not there; 409: a leave over another one.
+        assert set(statuses) <= {200, 201, 204, 404, 409}, statuses
+        assert statuses[201] > 5 and statuses[409] > 5
+        async with db.connect() as conn:
+            assert await conn.scalar(TOO_CLOSE) == 0
+            assert await conn.scalar(OVER_THE_LIMIT) == 0
             assert await conn.scalar(OVERLAPS) == 0
     finally:
         for client in clients:

@@ -108,14 +108,30 @@ async def test_schedule_only_changes_send_nothing(
     _, client = synced_app
     doctor = await create_doctor(client)
     await eventually(lambda: drained(client))
+    visit_type = await client.post(
+        "/api/v1/visit-types/", json={"name": "Follow-up", "duration_minutes": 15}
+    )
+    lunch_break = [{"start": "09:00", "end": "13:00"}, {"start": "14:00", "end": "17:00"}]
     for change in (
         {"working_hours": {"start": "10:00", "end": "14:00"}},
         {"slot_duration_minutes": 20},
         {"working_days": ["monday"]},
         {"name": doctor["name"]},
+        {"weekly_hours": {"monday": lunch_break, "saturday": [{"start": "09:00", "end": "12:00"}]}},
+        {"visit_type_ids": [visit_type.json()["id"]]},
+        {"min_notice_minutes": 120, "booking_horizon_days": 60},
+        {"buffer_minutes": 10, "max_appointments_per_day": 12},
     ):
-        assert (await client.put(f"/api/v1/doctors/{doctor['id']}", json=change)).status_code == 200
-    await client.post(f"/api/v1/doctors/{doctor['id']}/leaves", json={"date": "2030-01-07"})
+        response = await client.put(f"/api/v1/doctors/{doctor['id']}", json=change)
+        assert response.status_code == 200, response.text
+    doctor_url = f"/api/v1/doctors/{doctor['id']}"
+    await client.post(f"{doctor_url}/leaves", json={"date": "2030-01-07"})
+    override = await client.put(f"{doctor_url}/overrides/2030-01-08", json={"windows": []})
+    holiday = await client.put("/api/v1/clinic/holidays/2030-01-09", json={"name": "Founders"})
+    assert override.status_code == holiday.status_code == 201
+    await client.patch(
+        f"/api/v1/visit-types/{visit_type.json()['id']}", json={"duration_minutes": 20}
+    )
     async with db.connect() as conn:
         jobs = await conn.scalar(text("SELECT count(*) FROM outbox_jobs WHERE target = 'rag'"))
     assert jobs == 1
@@ -208,8 +224,24 @@ updates = st.fixed_dictionaries(
             [{"start": "08:00", "end": "12:00"}, {"start": "13:00", "end": "18:00"}]
         ),
         "slot_duration_minutes": st.integers(5, 480),
+        "weekly_hours": st.sampled_from(
+            [
+                {
+                    "monday": [
+                        {"start": "09:00", "end": "13:00"},
+                        {"start": "14:00", "end": "17:00"},
+                    ]
+                },
+                {"saturday": [{"start": "09:00", "end": "12:00"}]},
+            ]
+        ),
+        "min_notice_minutes": st.integers(0, 43200),
+        "booking_horizon_days": st.none() | st.integers(1, 730),
+        "buffer_minutes": st.integers(0, 240),
+        "max_appointments_per_day": st.none() | st.integers(1, 500),
     },
-)
+    # A week and the request's fields together must agree; sent apart, either is fine.
+).filter(lambda c: "weekly_hours" not in c or not {"working_days", "working_hours"} & c.keys())
 
 
 @pytest.fixture(scope="module")

@@ -70,10 +70,12 @@ _LOAD = text(
     SELECT a.id, a.date, a.start_time, a.end_time, a.status, a.source,
            a.google_calendar_event_id, a.google_calendar_id,
            d.email AS doctor_email, d.name AS doctor_name,
-           p.id AS patient_id, p.name AS patient_name, p.mobile_number
+           p.id AS patient_id, p.name AS patient_name, p.mobile_number,
+           v.name AS visit_type_name
       FROM appointments a
       JOIN doctors d ON d.id = a.doctor_id
       JOIN patients p ON p.id = a.patient_id
+      LEFT JOIN visit_types v ON v.id = a.visit_type_id
      WHERE a.id = :id
     """
 )
@@ -88,10 +90,12 @@ def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
             "timeZone": timezone,
         }
 
+    # The visit type tells the doctor what the time is for; without one, a plain appointment.
+    kind = row.visit_type_name or "Appointment"
     return {
-        "summary": f"Appointment: {row.patient_name}",
+        "summary": f"{kind}: {row.patient_name}",
         "description": (
-            f"Patient: {row.patient_name}\nMobile: {row.mobile_number}\n"
+            f"Visit: {kind}\nPatient: {row.patient_name}\nMobile: {row.mobile_number}\n"
             f"Time: {format_clock(row.start_time)}-{format_clock(row.end_time)} ({timezone})\n"
             f"Booked via: {row.source}\nAppointment id: {row.id}"
         ),
