@@ -1,4 +1,9 @@
-"""A realistic clinic for the benchmark: 50 doctors, 60 days, about 70% of slots booked."""
+"""A realistic clinic for the benchmark: 50 doctors, 60 days, about 70% of slots booked.
+
+Doctors work real weeks (a lunch break, some a Saturday morning), offer visit types of several
+lengths, and have booking rules (notice, horizon, some a buffer or a daily limit); some
+bookings are longer visits. Every seeded booking is one the engine accepts.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,16 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.services.scheduling.engine import WEEKDAY_INDEX, Schedule, grid
+from app.services.scheduling.engine import (
+    WEEKDAYS,
+    DayFacts,
+    Moment,
+    Rules,
+    Schedule,
+    day_availability,
+    grid,
+    refusal,
+)
 
 SPECIALIZATIONS = [
     "Cardiology",
@@ -26,7 +40,30 @@ SPECIALIZATIONS = [
 ]
 LANGUAGES = ["English", "Hindi", "Tamil", "Telugu", "Kannada", "Marathi", "Bengali"]
 SLOTS = [10, 15, 20, 30, 30, 45, 60]
-WEEKDAYS = list(WEEKDAY_INDEX)
+VISIT_TYPES = [("Follow-up", 20), ("Consultation", 45), ("New patient", 60)]
+LONG_VISIT_SHARE = 0.15
+
+
+def _clock(secs: int) -> str:
+    return f"{secs // 3600:02d}:{secs // 60 % 60:02d}"
+
+
+def _week(rng: random.Random) -> dict[str, list[dict[str, str]]]:
+    """Weekdays with a lunch break when the day spans it; a Saturday morning for some."""
+    start = rng.choice([7, 8, 9, 10]) * 3600 + rng.choice([0, 1800])
+    end = rng.choice([13, 15, 17, 18, 19]) * 3600
+    day = [(start, 13 * 3600), (14 * 3600, end)] if end > 14 * 3600 else [(start, end)]
+    working = rng.sample(WEEKDAYS[:5], rng.choice([4, 5, 5]))
+    week = {d: [{"start": _clock(s), "end": _clock(e)} for s, e in day] for d in working}
+    if rng.random() < 0.5:
+        week["saturday"] = [{"start": "09:00", "end": "12:00"}]
+    return week
+
+
+def _summary(week: dict[str, list[dict[str, str]]]) -> tuple[list[str], dict[str, str]]:
+    windows = [w for d in WEEKDAYS for w in week.get(d, [])]
+    days = [d for d in WEEKDAYS if week.get(d)]
+    return days, {"start": min(w["start"] for w in windows), "end": max(w["end"] for w in windows)}
 
 
 @dataclass
@@ -53,13 +90,21 @@ async def seed(
     doctor_rows, leave_rows, appointment_rows = [], [], []
     patient_ids = [uuid.uuid4() for _ in range(3000)]
     patient_rows = [(pid, f"Patient {i}", f"+9190000{i:05d}") for i, pid in enumerate(patient_ids)]
+    visit_types = [(uuid.uuid4(), name, minutes) for name, minutes in VISIT_TYPES]
+    now = dt.datetime.combine(today, dt.time(0), tzinfo=dt.UTC)
     for n in range(doctors):
         doctor_id = uuid.uuid4()
-        start = dt.time(rng.choice([7, 8, 9, 10]), rng.choice([0, 30]))
-        end = dt.time(rng.choice([13, 15, 17, 18, 19]), 0)
+        week = _week(rng)
         slot = rng.choice(SLOTS)
-        working = sorted(rng.sample(WEEKDAYS[:6], rng.choice([4, 5, 5, 6])), key=WEEKDAYS.index)
+        offered = rng.sample(visit_types, rng.randint(1, 3))
+        rules = Rules(
+            min_notice_minutes=60,
+            horizon_days=120,
+            buffer_minutes=rng.choice([0, 0, 5]),
+            max_per_day=rng.choice([None, None, 40]),
+        )
         specialization = SPECIALIZATIONS[n % len(SPECIALIZATIONS)]
+        working_days, working_hours = _summary(week)
         doctor_rows.append(
             (
                 doctor_id,
@@ -71,48 +116,71 @@ async def seed(
                 rng.sample(LANGUAGES, 2),
                 "in_person",
                 "Weekdays",
-                working,
-                {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")},
+                json.dumps(week),
+                json.dumps(working_days),
+                json.dumps(working_hours),
                 slot,
                 True,
+                [v[0] for v in offered],
+                rules.min_notice_minutes,
+                rules.horizon_days,
+                rules.buffer_minutes,
+                rules.max_per_day,
             )
         )
         out.doctor_ids.append(doctor_id)
         out.specializations.append(specialization)
-        schedule = Schedule(frozenset(WEEKDAY_INDEX[d] for d in working), start, end, slot, True)
+        schedule = Schedule.from_weekly_hours(week, slot, True, rules)
         leave_days = set(rng.sample(range(1, days), 3))
         for offset in range(days):
             day = today + dt.timedelta(days=offset)
-            if day.weekday() not in schedule.working_days:
+            windows = schedule.week[day.weekday()]
+            if not windows:
                 continue
             if offset in leave_days:
                 leave_rows.append((uuid.uuid4(), doctor_id, day, "Conference"))
                 continue
-            for begin, finish in grid(schedule):
-                start_s = f"{begin // 3600:02d}:{begin // 60 % 60:02d}"
-                if offset == 0 or rng.random() >= booked_share:
-                    out.free_slots.append((doctor_id, day, start_s))
+            busy: list[tuple[dt.date, dt.time, dt.time]] = []
+            for begin in grid(windows, slot, slot).starts if offset else ():
+                if rng.random() >= booked_share:
                     continue
+                visit_type_id, minutes = None, slot
+                if rng.random() < LONG_VISIT_SHARE:
+                    visit_type_id, _, minutes = rng.choice(offered)
+                start = dt.time(begin // 3600, begin // 60 % 60)
+                facts = DayFacts(busy=tuple(busy))
+                if refusal(schedule, day, start, facts, now, dt.UTC, minutes) is not None:
+                    continue
+                finish = begin + minutes * 60
+                busy.append((day, start, dt.time(finish // 3600, finish // 60 % 60)))
                 appointment_rows.append(
-                    (
-                        uuid.uuid4(),
-                        doctor_id,
-                        rng.choice(patient_ids),
-                        day,
-                        dt.time(begin // 3600, begin // 60 % 60),
-                        dt.time(finish // 3600, finish // 60 % 60),
-                    )
+                    (uuid.uuid4(), doctor_id, rng.choice(patient_ids), *busy[-1], visit_type_id)
                 )
+            free = day_availability(
+                schedule, day, DayFacts(busy=tuple(busy)), Moment.of(now, dt.UTC), dt.UTC
+            )
+            out.free_slots.extend(
+                (doctor_id, day, _clock(s.start.hour * 3600 + s.start.minute * 60))
+                for s in free.slots
+            )
     conn = await asyncpg.connect(dsn)
     try:
+        await conn.executemany(
+            "INSERT INTO visit_types (id, name, duration_minutes, is_active)"
+            " VALUES ($1, $2, $3, true)",
+            visit_types,
+        )
         await conn.executemany(
             """
             INSERT INTO doctors (id, clinic_id, name, email, specialization, experience_years,
                                  languages, consultation_type, general_working_days_text,
-                                 working_days, working_hours, slot_duration_minutes, is_active)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13)
+                                 weekly_hours, working_days, working_hours, slot_duration_minutes,
+                                 is_active, visit_type_ids, min_notice_minutes,
+                                 booking_horizon_days, buffer_minutes, max_appointments_per_day)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13,
+                    $14, $15, $16, $17, $18, $19)
             """,
-            [(*row[:9], json.dumps(row[9]), json.dumps(row[10]), *row[11:]) for row in doctor_rows],
+            doctor_rows,
         )
         await conn.copy_records_to_table(
             "patients", records=patient_rows, columns=["id", "name", "mobile_number"]
@@ -123,11 +191,12 @@ async def seed(
         await conn.execute(
             """
             INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
-                                      status, source, calendar_sync_status)
-            SELECT id, doctor_id, patient_id, date, start_time, end_time,
+                                      visit_type_id, status, source, calendar_sync_status)
+            SELECT id, doctor_id, patient_id, date, start_time, end_time, visit_type_id,
                    'BOOKED', 'AI_CALLING_AGENT', 'disabled'
-              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::time[], $6::time[])
-                AS t(id, doctor_id, patient_id, date, start_time, end_time)
+              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::date[], $5::time[], $6::time[],
+                          $7::uuid[])
+                AS t(id, doctor_id, patient_id, date, start_time, end_time, visit_type_id)
             """,
             *map(list, zip(*appointment_rows, strict=True)),
         )

@@ -14,6 +14,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.config import JsonDict, JsonValue
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from app.schemas.common import InputModel
@@ -74,7 +75,39 @@ class _DoctorInput(InputModel):
         return self
 
 
+_LUNCH_BREAK: list[JsonValue] = [
+    {"start": "09:00", "end": "13:00"},
+    {"start": "14:00", "end": "17:00"},
+]
+EXAMPLE_DOCTOR: JsonDict = {
+    "name": "Dr Asha Rao",
+    "email": "asha.rao@clinic.example",
+    "specialization": "Cardiology",
+    "experience_years": 12,
+    "languages": ["English", "Hindi"],
+    "consultation_type": "in_person",
+    "general_working_days_text": "Weekdays but Wednesday, and Saturday mornings",
+    "weekly_hours": {
+        "monday": _LUNCH_BREAK,
+        "tuesday": _LUNCH_BREAK,
+        "thursday": _LUNCH_BREAK,
+        "friday": _LUNCH_BREAK,
+        "saturday": [{"start": "09:00", "end": "12:00"}],
+    },
+    "slot_duration_minutes": 30,
+    "min_notice_minutes": 120,
+    "booking_horizon_days": 90,
+    "buffer_minutes": 5,
+    "max_appointments_per_day": 16,
+}
+
+
 class DoctorCreate(_DoctorInput):
+    """A doctor. The week is `weekly_hours`, or the request's `working_days` and
+    `working_hours` (one window on each of those days)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_DOCTOR]})
+
     clinic_id: uuid.UUID | None = None
     name: Name
     email: EmailStr

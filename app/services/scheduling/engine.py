@@ -199,6 +199,8 @@ class Grid:
     ends: tuple[int, ...]
     slots: tuple[SlotTime, ...]
     index: Mapping[int, int] = field(default_factory=dict)  # start -> position
+    # (start, end) -> position: most bookings sit exactly on a slot, found by one lookup.
+    exact: Mapping[tuple[dt.time, dt.time], int] = field(default_factory=dict)
 
     def touching(self, low: int, high: int) -> range:
         """Positions of the slots that overlap [low, high)."""
@@ -214,11 +216,13 @@ def grid(windows: tuple[Window, ...], step_minutes: int, visit_minutes: int) -> 
         for first, last in windows
         for start in range(first, last - length + 1, step)
     ]
+    slots = tuple(SlotTime(_time(s), _time(e)) for s, e in cells)
     return Grid(
         starts=tuple(s for s, _ in cells),
         ends=tuple(e for _, e in cells),
-        slots=tuple(SlotTime(_time(s), _time(e)) for s, e in cells),
+        slots=slots,
         index={s: i for i, (s, _) in enumerate(cells)},
+        exact={(slot.start, slot.end): i for i, slot in enumerate(slots)},
     )
 
 
@@ -290,8 +294,14 @@ def day_availability(
             for i in cells.touching(seconds(start_t), seconds(end_t)):
                 taken[i] = 1
     buffer = schedule.rules.buffer_minutes * 60
+    exact = cells.exact if not buffer else {}
     for _, start_t, end_t in facts.busy:
-        if start_t is not None and end_t is not None:
+        if start_t is None or end_t is None:
+            continue
+        index = exact.get((start_t, end_t))
+        if index is not None:
+            taken[index] = 1
+        else:
             for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
                 taken[i] = 1
 
