@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic_core import to_json
+from starlette.datastructures import QueryParams
 
 from app.database import ReadSessionDep
+from app.errors import InvalidInput
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
     ChangeDep,
     IdempotencyKeyHeader,
     ReadingDep,
     error_responses,
+    get_reading,
 )
 from app.schemas.appointment import (
     AppointmentCreate,
@@ -26,7 +31,13 @@ from app.schemas.appointment import (
     RescheduleRequest,
     SlotUnavailableBody,
 )
-from app.schemas.common import CalendarDate, Limit, clock_text, json_response
+from app.schemas.common import (
+    CalendarDate,
+    Limit,
+    clock_text,
+    json_response,
+    parse_calendar_date,
+)
 from app.services import (
     appointment_service,
     availability_service,
@@ -94,23 +105,76 @@ async def find_earliest_slots(
     )
 
 
+def _query_parameter(name: str, fmt: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "format": fmt},
+    }
+
+
+# The hottest route reads its query itself: FastAPI's parameter and dependency resolution cost
+# more CPU than the rest of a remembered answer (BENCHMARKS.md). The parameters are declared
+# here for the OpenAPI document, and parsed with the same rules as everywhere else.
+_AVAILABILITY_QUERY = {
+    "parameters": [
+        _query_parameter("date", "date", "One day (default: today)."),
+        _query_parameter("start_date", "date", "First day of a range (default: today)."),
+        _query_parameter("end_date", "date", "Last day of a range, at most 62 days long."),
+        _query_parameter("visit_type_id", "uuid", "Slots of this visit type's length."),
+    ]
+}
+
+
+def _query_date(query: QueryParams, name: str) -> dt.date | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_calendar_date(value)
+    except ValueError as exc:
+        raise InvalidInput(name, str(exc)) from None
+
+
+def _query_uuid(query: QueryParams, name: str) -> uuid.UUID | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(name, "must be a UUID") from None
+
+
 @router.get(
-    "/availability/{doctor_id}", response_model=AvailabilityRead, responses=error_responses(404)
+    "/availability/{doctor_id}",
+    response_model=AvailabilityRead,
+    responses=error_responses(404),
+    openapi_extra=_AVAILABILITY_QUERY,
 )
-async def get_availability(
-    doctor_id: uuid.UUID,
-    reading: ReadingDep,
-    date: DateQuery = None,
-    start_date: DateQuery = None,
-    end_date: DateQuery = None,
-    visit_type_id: uuid.UUID | None = None,
-) -> Response:
-    """Free slots by day. With `visit_type_id`, slots last that type's duration (still on
-    the doctor's grid). A day with no slots says why in `unavailable_reason`."""
+async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
+    """Free slots by day, for `date` or `start_date`..`end_date`. With `visit_type_id`, slots
+    last that type's duration (still on the doctor's grid). A day with no slots says why in
+    `unavailable_reason`."""
+    reading = await get_reading(request)
+    query = request.query_params
     clinic = reading.clinic
-    first, last = availability_service.resolve_range(clinic.today, date, start_date, end_date)
+    first, last = availability_service.resolve_range(
+        clinic.today,
+        _query_date(query, "date"),
+        _query_date(query, "start_date"),
+        _query_date(query, "end_date"),
+    )
     result = await availability_service.doctor_availability(
-        reading.session, doctor_id, first, last, clinic, reading.day_cache, visit_type_id
+        reading.session,
+        doctor_id,
+        first,
+        last,
+        clinic,
+        reading.day_cache,
+        _query_uuid(query, "visit_type_id"),
     )
     return availability_response(result, reading.settings.clinic_timezone)
 
@@ -118,22 +182,25 @@ async def get_availability(
 def availability_response(
     result: availability_service.DoctorAvailability, timezone: str
 ) -> Response:
-    """The hottest read, serialised straight to JSON (the shape is AvailabilityRead)."""
-    return json_response(
-        {
-            "doctor_id": str(result.doctor_id),
-            "timezone": timezone,
-            "slot_duration_minutes": result.slot_duration_minutes,
-            "days": [
-                {
-                    "date": day.date.isoformat(),
-                    "unavailable_reason": day.unavailable_reason,
-                    "slots": [slot_json(s) for s in day.slots],
-                }
-                for day in result.days
-            ],
-        }
-    )
+    """The hottest read, serialised straight to JSON (the shape is AvailabilityRead), once
+    per answer: a remembered answer keeps its JSON."""
+    if result.rendered is None:
+        result.rendered = to_json(
+            {
+                "doctor_id": str(result.doctor_id),
+                "timezone": timezone,
+                "slot_duration_minutes": result.slot_duration_minutes,
+                "days": [
+                    {
+                        "date": day.date.isoformat(),
+                        "unavailable_reason": day.unavailable_reason,
+                        "slots": [slot_json(s) for s in day.slots],
+                    }
+                    for day in result.days
+                ],
+            }
+        )
+    return Response(result.rendered, media_type="application/json")
 
 
 @router.post(

@@ -10,6 +10,7 @@ import datetime as dt
 import heapq
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,11 +37,13 @@ from app.services.scheduling.queries import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DoctorAvailability:
     doctor_id: uuid.UUID
     slot_duration_minutes: int
     days: list[Day]
+    # Its JSON, kept by the route once rendered: a remembered answer is rendered once.
+    rendered: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,21 @@ async def doctor_availability(
     visit_type_id: uuid.UUID | None = None,
 ) -> DoctorAvailability:
     """One doctor's days: one small statement when every day is remembered in `cache` at its
-    current version, else one more that reads the whole range (and is remembered)."""
+    current version, else one more that reads the whole range (and is remembered).
+
+    A range that starts after the doctor's minimum notice ends has slots that depend on the
+    versions read and the clinic's date alone, not on the time of day: its whole answer is
+    remembered under a stamp of exactly those, and the engine runs only for a new stamp."""
     span = date_range(first, last)
     remembered = None
+    visit_minutes = None
     if cache.capacity:
         calendar = await load_doctor_versions(session, doctor_id, first, last)
+        visit_minutes = await visit_length(session, calendar, visit_type_id)
+        stamp = _stamp(calendar, span, clinic, visit_minutes)
+        if stamp is not None and (answer := cache.answer(stamp)) is not None:
+            metrics.AVAILABILITY_READS.labels("remembered").inc()
+            return cast(DoctorAvailability, answer)
         remembered = cache.lookup(doctor_id, span, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
     if remembered is not None:
@@ -97,9 +110,35 @@ async def doctor_availability(
         calendar = await load_doctor_calendar(session, doctor_id, first, last)
         facts = calendar.facts
         cache.remember(doctor_id, span, calendar.day_versions, facts)
-    visit_minutes = await visit_length(session, calendar, visit_type_id)
+        if not cache.capacity:
+            visit_minutes = await visit_length(session, calendar, visit_type_id)
     days = availability(calendar.schedule, first, last, facts, clinic.now, clinic.tz, visit_minutes)
-    return DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
+    result = DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
+    # `calendar` is the read whose versions describe `facts`.
+    stamp = _stamp(calendar, span, clinic, visit_minutes)
+    if stamp is not None:
+        cache.remember_answer(stamp, result)
+    return result
+
+
+def _stamp(
+    calendar: DoctorCalendar, span: list[dt.date], clinic: Clinic, visit_minutes: int | None
+) -> tuple[object, ...] | None:
+    """Everything an answer for `span` depends on, or None when it also depends on the time
+    of day (the range reaches into the minimum notice, or today)."""
+    notice = calendar.schedule.rules.min_notice_minutes
+    if span[0] <= Moment.of(clinic.now, clinic.tz, notice).earliest_date:
+        return None
+    versions = calendar.day_versions
+    return (
+        calendar.doctor_id,
+        span[0],
+        span[-1],
+        visit_minutes,
+        calendar.schedule_version,
+        clinic.today,
+        tuple(versions.get(day, 0) for day in span),
+    )
 
 
 async def visit_length(

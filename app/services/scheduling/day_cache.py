@@ -8,6 +8,11 @@ small statement); when every day is remembered at its current version it skips r
 decoding the blocks. The engine still runs on every read, with the current schedule and the
 current time, so nothing time-dependent is remembered. Per process, least recently used first
 out.
+
+Whole answers are remembered too (`answer`), under a stamp that names everything an answer
+depends on: the doctor, the range, the visit length, the schedule version, every day's version
+and the clinic's date. A caller stamps only ranges that start after the minimum notice ends,
+whose slots no longer depend on the time of day (see `availability_service`).
 """
 
 from __future__ import annotations
@@ -15,15 +20,37 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from app.services.scheduling.engine import NO_FACTS, DayFacts
+
+Stamp = Hashable
+
+# Answers are larger than days (up to 62 days each); this many per remembered day.
+_ANSWERS_PER_DAY = 0.1
 
 
 class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayFacts] = OrderedDict()
+        self._answers: OrderedDict[Stamp, Any] = OrderedDict()
+        self._answer_capacity = int(capacity * _ANSWERS_PER_DAY)
+
+    def answer(self, stamp: Stamp) -> Any:
+        """The answer remembered under `stamp`, or None."""
+        found = self._answers.get(stamp)
+        if found is not None:
+            self._answers.move_to_end(stamp)
+        return found
+
+    def remember_answer(self, stamp: Stamp, answer: Any) -> None:
+        if self._answer_capacity <= 0:
+            return
+        self._answers[stamp] = answer
+        while len(self._answers) > self._answer_capacity:
+            self._answers.popitem(last=False)
 
     def lookup(
         self, doctor_id: uuid.UUID, days: Sequence[dt.date], versions: Mapping[dt.date, int]

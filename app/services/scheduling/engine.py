@@ -283,7 +283,8 @@ def day_availability(
         return Day(day, reason, ())
     if day < moment.earliest_date:  # all of it inside the notice: nothing, but no reason
         return Day(day, None, ())
-    cells = grid(windows, schedule.slot_minutes, visit_minutes or schedule.slot_minutes)
+    visit = visit_minutes or schedule.slot_minutes
+    cells = grid(windows, schedule.slot_minutes, visit)
     if not cells.slots:
         return Day(day, None, ())
 
@@ -294,7 +295,9 @@ def day_availability(
             for i in cells.touching(seconds(start_t), seconds(end_t)):
                 taken[i] = 1
     buffer = schedule.rules.buffer_minutes * 60
-    exact = cells.exact if not buffer else {}
+    # A booking exactly on a slot touches only that slot when slots do not overlap (the visit
+    # is one grid step) and no buffer widens it.
+    exact = cells.exact if not buffer and visit == schedule.slot_minutes else {}
     for _, start_t, end_t in facts.busy:
         if start_t is None or end_t is None:
             continue
