@@ -98,6 +98,62 @@ async def test_remembered_days_follow_every_change(
             "another client deletes a leave",
             lambda: sql("DELETE FROM doctor_leaves WHERE doctor_id = :doctor", doctor=doctor["id"]),
         ),
+        (
+            "an override closes a day",
+            lambda: client.put(
+                f"/api/v1/doctors/{doctor['id']}/overrides/{first + dt.timedelta(days=4)}",
+                json={"windows": []},
+            ),
+        ),
+        (
+            "the override goes",
+            lambda: client.delete(
+                f"/api/v1/doctors/{doctor['id']}/overrides/{first + dt.timedelta(days=4)}"
+            ),
+        ),
+        (
+            "a clinic holiday",
+            lambda: client.put(
+                f"/api/v1/clinic/holidays/{first + dt.timedelta(days=1)}", json={"name": "Fest"}
+            ),
+        ),
+        (
+            "another client removes the holiday",
+            lambda: sql(
+                "DELETE FROM clinic_holidays WHERE date = :day", day=first + dt.timedelta(1)
+            ),
+        ),
+        (
+            "a lunch break",
+            lambda: client.patch(
+                f"/api/v1/doctors/{doctor['id']}",
+                json={
+                    "weekly_hours": {
+                        day: [
+                            {"start": "09:00", "end": "12:00"},
+                            {"start": "13:00", "end": "17:00"},
+                        ]
+                        for day in ("monday", "tuesday", "wednesday", "thursday", "friday")
+                    }
+                },
+            ),
+        ),
+        (
+            "a buffer",
+            lambda: client.patch(f"/api/v1/doctors/{doctor['id']}", json={"buffer_minutes": 20}),
+        ),
+        (
+            "a daily limit",
+            lambda: client.patch(
+                f"/api/v1/doctors/{doctor['id']}", json={"max_appointments_per_day": 1}
+            ),
+        ),
+        (
+            "a horizon",
+            lambda: client.patch(
+                f"/api/v1/doctors/{doctor['id']}", json={"booking_horizon_days": 8}
+            ),
+        ),
     ]
     before = await same_as_fresh()
     for name, change in changes:
@@ -108,3 +164,43 @@ async def test_remembered_days_follow_every_change(
         after = await same_as_fresh()
         assert after != before, f"{name} changed nothing visible"
         before = after
+
+
+async def test_remembered_answers_follow_a_visit_types_length(
+    client: httpx.AsyncClient, fresh: httpx.AsyncClient
+) -> None:
+    visit_type = (
+        await client.post("/api/v1/visit-types/", json={"name": "Long", "duration_minutes": 60})
+    ).json()
+    doctor = await create_doctor(client, visit_type_ids=[visit_type["id"]])
+    day = next_weekday(2)
+    url = f"/api/v1/appointments/availability/{doctor['id']}"
+    params = {"date": day.isoformat(), "visit_type_id": visit_type["id"]}
+
+    async def ends() -> list[str]:
+        remembered = (await client.get(url, params=params)).json()
+        assert remembered == (await fresh.get(url, params=params)).json()
+        return [slot["end_time"] for slot in remembered["days"][0]["slots"]]
+
+    assert (await ends())[0] == "10:00"
+    patched = await client.patch(
+        f"/api/v1/visit-types/{visit_type['id']}", json={"duration_minutes": 90}
+    )
+    assert patched.status_code == 200
+    assert (await ends())[0] == "10:30"
+
+
+def test_remembered_answers_are_bounded_by_the_days_they_cover() -> None:
+    from app.services.scheduling.day_cache import ANSWER_DAYS_PER_DAY, DayCache
+
+    cache = DayCache(2)  # room for 2 * ANSWER_DAYS_PER_DAY days of answers
+    budget = 2 * ANSWER_DAYS_PER_DAY
+    cache.remember_answer("a", "answer a", budget - 1)
+    cache.remember_answer("b", "answer b", 1)
+    assert cache.answer("a") == "answer a" and cache.answer("b") == "answer b"
+    cache.remember_answer("c", "answer c", 2)  # over budget: the least recently used goes
+    assert cache.answer("a") is None
+    assert cache.answer("b") == "answer b" and cache.answer("c") == "answer c"
+    cache.remember_answer("huge", "too big", budget + 1)
+    assert cache.answer("huge") is None
+    assert DayCache(0).answer("a") is None

@@ -117,7 +117,7 @@ async def doctor_availability(
     # `calendar` is the read whose versions describe `facts`.
     stamp = _stamp(calendar, span, clinic, visit_minutes)
     if stamp is not None:
-        cache.remember_answer(stamp, result)
+        cache.remember_answer(stamp, result, len(span))
     return result
 
 

@@ -27,30 +27,36 @@ from app.services.scheduling.engine import NO_FACTS, DayFacts
 
 Stamp = Hashable
 
-# Answers are larger than days (up to 62 days each); this many per remembered day.
-_ANSWERS_PER_DAY = 0.1
+# Answers are bounded by the days they cover, this many times the days remembered: a day of
+# an answer (its slots and their JSON) weighs about what a remembered day does.
+ANSWER_DAYS_PER_DAY = 5
 
 
 class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayFacts] = OrderedDict()
-        self._answers: OrderedDict[Stamp, Any] = OrderedDict()
-        self._answer_capacity = int(capacity * _ANSWERS_PER_DAY)
+        self._answers: OrderedDict[Stamp, tuple[Any, int]] = OrderedDict()
+        self._answer_days = 0
+        self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
 
     def answer(self, stamp: Stamp) -> Any:
         """The answer remembered under `stamp`, or None."""
         found = self._answers.get(stamp)
-        if found is not None:
-            self._answers.move_to_end(stamp)
-        return found
+        if found is None:
+            return None
+        self._answers.move_to_end(stamp)
+        return found[0]
 
-    def remember_answer(self, stamp: Stamp, answer: Any) -> None:
-        if self._answer_capacity <= 0:
+    def remember_answer(self, stamp: Stamp, answer: Any, days: int) -> None:
+        """Remember an answer covering `days` days."""
+        if days > self._answer_capacity or stamp in self._answers:
             return
-        self._answers[stamp] = answer
-        while len(self._answers) > self._answer_capacity:
-            self._answers.popitem(last=False)
+        self._answers[stamp] = (answer, days)
+        self._answer_days += days
+        while self._answer_days > self._answer_capacity:
+            _, (_, evicted) = self._answers.popitem(last=False)
+            self._answer_days -= evicted
 
     def lookup(
         self, doctor_id: uuid.UUID, days: Sequence[dt.date], versions: Mapping[dt.date, int]
