@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from app.services.scheduling.engine import (
@@ -137,6 +137,7 @@ class Case:
         return ref_starts(self.windows(day), self.schedule.slot_minutes, visit)
 
     def run(self) -> list[Row]:
+        note(repr(self))  # this hypothesis prints a failing example's arguments empty
         args = (self.schedule, self.start, self.end, self.facts, self.now, self.tz, self.visit)
         return [
             (d.date, d.unavailable_reason, tuple((s.start, s.end) for s in d.slots))
@@ -274,6 +275,7 @@ def test_refusal_reports_the_first_reason_that_applies(c: Case) -> None:
 @settings(max_examples=250, deadline=None)
 @given(cases(days=1, now_days=(-3, 1)), st.data())
 def test_greedy_booking_keeps_the_buffer_and_the_daily_limit(c: Case, data: st.DataObject) -> None:
+    note(repr(c))
     day, rules, facts = c.start, c.schedule.rules, c.on(c.start)
     first_free, booked = data.draw(st.booleans()), 0
     for _ in range(len(c.grid(day)) + 1):  # each booking takes at least its own slot away
