@@ -1,4 +1,4 @@
-"""A realistic clinic for the benchmark: 50 doctors, 60 days, about 70% of slots booked.
+"""A realistic clinic for the benchmark: 50 doctors, 120 days, about 70% of slots booked.
 
 Doctors work real weeks (a lunch break, some a Saturday morning), offer visit types of several
 lengths, and have booking rules (notice, horizon, some a buffer or a daily limit); some
@@ -81,7 +81,8 @@ async def seed(
     today: dt.date,
     *,
     doctors: int = 50,
-    days: int = 60,
+    # Reads ask about the first 60 days; the rest leaves the booking phase enough free slots.
+    days: int = 120,
     booked_share: float = 0.7,
     rng_seed: int = 42,
 ) -> Seeded:
@@ -99,7 +100,7 @@ async def seed(
         offered = rng.sample(visit_types, rng.randint(1, 3))
         rules = Rules(
             min_notice_minutes=60,
-            horizon_days=120,
+            horizon_days=days,
             buffer_minutes=rng.choice([0, 0, 5]),
             max_per_day=rng.choice([None, None, 40]),
         )
