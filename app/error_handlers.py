@@ -33,7 +33,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
         parts = parts[1:]
-    return ".".join(parts)
+    return ".".join(parts) or "body"
 
 
 def _message(error: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from starlette.routing import Route
 
 from app import housekeeping, launcher
 from app.config import Settings, load_settings, parse_api_keys
@@ -21,7 +20,16 @@ from app.database import create_engine, create_read_sessionmaker, create_session
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
-from app.routes import appointment, doctor, health, patient, schedule, sync, visit_type
+from app.routes import (
+    appointment,
+    doctor,
+    health,
+    lanes,
+    patient,
+    schedule,
+    sync,
+    visit_type,
+)
 from app.security import KeyRateLimiter, require_api_key
 from app.services.scheduling.day_cache import DayCache
 from app.services.sync_service import build_dispatcher
@@ -134,17 +142,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
-    # The hottest read, served by its own endpoint function without FastAPI's parameter and
-    # dependency resolution (documented by the FastAPI route it stands in front of).
-    app.router.routes.insert(
-        0,
-        Route(
-            "/api/v1/appointments/availability/{doctor_id}",
-            appointment.availability_lane,
-            methods=["GET"],
-            include_in_schema=False,
-        ),
-    )
+    # The hottest operations first, on plain routes calling the same endpoint functions
+    # (app/routes/lanes.py); their FastAPI routes document them.
+    app.router.routes[:0] = lanes.lanes()
 
     install_openapi(app)
 

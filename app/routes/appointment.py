@@ -38,7 +38,6 @@ from app.schemas.common import (
     json_response,
     parse_calendar_date,
 )
-from app.security import require_api_key
 from app.services import (
     appointment_service,
     availability_service,
@@ -178,17 +177,6 @@ async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
         _query_uuid(query, "visit_type_id"),
     )
     return availability_response(result, reading.settings.clinic_timezone)
-
-
-async def availability_lane(request: Request) -> Response:
-    """`get_availability` as a plain Starlette endpoint: the key is checked and the path read
-    here, everything else is the same function."""
-    await require_api_key(request, request.headers.get("x-api-key"))
-    try:
-        doctor_id = uuid.UUID(request.path_params["doctor_id"])
-    except ValueError:
-        raise InvalidInput("doctor_id", "must be a UUID") from None
-    return await get_availability(doctor_id, request)
 
 
 def availability_response(

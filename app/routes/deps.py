@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -50,7 +51,8 @@ async def get_clinic(settings: SettingsDep) -> Clinic:
 ClinicDep = Annotated[Clinic, Depends(get_clinic)]
 
 
-CorrelationIdHeader = Annotated[str | None, Header(max_length=200)]
+IDEMPOTENCY_KEY_MAX, CORRELATION_ID_MAX = 255, 200
+CorrelationIdHeader = Annotated[str | None, Header(max_length=CORRELATION_ID_MAX)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +68,22 @@ class Change:
     counted: list[str] = field(default_factory=list)
 
 
-async def get_change(
-    request: Request, x_correlation_id: CorrelationIdHeader = None
-) -> AsyncIterator[Change]:
-    caller = Caller(actor=actor_of(request), correlation_id=x_correlation_id)
+@asynccontextmanager
+async def open_change(request: Request, correlation_id: str | None) -> AsyncIterator[Change]:
+    """The request's unit of work, committed when the block ends, before the answer is sent."""
+    caller = Caller(actor=actor_of(request), correlation_id=correlation_id)
     async with unit_of_work(request.app.state.sessionmaker) as session:
         change = Change(session, clinic_of(request.app.state.settings), caller)
         yield change
     for action in change.counted:
         metrics.APPOINTMENT_CHANGES.labels(action).inc()
+
+
+async def get_change(
+    request: Request, x_correlation_id: CorrelationIdHeader = None
+) -> AsyncIterator[Change]:
+    async with open_change(request, x_correlation_id) as change:
+        yield change
 
 
 ChangeDep = Annotated[Change, Depends(get_change, scope="function")]
@@ -98,7 +107,7 @@ async def get_reading(request: Request) -> Reading:
 
 
 ReadingDep = Annotated[Reading, Depends(get_reading)]
-IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=255)]
+IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=IDEMPOTENCY_KEY_MAX)]
 
 _DESCRIPTIONS = {
     400: ("Malformed or invalid input", ValidationErrorBody),

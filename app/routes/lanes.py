@@ -1,0 +1,82 @@
+"""Plain routes in front of the two hottest operations: one doctor's availability and booking.
+
+Each calls the very endpoint function FastAPI declares (and documents) for the operation, but
+reads the key, the path, the headers and the body itself: on these paths FastAPI's
+per-request parameter and dependency resolution cost more CPU than the operation's own work
+(BENCHMARKS.md). Errors are the same exceptions, rendered by the same handlers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+from app.errors import InvalidInput
+from app.routes.appointment import book_appointment, get_availability
+from app.routes.deps import CORRELATION_ID_MAX, IDEMPOTENCY_KEY_MAX, open_change
+from app.schemas.appointment import AppointmentCreate
+from app.security import require_api_key
+
+_API = "/api/v1/appointments"
+
+
+async def _authenticated(request: Request) -> None:
+    await require_api_key(request, request.headers.get("x-api-key"))
+
+
+def _header(headers: Headers, name: str, longest: int) -> str | None:
+    value = headers.get(name)
+    if value is not None and not 1 <= len(value) <= longest:
+        raise InvalidInput(name, f"must be 1 to {longest} characters")
+    return value
+
+
+async def availability(request: Request) -> Response:
+    await _authenticated(request)
+    try:
+        doctor_id = uuid.UUID(request.path_params["doctor_id"])
+    except ValueError:
+        raise InvalidInput("doctor_id", "must be a UUID") from None
+    return await get_availability(doctor_id, request)
+
+
+async def booking(request: Request) -> Response:
+    await _authenticated(request)
+    correlation_id = _header(request.headers, "x-correlation-id", CORRELATION_ID_MAX)
+    idempotency_key = _header(request.headers, "idempotency-key", IDEMPOTENCY_KEY_MAX)
+    raw = await request.body()
+    if not raw:
+        raise InvalidInput("body", "a JSON body is required")
+    try:
+        data = AppointmentCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    async with open_change(request, correlation_id) as change:
+        response = await book_appointment(data, change, idempotency_key)
+    return response
+
+
+class _Lane(Route):
+    """A plain route that names itself in the scope, as FastAPI's do, for the request metrics'
+    route label."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def lanes() -> list[Route]:
+    """The routes to put first in the application's router."""
+    return [
+        _Lane(f"{_API}/availability/{{doctor_id}}", availability, methods=["GET"]),
+        _Lane(f"{_API}/", booking, methods=["POST"]),
+        _Lane(_API, booking, methods=["POST"]),
+    ]
