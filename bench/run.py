@@ -247,11 +247,18 @@ async def contended(
 def reserve_race_slots(
     seeded: Seeded, today: dt.date, rounds: int
 ) -> tuple[str, list[tuple[str, str]]]:
-    """Free slots of one doctor kept out of the booking phase, for the contended rounds."""
-    future = [(str(d), day.isoformat(), s) for d, day, s in seeded.free_slots if day > today]
+    """Free slots of one doctor kept out of the booking phase, for the contended rounds: one a
+    day, of a doctor without buffer or daily limit, so neither the booking phase nor an
+    earlier round can take a round's slot away."""
+    future = [
+        (str(d), day.isoformat(), s)
+        for d, day, s in seeded.free_slots
+        if day > today and d in seeded.unconstrained
+    ]
     counts = Counter(d for d, _, _ in future)
     doctor = counts.most_common(1)[0][0]
-    return doctor, [(day, s) for d, day, s in future if d == doctor][:rounds]
+    one_a_day = {day: (day, s) for d, day, s in reversed(future) if d == doctor}
+    return doctor, sorted(one_a_day.values())[:rounds]
 
 
 def request_lines(

@@ -71,6 +71,8 @@ class Seeded:
     doctor_ids: list[uuid.UUID] = field(default_factory=list)
     specializations: list[str] = field(default_factory=list)
     free_slots: list[tuple[uuid.UUID, dt.date, str]] = field(default_factory=list)
+    # Doctors with no buffer and no daily limit: a booking there never takes a neighbour's slot.
+    unconstrained: set[uuid.UUID] = field(default_factory=set)
     patients: int = 0
     appointments: int = 0
     leaves: int = 0
@@ -101,8 +103,9 @@ async def seed(
         rules = Rules(
             min_notice_minutes=60,
             horizon_days=days,
-            buffer_minutes=rng.choice([0, 0, 5]),
-            max_per_day=rng.choice([None, None, 40]),
+            # The first doctor has neither, so the contended rounds always have one.
+            buffer_minutes=rng.choice([0, 0, 5]) if n else 0,
+            max_per_day=rng.choice([None, None, 40]) if n else None,
         )
         specialization = SPECIALIZATIONS[n % len(SPECIALIZATIONS)]
         working_days, working_hours = _summary(week)
@@ -130,6 +133,8 @@ async def seed(
             )
         )
         out.doctor_ids.append(doctor_id)
+        if not rules.buffer_minutes and rules.max_per_day is None:
+            out.unconstrained.add(doctor_id)
         out.specializations.append(specialization)
         schedule = Schedule.from_weekly_hours(week, slot, True, rules)
         leave_days = set(rng.sample(range(1, days), 3))
