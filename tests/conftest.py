@@ -47,7 +47,8 @@ API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
     "outbox_jobs, appointment_events, idempotency_keys, appointments, doctor_leaves, "
-    "patient_history, patients, doctor_days, doctors"
+    "doctor_date_overrides, clinic_holidays, patient_history, patients, doctor_days, doctors, "
+    "visit_types"
 )
 _COMMITTED_FIXTURES = ("committed", "db")
 

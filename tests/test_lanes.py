@@ -3,10 +3,12 @@ as the documented operations do, failures included."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import client_for
+from tests.conftest import client_for, make_settings, started_app
 from tests.factories import booking_payload, create_doctor, next_weekday
 
 
@@ -70,3 +72,31 @@ async def test_the_openapi_document_still_describes_both(client: httpx.AsyncClie
     book = document["paths"]["/api/v1/appointments/"]["post"]
     assert book["requestBody"]["content"]["application/json"]["schema"]
     assert {"201", "400", "409"} <= set(book["responses"])
+
+
+async def test_a_read_with_a_visit_type_holds_one_connection(db: object, database_url: str) -> None:
+    """Committed mode, a pool of one: a read that checks a visit type must not ask for a
+    second connection while it holds the first (it would wait for itself, then answer 503)."""
+    settings = make_settings(db_pool_size=1, db_pool_timeout_seconds=2)
+    app, lifespan = await started_app(settings, database_url)
+    try:
+        async with client_for(app) as client:
+            created = await client.post(
+                "/api/v1/visit-types/", json={"name": "One connection", "duration_minutes": 60}
+            )
+            visit_type = created.json()["id"]
+            doctor = await create_doctor(client, visit_type_ids=[visit_type])
+            day = next_weekday(1).isoformat()
+            one = client.get(
+                f"/api/v1/appointments/availability/{doctor['id']}",
+                params={"date": day, "visit_type_id": visit_type},
+            )
+            search = client.get(
+                "/api/v1/appointments/availability",
+                params={"visit_type_id": visit_type, "start_date": day},
+            )
+            responses = await asyncio.gather(one, search)
+            assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]
+            assert responses[1].json(), "the search found the doctor's slots"
+    finally:
+        await lifespan.__aexit__(None, None, None)
