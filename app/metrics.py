@@ -35,8 +35,8 @@ APPOINTMENT_CHANGES = Counter(
 )
 AVAILABILITY_READS = Counter(
     "availability_reads_total",
-    "Single-doctor availability reads, by whether every day was remembered at its current "
-    "version (remembered) or the leaves and bookings had to be read (read).",
+    "Single-doctor availability reads: the whole answer remembered (answer), every day "
+    "remembered at its current version (remembered), or the days read (read).",
     ["source"],
 )
 BOOKINGS_DECIDED_AGAIN = Counter(

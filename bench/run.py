@@ -128,7 +128,7 @@ def server(
 def availability_reads(base: str) -> dict[str, float]:
     """`availability_reads_total` by source, summed over the workers."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
-    counts = {"remembered": 0.0, "read": 0.0}
+    counts = {"answer": 0.0, "remembered": 0.0, "read": 0.0}
     for line in text.splitlines():
         if line.startswith("availability_reads_total{"):
             labels, value = line.rsplit(" ", 1)
@@ -139,7 +139,8 @@ def availability_reads(base: str) -> dict[str, float]:
 
 
 def remembered_share(before: dict[str, float], after: dict[str, float]) -> float | None:
-    remembered = after["remembered"] - before["remembered"]
+    # A remembered answer stands on remembered days.
+    remembered = sum(after[k] - before[k] for k in ("answer", "remembered"))
     total = remembered + after["read"] - before["read"]
     return round(remembered / total, 3) if total else None
 

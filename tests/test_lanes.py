@@ -4,6 +4,7 @@ as the documented operations do, failures included."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from fastapi import FastAPI
@@ -37,8 +38,13 @@ async def test_booking_failures_have_the_spec_shape(client: httpx.AsyncClient) -
     assert "idempotency-key" in _field_errors(await client.post(url, json=good, headers=long_key))
     long_call = {"X-Correlation-ID": "c" * 201}
     assert "x-correlation-id" in _field_errors(await client.post(url, json=good, headers=long_call))
-    # Without the trailing slash too, and the refusals changed nothing.
-    booked = await client.post("/api/v1/appointments", json=good)
+    as_text = {"Content-Type": "text/plain"}
+    assert "body" in _field_errors(
+        await client.post(url, content=json.dumps(good), headers=as_text)
+    )
+    # Without the trailing slash too (and an empty call id is no call id), and the refusals
+    # changed nothing.
+    booked = await client.post("/api/v1/appointments", json=good, headers={"X-Correlation-ID": ""})
     assert booked.status_code == 201, booked.text
     assert len((await client.get(f"/api/v1/appointments/doctor/{doctor['id']}")).json()) == 1
 
@@ -51,6 +57,7 @@ async def test_availability_failures_have_the_spec_shape(
     assert "doctor_id" in _field_errors(await client.get("/api/v1/appointments/availability/x"))
     assert "date" in _field_errors(await client.get(url, params={"date": "2026-02-30"}))
     assert "visit_type_id" in _field_errors(await client.get(url, params={"visit_type_id": "7"}))
+    assert (await client.head(url)).status_code == 405
     missing = await client.get(
         "/api/v1/appointments/availability/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12
     )
@@ -100,3 +107,21 @@ async def test_a_read_with_a_visit_type_holds_one_connection(db: object, databas
             assert responses[1].json(), "the search found the doctor's slots"
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+def test_the_lanes_run_every_dependency_of_the_api_routers(app: FastAPI) -> None:
+    """The lanes call `require_api_key` themselves; a dependency added to the /api/v1 routers
+    (a role check, say) must be added to them too, and this fails until it is."""
+    from app.security import require_api_key
+
+    found = set()
+    for included in app.router.routes:
+        context = getattr(included, "include_context", None)
+        if context is None or not context.prefix.startswith("/api/v1"):
+            continue
+        router = context.included_router
+        found |= {d.dependency for d in [*context.dependencies, *router.dependencies]}
+        found |= {
+            d.dependency for route in router.routes for d in getattr(route, "dependencies", ())
+        }
+    assert found == {require_api_key}

@@ -209,3 +209,41 @@ async def test_a_booking_overtaken_between_its_read_and_its_write_decides_again(
             {"id": doctor["id"], "day": day},
         )
     assert booked == 2
+
+
+async def test_a_holiday_reaches_a_doctor_created_at_the_same_moment(db: AsyncEngine) -> None:
+    """A holiday written while another transaction is creating a doctor waits for it, so the
+    new doctor's day moves too (else a booking read before the holiday could commit on it)."""
+    day = next_weekday(3)
+    doctor_id = uuid.uuid4()
+    async with db.connect() as creating, db.connect() as closing:
+        await creating.begin()
+        await creating.execute(
+            text(
+                "INSERT INTO doctors (id, clinic_id, name, email, specialization, "
+                "experience_years, languages, consultation_type, weekly_hours, working_days, "
+                "working_hours, slot_duration_minutes, is_active) VALUES (:id, :id, 'Dr New', "
+                "'new@clinic.example', 'ENT', 1, '{}', 'in_person', "
+                """'{"monday": [{"start": "09:00", "end": "12:00"}]}', '["monday"]', """
+                """'{"start": "09:00", "end": "12:00"}', 30, true)"""
+            ),
+            {"id": doctor_id},
+        )
+        await closing.begin()
+        holiday = asyncio.create_task(
+            closing.execute(
+                text("INSERT INTO clinic_holidays (date, name) VALUES (:day, 'Fest')"),
+                {"day": day},
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not holiday.done(), "the holiday waits for the doctor being created"
+        await creating.commit()
+        await asyncio.wait_for(holiday, 10)
+        await closing.commit()
+    async with db.connect() as conn:
+        version = await conn.scalar(
+            text("SELECT version FROM doctor_days WHERE doctor_id = :id AND date = :day"),
+            {"id": doctor_id, "day": day},
+        )
+    assert version == 1

@@ -8,6 +8,10 @@
 - `doctor_date_overrides` and `clinic_holidays` move the affected `doctor_days.version`, like
   leaves and appointments do (migration 0004).
 
+Code from before this migration cannot create doctors once it has run (`weekly_hours` has no
+default): deploy the new code with it. A downgrade keeps each doctor's summary
+(`working_days`/`working_hours`) and drops breaks and per-day hours.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06
@@ -63,7 +67,10 @@ def _schedule_trigger(columns: Sequence[str]) -> str:
 _BUMP_CLINIC_DAY = """
 CREATE FUNCTION bump_clinic_day_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- In doctor order, so two holiday changes never wait on each other in a cycle.
+    -- Every doctor, including one being created right now: doctors cannot be added or
+    -- changed until this transaction ends (bookings and schedule edits of a doctor's days
+    -- take lighter locks and go on), and one created before it has committed by now.
+    LOCK TABLE doctors IN SHARE ROW EXCLUSIVE MODE;
     INSERT INTO doctor_days AS d (doctor_id, date, version)
     SELECT id, day, 1
       FROM doctors,
@@ -160,7 +167,7 @@ def upgrade() -> None:
     )
     op.execute(
         "CREATE TRIGGER doctor_date_overrides_day_version "
-        "AFTER INSERT OR UPDATE OR DELETE ON doctor_date_overrides "
+        "AFTER INSERT OR UPDATE OF doctor_id, date, windows OR DELETE ON doctor_date_overrides "
         "FOR EACH ROW EXECUTE FUNCTION bump_doctor_day_version()"
     )
 

@@ -117,7 +117,9 @@ def _query_parameter(name: str, fmt: str, description: str) -> dict[str, Any]:
 
 # The hottest route reads its query itself: FastAPI's parameter and dependency resolution cost
 # more CPU than the rest of a remembered answer (BENCHMARKS.md). The parameters are declared
-# here for the OpenAPI document, and parsed with the same rules as everywhere else.
+# here for the OpenAPI document, and parsed with the same rules as everywhere else. Requests
+# reach `get_availability` and `book_appointment` through the plain routes placed before
+# these (routes/lanes.py); the FastAPI declarations document both operations.
 _AVAILABILITY_QUERY = {
     "parameters": [
         _query_parameter("date", "date", "One day (default: today)."),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import ClinicDep, error_responses
 from app.schemas.appointment import AppointmentRead
-from app.schemas.common import CalendarDate
+from app.schemas.common import CalendarDate, Limit
 from app.schemas.schedule import (
     HolidayRead,
     HolidayWrite,
@@ -59,9 +59,13 @@ async def list_overrides(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
+    limit: Annotated[Limit, Query()] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[OverrideRead]:
     """The doctor's date overrides, by date."""
-    overrides = await schedule_service.list_overrides(session, doctor_id, start_date, end_date)
+    overrides = await schedule_service.list_overrides(
+        session, doctor_id, start_date, end_date, limit=limit, offset=offset
+    )
     return [OverrideRead.model_validate(o) for o in overrides]
 
 
@@ -104,9 +108,13 @@ async def list_holidays(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
+    limit: Annotated[Limit, Query()] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[HolidayRead]:
     """The clinic's holidays, by date."""
-    holidays = await schedule_service.list_holidays(session, start_date, end_date)
+    holidays = await schedule_service.list_holidays(
+        session, start_date, end_date, limit=limit, offset=offset
+    )
     return [HolidayRead.model_validate(h) for h in holidays]
 
 

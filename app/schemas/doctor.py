@@ -65,13 +65,15 @@ class _DoctorInput(InputModel):
         days, hours = summarise(week)
         sent_days: list[str] | None = getattr(self, "working_days", None)
         sent_hours: WorkingHours | None = getattr(self, "working_hours", None)
+        errors: list[InitErrorDetails] = []
         if sent_days is not None and sent_days != days:
-            raise ValueError(f"working_days must be {days}, the days weekly_hours has windows on")
+            message = f"must be {days}, the days weekly_hours has windows on"
+            errors.append(_disagrees("working_days", message, sent_days))
         if sent_hours is not None and sent_hours != hours:
-            raise ValueError(
-                f"working_hours must be {hours.start:%H:%M}-{hours.end:%H:%M}, "
-                "the span of weekly_hours"
-            )
+            message = f"must be {hours.start:%H:%M}-{hours.end:%H:%M}, the span of weekly_hours"
+            errors.append(_disagrees("working_hours", message, sent_hours))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
 
@@ -154,6 +156,10 @@ class DoctorCreate(_DoctorInput):
     def week(self) -> WeeklyHours:
         assert self.weekly_hours is not None  # set by _has_a_week
         return self.weekly_hours
+
+
+def _disagrees(field: str, message: str, sent: Any) -> InitErrorDetails:
+    return {"type": PydanticCustomError("disagrees", message), "loc": (field,), "input": sent}
 
 
 def _again(error: ErrorDetails) -> InitErrorDetails:

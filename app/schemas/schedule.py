@@ -12,7 +12,15 @@ import itertools
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from app.schemas.appointment import AppointmentRead
 from app.schemas.common import ClockTime, InputModel
@@ -55,7 +63,10 @@ def _sorted_apart(windows: list[Window]) -> list[Window]:
     return ordered
 
 
-Windows = Annotated[list[Window], Field(max_length=MAX_WINDOWS_PER_DAY)]
+# Sorted by start, and never overlapping: one rule for the week's days and for overrides.
+Windows = Annotated[
+    list[Window], Field(max_length=MAX_WINDOWS_PER_DAY), AfterValidator(_sorted_apart)
+]
 
 
 class WeeklyHours(BaseModel):
@@ -87,10 +98,11 @@ class WeeklyHours(BaseModel):
     saturday: Windows = Field(default_factory=list)
     sunday: Windows = Field(default_factory=list)
 
-    @field_validator(*WEEKDAYS)
-    @classmethod
-    def _apart(cls, windows: list[Window]) -> list[Window]:
-        return _sorted_apart(windows)
+    @model_validator(mode="after")
+    def _some_window(self) -> WeeklyHours:
+        if not any(self.day(d) for d in WEEKDAYS):
+            raise ValueError("needs at least one window (make the doctor inactive instead)")
+        return self
 
     def day(self, weekday: str) -> list[Window]:
         windows: list[Window] = getattr(self, weekday)
@@ -116,11 +128,6 @@ def week_of(working_days: list[str], working_hours: WorkingHours) -> WeeklyHours
 class OverrideWrite(InputModel):
     windows: Windows
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-
-    @field_validator("windows")
-    @classmethod
-    def _apart(cls, windows: list[Window]) -> list[Window]:
-        return _sorted_apart(windows)
 
 
 class OverrideRead(BaseModel):

@@ -87,7 +87,8 @@ async def doctor_availability(
     visit_type_id: uuid.UUID | None = None,
 ) -> DoctorAvailability:
     """One doctor's days: one small statement when every day is remembered in `cache` at its
-    current version, else one more that reads the whole range (and is remembered).
+    current version, else one more that reads the whole range (and is remembered); with a
+    visit type, one more for its length.
 
     A range that starts after the doctor's minimum notice ends has slots that depend on the
     versions read and the clinic's date alone, not on the time of day: its whole answer is
@@ -100,7 +101,7 @@ async def doctor_availability(
         visit_minutes = await visit_length(session, calendar, visit_type_id)
         stamp = _stamp(calendar, span, clinic, visit_minutes)
         if stamp is not None and (answer := cache.answer(stamp)) is not None:
-            metrics.AVAILABILITY_READS.labels("remembered").inc()
+            metrics.AVAILABILITY_READS.labels("answer").inc()
             return cast(DoctorAvailability, answer)
         remembered = cache.lookup(doctor_id, span, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()

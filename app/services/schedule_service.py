@@ -87,6 +87,9 @@ async def list_overrides(
     doctor_id: uuid.UUID,
     start_date: dt.date | None,
     end_date: dt.date | None,
+    *,
+    limit: int,
+    offset: int,
 ) -> list[DoctorDateOverride]:
     await get_doctor(session, doctor_id)
     query = select(DoctorDateOverride).where(DoctorDateOverride.doctor_id == doctor_id)
@@ -94,7 +97,8 @@ async def list_overrides(
         query = query.where(DoctorDateOverride.date >= start_date)
     if end_date is not None:
         query = query.where(DoctorDateOverride.date <= end_date)
-    return list((await session.execute(query.order_by(DoctorDateOverride.date))).scalars())
+    query = query.order_by(DoctorDateOverride.date).limit(limit).offset(offset)
+    return list((await session.execute(query)).scalars())
 
 
 async def delete_override(session: AsyncSession, doctor_id: uuid.UUID, day: dt.date) -> None:
@@ -119,14 +123,20 @@ async def put_holiday(
 
 
 async def list_holidays(
-    session: AsyncSession, start_date: dt.date | None, end_date: dt.date | None
+    session: AsyncSession,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+    *,
+    limit: int,
+    offset: int,
 ) -> list[ClinicHoliday]:
     query = select(ClinicHoliday)
     if start_date is not None:
         query = query.where(ClinicHoliday.date >= start_date)
     if end_date is not None:
         query = query.where(ClinicHoliday.date <= end_date)
-    return list((await session.execute(query.order_by(ClinicHoliday.date))).scalars())
+    query = query.order_by(ClinicHoliday.date).limit(limit).offset(offset)
+    return list((await session.execute(query)).scalars())
 
 
 async def delete_holiday(session: AsyncSession, day: dt.date) -> None:

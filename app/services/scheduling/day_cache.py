@@ -2,12 +2,11 @@
 
 `doctor_days.version` changes with every change to a doctor's appointments, leaves or date
 override on that date and with the clinic's holidays (triggers, migrations 0004 and 0005),
-so what was read at one version stays exact for as long as
-that version is current. An availability read first fetches the versions of its days (one
-small statement); when every day is remembered at its current version it skips reading and
-decoding the blocks. The engine still runs on every read, with the current schedule and the
-current time, so nothing time-dependent is remembered. Per process, least recently used first
-out.
+so what was read at one version stays exact for as long as that version is current. An
+availability read first fetches the versions of its days (one small statement); when every
+day is remembered at its current version it skips reading and decoding them. The days hold
+nothing time-dependent: the engine applies the current schedule and clock to them. Per
+process, least recently used first out.
 
 Whole answers are remembered too (`answer`), under a stamp that names everything an answer
 depends on: the doctor, the range, the visit length, the schedule version, every day's version

@@ -53,7 +53,6 @@ SlotReason = Literal[
     "held",
     "taken",
 ]
-DAY_REASONS: tuple[DayReason, ...] = get_args(DayReason)
 SLOT_REASONS: tuple[SlotReason, ...] = get_args(SlotReason)
 # Read out by the phone agent: "That slot is not available for booking (<sentence>)."
 REASON_SENTENCES: dict[SlotReason, str] = {

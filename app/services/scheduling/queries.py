@@ -55,10 +55,17 @@ class DoctorCalendar:
         return self.facts.get(date, NO_FACTS)
 
 
+# The doctor columns that hold the booking rules, in `Rules`' order.
+RULE_COLUMNS = (
+    "min_notice_minutes",
+    "booking_horizon_days",
+    "buffer_minutes",
+    "max_appointments_per_day",
+)
 _DOCTOR_COLUMNS = (
     "d.id, d.name, d.weekly_hours::text AS week, d.slot_duration_minutes, d.is_active, "
-    "d.min_notice_minutes, d.booking_horizon_days, d.buffer_minutes, "
-    "d.max_appointments_per_day, d.visit_type_ids, d.schedule_version"
+    + "".join(f"d.{column}, " for column in RULE_COLUMNS)
+    + "d.visit_type_ids, d.schedule_version"
 )
 _DAY_VERSIONS = """
       LEFT JOIN LATERAL (
@@ -149,24 +156,14 @@ def _schedule_of(
 
 def doctor_schedule(doctor: Doctor) -> Schedule:
     """The schedule of a loaded doctor row (a change that holds the doctor's lock)."""
-    rules = Rules(
-        doctor.min_notice_minutes,
-        doctor.booking_horizon_days,
-        doctor.buffer_minutes,
-        doctor.max_appointments_per_day,
-    )
+    rules = Rules(*(getattr(doctor, column) for column in RULE_COLUMNS))
     return Schedule.from_weekly_hours(
         doctor.weekly_hours, doctor.slot_duration_minutes, doctor.is_active, rules
     )
 
 
 def _schedule(row: asyncpg.Record) -> Schedule:
-    rules = Rules(
-        row["min_notice_minutes"],
-        row["booking_horizon_days"],
-        row["buffer_minutes"],
-        row["max_appointments_per_day"],
-    )
+    rules = Rules(*(row[column] for column in RULE_COLUMNS))
     return _schedule_of(row["week"], row["slot_duration_minutes"], row["is_active"], rules)
 
 
