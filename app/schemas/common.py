@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 from fastapi import Response
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import to_json
 
@@ -105,6 +106,20 @@ class InputModel(BaseModel):
         if _has_nul(value):
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class PartialUpdate(InputModel):
+    """A partial update: a field left out stays as it is; null is refused for a field that
+    cannot be empty (any not in `nullable`)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for field in self.model_fields_set - self.nullable:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
 
 
 class FieldError(BaseModel):

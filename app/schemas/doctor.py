@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic.config import JsonDict, JsonValue
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, PartialUpdate
 from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
 from app.services.scheduling.engine import WEEKDAYS
 
@@ -173,11 +173,12 @@ def _needs_week(field: str, data: Any) -> InitErrorDetails:
     return {"type": PydanticCustomError("missing", message), "loc": (field,), "input": data}
 
 
-_NULLABLE = {"general_working_days_text", "booking_horizon_days", "max_appointments_per_day"}
-
-
-class DoctorUpdate(_DoctorInput):
+class DoctorUpdate(_DoctorInput, PartialUpdate):
     """Partial update: only the fields present are changed; null is refused where required."""
+
+    nullable = frozenset(
+        {"general_working_days_text", "booking_horizon_days", "max_appointments_per_day"}
+    )
 
     clinic_id: uuid.UUID | None = None
     name: Name | None = None
@@ -197,13 +198,6 @@ class DoctorUpdate(_DoctorInput):
     booking_horizon_days: HorizonDays | None = None
     buffer_minutes: BufferMinutes | None = None
     max_appointments_per_day: DailyLimit | None = None
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> DoctorUpdate:
-        for field in self.model_fields_set - _NULLABLE:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class DoctorRead(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from app.schemas.common import CalendarDate, InputModel
+from app.schemas.common import CalendarDate, InputModel, PartialUpdate
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Mobile = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
@@ -32,7 +32,9 @@ class PatientCreate(InputModel):
         return self
 
 
-class PatientUpdate(InputModel):
+class PatientUpdate(PartialUpdate):
+    nullable = frozenset({"email", "gender", "date_of_birth"})
+
     name: Name | None = None
     mobile_number: Mobile | None = None
     email: EmailStr | None = None
@@ -41,9 +43,6 @@ class PatientUpdate(InputModel):
 
     @model_validator(mode="after")
     def _rules(self) -> PatientUpdate:
-        for field in ("name", "mobile_number"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
         _check_birth_date(self.date_of_birth)
         return self
 

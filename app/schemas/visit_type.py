@@ -4,9 +4,9 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, PartialUpdate
 
 VisitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Duration = Annotated[int, Field(ge=5, le=480)]
@@ -26,20 +26,15 @@ class VisitTypeCreate(InputModel):
     is_active: bool = True
 
 
-class VisitTypeUpdate(InputModel):
+class VisitTypeUpdate(PartialUpdate):
     """Partial update: only the fields present change."""
+
+    nullable = frozenset({"description"})
 
     name: VisitName | None = None
     duration_minutes: Duration | None = None
     description: Description | None = None
     is_active: bool | None = None
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> VisitTypeUpdate:
-        for field in self.model_fields_set - {"description"}:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
 
 
 class VisitTypeRead(BaseModel):
