@@ -88,14 +88,49 @@ def create_read_sessionmaker(engine: AsyncEngine) -> Sessions:
 
 @asynccontextmanager
 async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """A session whose work commits when the block ends, or rolls back when it raises."""
-    async with sessions() as session:
-        try:
+    """A session whose work commits when the block ends, or rolls back when it raises.
+
+    The session is bound to a connection checked out here. `standalone` statements run on it
+    without the session opening a transaction, and a session that did nothing else is neither
+    committed nor closed: that bookkeeping (a greenlet switch each, and the autobegun
+    transaction a commit opens) cost a booking, which is two standalone statements, a fifth
+    of its CPU (BENCHMARKS.md). Anything else (the ORM, other statements) opens the
+    session's transaction on the same connection, so a unit never holds two.
+    """
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        # Sessions made on a connection already (the tests' rollback mode: each unit a
+        # SAVEPOINT on it): every statement runs in the session's transaction.
+        async with _committed(sessions()) as session:
             yield session
-        except BaseException:
+        return
+    async with bind.connect() as connection:
+        # Read off the checked-out connection: `get_raw_connection()` would cost a greenlet switch.
+        assert connection.sync_connection is not None  # set once connected
+        adapter = connection.sync_connection.connection.dbapi_connection
+        if not isinstance(adapter, AsyncAdapt_asyncpg_connection):
+            raise TypeError("the database driver is not asyncpg")
+        async with _committed(sessions(bind=connection, info={_UNIT_ADAPTER: adapter})) as session:
+            yield session
+
+
+@asynccontextmanager
+async def _committed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    try:
+        yield session
+        if _has_work(session):
+            await session.commit()
+    except BaseException:
+        if _has_work(session):
             await session.rollback()
-            raise
-        await session.commit()
+        raise
+    finally:
+        if _has_work(session) or session.sync_session.identity_map:
+            await session.close()
+
+
+def _has_work(session: AsyncSession) -> bool:
+    return session.in_transaction() or bool(session.new or session.deleted or session.dirty)
 
 
 async def _request_unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -143,6 +178,7 @@ ReadSessionDep = Annotated[AsyncSession, Depends(_request_reads)]
 # Where a session keeps its driver connection between statements (`Session.info`).
 _READ_CONNECTION = "read_connection"  # READS: the pooled connection it checked out
 _READ_DRIVER = "read_driver"  # READS: that connection's asyncpg connection
+_UNIT_ADAPTER = "unit_adapter"  # a unit of work: the asyncpg adapter of its bound connection
 _UNIT_DRIVER = "unit_driver"  # a unit of work: (its transaction, the asyncpg adapter)
 
 
@@ -176,6 +212,11 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
     # The session's connection is looked up once per transaction: asking the session for it
     # again costs more than the statement's own driver work.
     transaction = session.sync_session.get_transaction()
+    if transaction is None and standalone:
+        bound = session.info.get(_UNIT_ADAPTER)
+        if bound is not None and bound._transaction is None:
+            unbegun: asyncpg.Connection = bound._connection
+            return unbegun
     known = session.info.get(_UNIT_DRIVER)
     if known is None or transaction is None or known[0] is not transaction:
         pooled = await (await session.connection()).get_raw_connection()

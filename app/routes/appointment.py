@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
@@ -228,11 +229,13 @@ async def book_appointment(
             headers = {"Idempotent-Replayed": "true"}
             return JSONResponse(stored.body, status_code=stored.status, headers=headers)
     booked = await booking_service.book(session, data, caller, change.clinic)
-    body = booked.model_dump(mode="json")
+    body = booked.model_dump_json()
     if idempotency_key is not None:
-        await idempotency_service.store(session, caller.actor, idempotency_key, 201, body)
+        await idempotency_service.store(
+            session, caller.actor, idempotency_key, 201, json.loads(body)
+        )
     change.counted.append("booked")
-    return JSONResponse(body, status_code=201)
+    return Response(body, status_code=201, media_type="application/json")
 
 
 async def appointment_filters(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import phonenumbers
@@ -17,20 +18,29 @@ from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
 
 def normalise_mobile(raw: str, default_region: str | None, field: str = "mobile_number") -> str:
     """A mobile number in E.164, so any spelling of a number finds the same patient."""
-    text = raw.strip()
+    e164, problem = _e164(raw.strip(), default_region)
+    if problem is not None:
+        raise InvalidInput(field, problem)
+    assert e164 is not None
+    return e164
+
+
+# Parsing is the costliest step of a booking for a known caller, and the same caller's number
+# comes again within a call (found, then booked) and across calls.
+@functools.lru_cache(maxsize=4096)
+def _e164(text: str, default_region: str | None) -> tuple[str | None, str | None]:
+    """(the number in E.164, None), or (None, what is wrong with it)."""
     if default_region is None and text.startswith("00"):
         text = "+" + text[2:]
     if not text.startswith("+") and default_region is None:
-        raise InvalidInput(
-            field, "include the country code (e.g. +14155550123); no default region is set"
-        )
+        return None, "include the country code (e.g. +14155550123); no default region is set"
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(field, f"not a phone number: {exc}") from None
+        return None, f"not a phone number: {exc}"
     if not phonenumbers.is_possible_number(number):
-        raise InvalidInput(field, "not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return None, "not a possible phone number"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
 async def create_patient(

@@ -1,0 +1,105 @@
+"""The unit of work (app/database.py) in committed mode: one connection per unit, whatever mix
+of standalone statements, driver statements and ORM work it runs, and the commit/rollback
+rules the services rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.database import (
+    Sql,
+    create_engine,
+    create_sessionmaker,
+    execute,
+    fetchrow,
+    unit_of_work,
+)
+from app.models import VisitType
+from tests.conftest import client_for, make_settings, started_app
+from tests.factories import booking_payload, create_doctor, next_weekday
+
+_STANDALONE_INSERT = Sql(
+    "INSERT INTO visit_types (id, name, duration_minutes, is_active) VALUES (:id, :name, 30, true)",
+    standalone=True,
+)
+_INSERT = Sql(
+    "INSERT INTO visit_types (id, name, duration_minutes, is_active) VALUES (:id, :name, 30, true)"
+)
+_BACKEND = Sql("SELECT pg_backend_pid() AS pid", standalone=True)
+
+
+async def _names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set((await conn.execute(text("SELECT name FROM visit_types"))).scalars())
+
+
+async def test_each_kind_of_statement_commits_or_rolls_back_as_documented(
+    db: AsyncEngine, database_url: str
+) -> None:
+    engine = create_engine(Settings(_env_file=None), database_url)  # type: ignore[call-arg]
+    sessions = create_sessionmaker(engine)
+    try:
+        # Committed: everything, when the block ends normally.
+        async with unit_of_work(sessions) as session:
+            await execute(session, _STANDALONE_INSERT, id=uuid.uuid4(), name="standalone")
+            await execute(session, _INSERT, id=uuid.uuid4(), name="in transaction")
+            session.add(VisitType(name="orm", duration_minutes=20))
+        assert await _names(db) == {"standalone", "in transaction", "orm"}
+
+        # A standalone statement run before the transaction opened has committed by itself;
+        # what came after it rolls back with the unit.
+        with pytest.raises(RuntimeError):
+            async with unit_of_work(sessions) as session:
+                await execute(session, _STANDALONE_INSERT, id=uuid.uuid4(), name="kept")
+                session.add(VisitType(name="rolled back (orm)", duration_minutes=20))
+                await session.flush()
+                await execute(session, _STANDALONE_INSERT, id=uuid.uuid4(), name="rolled back")
+                raise RuntimeError("the unit fails")
+        assert await _names(db) == {"standalone", "in transaction", "orm", "kept"}
+
+        # One connection for the whole unit: the driver's and the ORM's are the same backend.
+        async with unit_of_work(sessions) as session:
+            before = await fetchrow(session, _BACKEND)
+            orm = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            after = await fetchrow(session, _BACKEND)
+            assert before is not None and after is not None
+            assert before["pid"] == orm == after["pid"]
+    finally:
+        await engine.dispose()
+
+
+async def test_bookings_of_every_kind_run_on_a_pool_of_one(db: object, database_url: str) -> None:
+    """Plain, idempotent, refused (alternatives read), rescheduled and cancelled: none may ask
+    for a second connection while it holds one (it would wait for itself, then answer 503)."""
+    settings = make_settings(db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=5)
+    app, lifespan = await started_app(settings, database_url)
+    try:
+        async with client_for(app) as client:
+            doctor = await create_doctor(client)
+            day = next_weekday(2)
+            url = "/api/v1/appointments/"
+            plain = client.post(url, json=booking_payload(doctor["id"], day, "09:00"))
+            keyed = client.post(
+                url,
+                json=booking_payload(doctor["id"], day, "09:30"),
+                headers={"Idempotency-Key": "pool-of-one"},
+            )
+            refused = client.post(url, json=booking_payload(doctor["id"], day, "09:10"))
+            answers = await asyncio.gather(plain, keyed, refused)
+            assert [a.status_code for a in answers] == [201, 201, 409], [a.text for a in answers]
+            assert answers[2].json()["alternatives"]
+            moved = await client.put(
+                f"/api/v1/appointments/{answers[0].json()['id']}/reschedule",
+                json={"date": day.isoformat(), "start_time": "10:00"},
+            )
+            assert moved.status_code == 200, moved.text
+            cancelled = await client.delete(f"/api/v1/appointments/{answers[1].json()['id']}")
+            assert cancelled.status_code == 200, cancelled.text
+    finally:
+        await lifespan.__aexit__(None, None, None)
