@@ -24,6 +24,7 @@ from app.routes import (
     appointment,
     doctor,
     health,
+    hold,
     lanes,
     patient,
     schedule,
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # here, once for every /api/v1 route.
     for router in (
         appointment.router,
+        hold.router,
         doctor.router,
         schedule.router,
         visit_type.router,

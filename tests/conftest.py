@@ -46,7 +46,7 @@ from tests.db import throwaway_database
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
-    "outbox_jobs, appointment_events, idempotency_keys, appointments, doctor_leaves, "
+    "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, doctor_leaves, "
     "doctor_date_overrides, clinic_holidays, patient_history, patients, doctor_days, doctors, "
     "visit_types"
 )

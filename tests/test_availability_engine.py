@@ -20,6 +20,7 @@ from app.services.scheduling.engine import (
     SLOT_REASONS,
     WEEKDAYS,
     DayFacts,
+    HeldSpan,
     Interval,
     Rules,
     Schedule,
@@ -81,7 +82,9 @@ def nudge(draw: st.DrawFn, start: int, end: int) -> tuple[dt.time, dt.time]:
 
 
 @st.composite
-def day_facts(draw: st.DrawFn, day: dt.date, schedule: Schedule, visit: int | None) -> DayFacts:
+def day_facts(
+    draw: st.DrawFn, day: dt.date, schedule: Schedule, visit: int | None, now: dt.datetime
+) -> DayFacts:
     leaves: list[Span] = [Interval(day, *t) for t in draw(st.lists(span_times(240), max_size=2))]
     if draw(rarely):
         leaves.append(Interval(day))
@@ -97,7 +100,17 @@ def day_facts(draw: st.DrawFn, day: dt.date, schedule: Schedule, visit: int | No
             busy.append(Interval(day, *nudge(draw, start, min(end, 86340))))
         else:
             busy.append(Interval(day, *draw(span_times(180))))
-    return DayFacts(tuple(leaves), tuple(busy), windows, draw(rarely))
+    # Holds: on the grid or not, some expired by `now` (they must count for nothing).
+    holds: list[HeldSpan] = []
+    for _ in range(draw(st.integers(0, 3))):
+        if starts and draw(st.booleans()):
+            start = draw(st.sampled_from(starts))
+            times = nudge(draw, start, min(start + 60 * (visit or step), 86340))
+        else:
+            times = draw(span_times(120))
+        expires = now + dt.timedelta(seconds=draw(st.integers(-600, 600)))
+        holds.append((day, *times, expires))
+    return DayFacts(tuple(leaves), tuple(busy), windows, draw(rarely), tuple(holds))
 
 
 schedules = st.builds(
@@ -153,11 +166,11 @@ def cases(draw: st.DrawFn, days: int = 10, now_days: tuple[int, int] = (-5, 14))
     end = start + dt.timedelta(days=draw(st.integers(0, days - 1)))
     dates = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     schedule, visit = draw(schedules), draw(st.none() | st.integers(5, 180))
-    on = [d for d in dates if draw(st.sampled_from((True, True, False)))]
-    facts = {d: draw(day_facts(d, schedule, visit)) for d in on}
     minutes = draw(st.integers(now_days[0] * 1440, now_days[1] * 1440))
     seconds = 60 * minutes + draw(st.sampled_from((0, 0, 0, 30)))
     now = dt.datetime.combine(start, dt.time(), dt.UTC) + dt.timedelta(seconds=seconds)
+    on = [d for d in dates if draw(st.sampled_from((True, True, False)))]
+    facts = {d: draw(day_facts(d, schedule, visit, now)) for d in on}
     return Case(schedule, start, end, facts, now, ZoneInfo(zone), visit)
 
 
@@ -196,7 +209,9 @@ def ref_reasons(c: Case, day: dt.date, t: dt.time | None) -> list[str]:
     today = c.now.astimezone(c.tz).date()
     ahead = (day - today).days
     visit = c.visit or c.schedule.slot_minutes
-    limit = rules.max_per_day is not None and len(facts.busy) >= rules.max_per_day
+    holding = [(secs(h[1]), secs(h[2])) for h in facts.holds if h[3] > c.now]
+    taken = len(facts.busy) + len(holding)
+    limit = rules.max_per_day is not None and taken >= rules.max_per_day
     low = secs(t) if t is not None else 0
     high, buffer = low + visit * 60, rules.buffer_minutes * 60
     leaves = [bounds(leave) for leave in facts.leaves]
@@ -218,6 +233,7 @@ def ref_reasons(c: Case, day: dt.date, t: dt.time | None) -> list[str]:
             ("outside_hours", low not in c.grid(day) or not exists(day, t, c.tz)),
             ("too_soon", at(day, t, c.tz) <= notice),
             ("daily_limit", limit),
+            ("held", any(s - buffer < high and low < e + buffer for s, e in holding)),
             ("taken", any(s - buffer < high and low < e + buffer for s, e in appointments)),
         ]
     return [name for name, applies in checks if applies]
@@ -290,7 +306,9 @@ def test_greedy_booking_keeps_the_buffer_and_the_daily_limit(c: Case, data: st.D
         assert again in ("daily_limit", "taken")
     else:
         pytest.fail("booking never ran out of slots")
-    spans = [b for b in map(bounds, facts.busy) if b is not None]
+    # Active holds count as appointments: the new bookings keep their distance from them too.
+    holding = [(secs(h[1]), secs(h[2])) for h in facts.holds if h[3] > c.now]
+    spans = holding + [b for b in map(bounds, facts.busy) if b is not None]
     gap = rules.buffer_minutes * 60
     new = len(spans) - booked
     for i in range(new, len(spans)):
@@ -300,7 +318,7 @@ def test_greedy_booking_keeps_the_buffer_and_the_daily_limit(c: Case, data: st.D
         for leave in filter(None, map(bounds, facts.leaves)):
             assert spans[i][1] <= leave[0] or leave[1] <= spans[i][0]
     if rules.max_per_day is not None and booked:
-        assert len(facts.busy) <= rules.max_per_day
+        assert len(facts.busy) + len(holding) <= rules.max_per_day
 
 
 @settings(max_examples=200, deadline=None)

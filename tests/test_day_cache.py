@@ -193,14 +193,29 @@ async def test_remembered_answers_follow_a_visit_types_length(
 def test_remembered_answers_are_bounded_by_the_days_they_cover() -> None:
     from app.services.scheduling.day_cache import ANSWER_DAYS_PER_DAY, DayCache
 
+    now = dt.datetime(2030, 1, 1, 9, tzinfo=dt.UTC)
     cache = DayCache(2)  # room for 2 * ANSWER_DAYS_PER_DAY days of answers
     budget = 2 * ANSWER_DAYS_PER_DAY
     cache.remember_answer("a", "answer a", budget - 1)
     cache.remember_answer("b", "answer b", 1)
-    assert cache.answer("a") == "answer a" and cache.answer("b") == "answer b"
+    assert cache.answer("a", now) == "answer a" and cache.answer("b", now) == "answer b"
     cache.remember_answer("c", "answer c", 2)  # over budget: the least recently used goes
-    assert cache.answer("a") is None
-    assert cache.answer("b") == "answer b" and cache.answer("c") == "answer c"
+    assert cache.answer("a", now) is None
+    assert cache.answer("b", now) == "answer b" and cache.answer("c", now) == "answer c"
     cache.remember_answer("huge", "too big", budget + 1)
-    assert cache.answer("huge") is None
-    assert DayCache(0).answer("a") is None
+    assert cache.answer("huge", now) is None
+    assert DayCache(0).answer("a", now) is None
+
+
+def test_an_answer_that_holds_a_hold_is_forgotten_when_the_hold_expires() -> None:
+    from app.services.scheduling.day_cache import DayCache
+
+    now = dt.datetime(2030, 1, 1, 9, tzinfo=dt.UTC)
+    expiry = now + dt.timedelta(minutes=5)
+    cache = DayCache(4)
+    cache.remember_answer("held", "without the held slot", 1, until=expiry)
+    assert cache.answer("held", now) == "without the held slot"
+    assert cache.answer("held", expiry - dt.timedelta(microseconds=1)) is not None
+    assert cache.answer("held", expiry) is None
+    # Forgotten, not just hidden: its days no longer count against the budget.
+    assert cache._answer_days == 0

@@ -48,6 +48,35 @@ OVER_THE_LIMIT = text(
         HAVING count(*) > d.max_appointments_per_day) over_limit
     """
 )
+# What takes a doctor's time: active appointments and active, unexpired holds.
+_SPANS = """
+    WITH spans AS (
+        SELECT id, doctor_id, date, start_time, end_time FROM appointments
+         WHERE status IN ('BOOKED', 'RESCHEDULED')
+        UNION ALL
+        SELECT id, doctor_id, date, start_time, end_time FROM holds
+         WHERE status = 'active' AND expires_at > now()
+    )
+"""
+SPANS_TOO_CLOSE = text(
+    _SPANS
+    + """
+    SELECT count(*) FROM spans a
+      JOIN spans b ON a.doctor_id = b.doctor_id AND a.id < b.id AND a.date = b.date
+      JOIN doctors d ON d.id = a.doctor_id
+     WHERE a.start_time < b.end_time + make_interval(mins => d.buffer_minutes)
+       AND b.start_time < a.end_time + make_interval(mins => d.buffer_minutes)
+    """
+)
+SPANS_OVER_THE_LIMIT = text(
+    _SPANS
+    + """
+    SELECT count(*) FROM (
+        SELECT s.doctor_id, s.date FROM spans s JOIN doctors d ON d.id = s.doctor_id
+         GROUP BY s.doctor_id, s.date, d.max_appointments_per_day
+        HAVING count(*) > d.max_appointments_per_day) over_limit
+    """
+)
 LUNCH_BREAK = [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "16:00"}]
 
 
@@ -98,6 +127,48 @@ async def test_sixty_clients_one_slot_exactly_one_wins(
                 text("SELECT count(*) FROM appointments WHERE status IN ('BOOKED', 'RESCHEDULED')")
             )
         assert active == 1
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_sixty_holds_and_bookings_for_one_slot_leave_one_winner(
+    db: AsyncEngine, two_services: list[str]
+) -> None:
+    """Holds alone, then holds and bookings mixed, each raced for one slot from two
+    processes: exactly one request wins each slot."""
+    clients = _clients(two_services)
+    try:
+        doctor = await _doctor(clients[0])
+        day = next_weekday(1)
+        body = {"doctor_id": doctor["id"], "date": day.isoformat(), "start_time": "10:00"}
+        holds = await asyncio.gather(
+            *[clients[i % 2].post("/api/v1/holds/", json=body) for i in range(60)]
+        )
+        assert Counter(r.status_code for r in holds) == {201: 1, 409: 59}
+        assert {r.json()["reason"] for r in holds if r.status_code == 409} == {"held"}
+
+        mixed_body = {**body, "start_time": "14:00"}
+        mixed = await asyncio.gather(
+            *[
+                clients[i % 2].post("/api/v1/holds/", json=mixed_body)
+                if i % 3
+                else clients[i % 2].post(
+                    "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "14:00")
+                )
+                for i in range(60)
+            ]
+        )
+        assert Counter(r.status_code for r in mixed) == {201: 1, 409: 59}
+        async with db.connect() as conn:
+            assert await conn.scalar(SPANS_TOO_CLOSE) == 0
+            taken = await conn.scalar(
+                text(
+                    "SELECT (SELECT count(*) FROM holds WHERE start_time = '14:00')"
+                    " + (SELECT count(*) FROM appointments WHERE start_time = '14:00')"
+                )
+            )
+        assert taken == 1
     finally:
         for client in clients:
             await client.aclose()
@@ -237,9 +308,10 @@ async def test_overlapping_long_visits_raced_leave_one_winner(
 async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
     db: AsyncEngine, two_services: list[str]
 ) -> None:
-    """Bookings of three lengths, moves, cancellations, and edits of the schedule (week,
-    overrides, leaves, grid, notice) from two processes at once; afterwards no two active
-    appointments are closer than the buffer and no day is over its limit."""
+    """Bookings of three lengths, moves, cancellations, holds (made, released, expired,
+    booked through) and edits of the schedule (week, overrides, leaves, grid, notice) from two
+    processes at once; afterwards no two active appointments or holds are closer than the
+    buffer and no day is over its limit."""
     clients = _clients(two_services)
     rng = random.Random(12)
     try:
@@ -256,7 +328,9 @@ async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
         days = [next_weekday(0), next_weekday(0) + dt.timedelta(days=1)]
         patients = [patient_payload() for _ in range(10)]
         booked: list[str] = []
+        held: list[str] = []
         statuses: Counter[int] = Counter()
+        kinds: Counter[str] = Counter()
 
         def random_slot() -> tuple[dt.date, str]:
             minutes = 9 * 60 + rng.randrange(0, 28) * 15
@@ -280,10 +354,45 @@ async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
                 ]
             )
 
+        async def hold_op(client: httpx.AsyncClient) -> httpx.Response | None:
+            choice = rng.random()
+            if choice < 0.4 or not held:
+                day, start = random_slot()
+                body = {"doctor_id": doctor["id"], "date": day.isoformat(), "start_time": start}
+                body["visit_type_id"] = rng.choice([None, *visit_types])
+                response = await client.post("/api/v1/holds/", json=body)
+                if response.status_code == 201:
+                    held.append(response.json()["id"])
+                kinds["hold"] += 1
+                return response
+            hold_id = rng.choice(held)
+            if choice < 0.6:
+                kinds["release"] += 1
+                return await client.delete(f"/api/v1/holds/{hold_id}")
+            if choice < 0.75:  # time passes for this one: it expires
+                kinds["expire"] += 1
+                async with db.begin() as conn:
+                    await conn.execute(
+                        text("UPDATE holds SET expires_at = now() WHERE id = :id"), {"id": hold_id}
+                    )
+                return None
+            kinds["book through"] += 1
+            payload = {"hold_id": hold_id, "source": "AI_CALLING_AGENT"}
+            payload["patient"] = rng.choice(patients)
+            response = await client.post("/api/v1/appointments/", json=payload)
+            if response.status_code == 201:
+                booked.append(response.json()["id"])
+            return response
+
         async def one_op(i: int) -> None:
             client = clients[i % 2]
             choice = rng.random()
-            if choice < 0.5 or not booked:
+            if choice < 0.3:
+                response = await hold_op(client)
+                if response is not None:
+                    statuses[response.status_code] += 1
+                return
+            if choice < 0.6 or not booked:
                 day, start = random_slot()
                 payload = booking_payload(
                     doctor["id"],
@@ -295,29 +404,37 @@ async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
                 response = await client.post("/api/v1/appointments/", json=payload)
                 if response.status_code == 201:
                     booked.append(response.json()["id"])
-            elif choice < 0.75:
+            elif choice < 0.8:
                 day, start = random_slot()
                 response = await client.put(
                     f"/api/v1/appointments/{rng.choice(booked)}/reschedule",
                     json={"date": day.isoformat(), "start_time": start},
                 )
-            elif choice < 0.88:
+            elif choice < 0.9:
                 response = await client.delete(f"/api/v1/appointments/{rng.choice(booked)}")
             else:
                 method, url, body = schedule_edit()
                 response = await client.request(method, url, json=body)
             statuses[response.status_code] += 1
 
-        for wave in range(6):
+        for wave in range(8):
             await asyncio.gather(*[one_op(wave * 40 + i) for i in range(40)])
 
-        # 404: deleting an override that is not there; 409: a leave over another one.
+        # 404: deleting an override that is not there; 409: a leave over another one, a
+        # refused slot, or a hold already booked or released.
         assert set(statuses) <= {200, 201, 204, 404, 409}, statuses
         assert statuses[201] > 5 and statuses[409] > 5
+        assert min(kinds.values()) > 0 and len(kinds) == 4, kinds
         async with db.connect() as conn:
             assert await conn.scalar(TOO_CLOSE) == 0
             assert await conn.scalar(OVER_THE_LIMIT) == 0
             assert await conn.scalar(OVERLAPS) == 0
+            assert await conn.scalar(SPANS_TOO_CLOSE) == 0
+            assert await conn.scalar(SPANS_OVER_THE_LIMIT) == 0
+            converted = await conn.scalar(
+                text("SELECT count(*) FROM holds WHERE status = 'booked'")
+            )
+            assert converted is not None and converted > 0
     finally:
         for client in clients:
             await client.aclose()

@@ -6,6 +6,7 @@ from app.models.base import Base
 from app.models.doctor import Doctor
 from app.models.doctor_day import DoctorDay
 from app.models.doctor_leave import DoctorLeave
+from app.models.hold import Hold
 from app.models.idempotency_key import IdempotencyKey
 from app.models.outbox_job import OutboxJob
 from app.models.patient import Patient
@@ -22,6 +23,7 @@ __all__ = [
     "DoctorDateOverride",
     "DoctorDay",
     "DoctorLeave",
+    "Hold",
     "IdempotencyKey",
     "OutboxJob",
     "Patient",

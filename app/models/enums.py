@@ -37,3 +37,13 @@ class AppointmentAction(enum.StrEnum):
     CREATED = "created"
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
+
+
+class HoldStatus(enum.StrEnum):
+    """A hold's stored status. An `active` hold whose `expires_at` has passed reads `expired`
+    (`EXPIRED`, never stored): expiry needs no job to run."""
+
+    ACTIVE = "active"
+    BOOKED = "booked"
+    RELEASED = "released"
+    EXPIRED = "expired"

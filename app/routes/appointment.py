@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 from starlette.datastructures import QueryParams
 
@@ -17,11 +15,13 @@ from app.database import ReadSessionDep
 from app.errors import InvalidInput
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
+    SLOT_409,
     ChangeDep,
     IdempotencyKeyHeader,
     ReadingDep,
     error_responses,
     get_reading,
+    idempotent_response,
 )
 from app.schemas.appointment import (
     AppointmentCreate,
@@ -30,7 +30,6 @@ from app.schemas.appointment import (
     AvailabilityRead,
     DoctorSlot,
     RescheduleRequest,
-    SlotUnavailableBody,
 )
 from app.schemas.common import (
     CalendarDate,
@@ -58,9 +57,6 @@ def slot_json(slot: SlotTime) -> dict[str, str]:
     return {"start_time": clock_text(slot.start), "end_time": clock_text(slot.end)}
 
 
-_SLOT_409: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Slot not available", "model": SlotUnavailableBody}
-}
 DateQuery = Annotated[CalendarDate | None, Query()]
 
 
@@ -210,7 +206,7 @@ def availability_response(
     "/",
     status_code=201,
     response_model=AppointmentRead,
-    responses={**error_responses(404, 422), **_SLOT_409},
+    responses={**error_responses(404, 422), **SLOT_409},
 )
 @router.post("", status_code=201, include_in_schema=False)
 async def book_appointment(
@@ -218,24 +214,20 @@ async def book_appointment(
     change: ChangeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    """Book a slot; with an `Idempotency-Key`, a retry replays the first answer."""
+    """Book a slot, or the slot a hold keeps (`hold_id`); with an `Idempotency-Key`, a retry
+    replays the first answer."""
     session, caller = change.session, change.caller
-    if idempotency_key is not None:
-        request_hash = idempotency_service.fingerprint(data.model_dump(mode="json"))
-        stored = await idempotency_service.claim(
-            session, caller.actor, idempotency_key, request_hash
-        )
-        if stored is not None:
-            headers = {"Idempotent-Replayed": "true"}
-            return JSONResponse(stored.body, status_code=stored.status, headers=headers)
-    booked = await booking_service.book(session, data, caller, change.clinic)
-    body = booked.model_dump_json()
-    if idempotency_key is not None:
-        await idempotency_service.store(
-            session, caller.actor, idempotency_key, 201, json.loads(body)
-        )
-    change.counted.append("booked")
-    return Response(body, status_code=201, media_type="application/json")
+    answer = await idempotency_service.once(
+        session,
+        caller.actor,
+        idempotency_key,
+        "book_appointment",
+        data,
+        lambda: booking_service.book(session, data, caller, change.clinic),
+    )
+    if not answer.replayed:
+        change.counted.append("booked")
+    return idempotent_response(answer)
 
 
 async def appointment_filters(
@@ -293,7 +285,7 @@ async def list_appointment_events(
     return [AppointmentEventRead.model_validate(e) for e in events]
 
 
-@router.put("/{appointment_id}/reschedule", responses={**error_responses(404), **_SLOT_409})
+@router.put("/{appointment_id}/reschedule", responses={**error_responses(404), **SLOT_409})
 async def reschedule_appointment(
     appointment_id: uuid.UUID, data: RescheduleRequest, change: ChangeDep
 ) -> AppointmentRead:

@@ -9,15 +9,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.config import Settings
 from app.database import read_session, unit_of_work
+from app.schemas.appointment import SlotUnavailableBody
 from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import actor_of
 from app.services.context import Caller, Clinic
+from app.services.idempotency_service import Answer
 from app.services.scheduling.day_cache import DayCache
 
 
@@ -119,6 +121,20 @@ _DESCRIPTIONS = {
     500: ("Unexpected error; quote the request id", ServerErrorBody),
     503: ("The database is unavailable", ErrorBody),
 }
+
+
+# A slot refused: why (`reason`) and the nearest free ones, for bookings, holds and moves.
+SLOT_409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Slot not available, or the wrong state", "model": SlotUnavailableBody}
+}
+
+
+def idempotent_response(answer: Answer) -> Response:
+    """An idempotent operation's answer; a replayed one says so (`Idempotent-Replayed`)."""
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return Response(
+        answer.json(), status_code=answer.status, media_type="application/json", headers=headers
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from app.models.enums import (
     AppointmentAction,
@@ -12,7 +12,7 @@ from app.models.enums import (
     AppointmentStatus,
     CalendarSyncStatus,
 )
-from app.schemas.common import CalendarDate, ClockTime, ErrorBody, InputModel
+from app.schemas.common import CalendarDate, ClockTime, ErrorBody, InputModel, required_unless
 from app.schemas.patient import PatientCreate
 from app.services.scheduling.engine import DayReason, SlotReason
 
@@ -21,13 +21,28 @@ RefusalReason = SlotReason
 
 
 class AppointmentCreate(InputModel):
-    doctor_id: uuid.UUID
-    date: CalendarDate
-    start_time: ClockTime
+    """A booking of a slot (`doctor_id`, `date`, `start_time`), or of the slot a hold keeps
+    (`hold_id`; the slot's fields may then be left out, and must match the hold if sent)."""
+
+    doctor_id: uuid.UUID | None = None
+    date: CalendarDate | None = None
+    start_time: ClockTime | None = None
     source: AppointmentSource
     patient_id: uuid.UUID | None = None
     patient: PatientCreate | None = None
     visit_type_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = Field(
+        default=None, description="Book the slot this hold keeps (POST /holds/)."
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _slot_or_hold(
+        cls, data: Any, handler: ModelWrapValidatorHandler[AppointmentCreate]
+    ) -> AppointmentCreate:
+        return required_unless(
+            cls.__name__, data, handler, ("doctor_id", "date", "start_time"), "hold_id"
+        )
 
     @model_validator(mode="after")
     def _one_patient(self) -> AppointmentCreate:

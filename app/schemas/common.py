@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from fastapi import Response
 from pydantic import (
@@ -14,11 +15,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import to_json
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, to_json
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -138,3 +140,39 @@ class ValidationErrorBody(ErrorBody):
 
 class ServerErrorBody(ErrorBody):
     request_id: str | None = None
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def required_unless(
+    name: str, data: Any, handler: Callable[[Any], Model], fields: Sequence[str], given: str
+) -> Model:
+    """Validate `data` (in a wrap validator) with `fields` required unless `given` is sent:
+    each one missing is reported as a missing field, together with any other field's error."""
+    missing: list[str] = []
+    if isinstance(data, dict) and data.get(given) is None:
+        missing = [field for field in fields if data.get(field) is None]
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        if not missing:
+            raise
+        errors = [*map(_again, exc.errors()), *(_required(f, given, data) for f in missing)]
+        raise ValidationError.from_exception_data(name, errors) from None
+    if missing:
+        raise ValidationError.from_exception_data(
+            name, [_required(field, given, data) for field in missing]
+        )
+    return model
+
+
+def _again(error: ErrorDetails) -> InitErrorDetails:
+    """An error already reported, in the form that raises it again."""
+    kind = PydanticCustomError(error["type"], error["msg"])
+    return {"type": kind, "loc": error["loc"], "input": error["input"]}
+
+
+def _required(field: str, given: str, data: Any) -> InitErrorDetails:
+    message = f"required unless {given} is given"
+    return {"type": PydanticCustomError("missing", message), "loc": (field,), "input": data}

@@ -15,9 +15,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.config import JsonDict, JsonValue
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.schemas.common import InputModel, PartialUpdate
+from app.schemas.common import InputModel, PartialUpdate, required_unless
 from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
 from app.services.scheduling.engine import WEEKDAYS
 
@@ -132,22 +132,10 @@ class DoctorCreate(_DoctorInput):
     @model_validator(mode="wrap")
     @classmethod
     def _has_a_week(cls, data: Any, handler: ModelWrapValidatorHandler[DoctorCreate]) -> Any:
-        # Without `weekly_hours`, the request's two fields are required: reported as missing
-        # fields together with any other field's error, as they were before weekly hours.
-        missing = []
-        if isinstance(data, dict) and data.get("weekly_hours") is None:
-            missing = [f for f in ("working_days", "working_hours") if data.get(f) is None]
-        try:
-            doctor = handler(data)
-        except ValidationError as exc:
-            if not missing:
-                raise
-            errors = [*map(_again, exc.errors()), *(_needs_week(f, data) for f in missing)]
-            raise ValidationError.from_exception_data(cls.__name__, errors) from None
-        if missing:
-            raise ValidationError.from_exception_data(
-                cls.__name__, [_needs_week(f, data) for f in missing]
-            )
+        # Without `weekly_hours`, the request's two fields are required, as they were before.
+        doctor = required_unless(
+            cls.__name__, data, handler, ("working_days", "working_hours"), "weekly_hours"
+        )
         if doctor.weekly_hours is None:
             assert doctor.working_days is not None and doctor.working_hours is not None
             doctor.weekly_hours = week_of(doctor.working_days, doctor.working_hours)
@@ -160,17 +148,6 @@ class DoctorCreate(_DoctorInput):
 
 def _disagrees(field: str, message: str, sent: Any) -> InitErrorDetails:
     return {"type": PydanticCustomError("disagrees", message), "loc": (field,), "input": sent}
-
-
-def _again(error: ErrorDetails) -> InitErrorDetails:
-    """An error already reported, in the form that raises it again."""
-    kind = PydanticCustomError(error["type"], error["msg"])
-    return {"type": kind, "loc": error["loc"], "input": error["input"]}
-
-
-def _needs_week(field: str, data: Any) -> InitErrorDetails:
-    message = "required unless weekly_hours is given"
-    return {"type": PydanticCustomError("missing", message), "loc": (field,), "input": data}
 
 
 class DoctorUpdate(_DoctorInput, PartialUpdate):

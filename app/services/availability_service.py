@@ -22,6 +22,7 @@ from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling.day_cache import DayCache
 from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
+    NO_FACTS,
     Day,
     Moment,
     SlotTime,
@@ -100,7 +101,7 @@ async def doctor_availability(
         calendar = await load_doctor_versions(session, doctor_id, first, last)
         visit_minutes = await visit_length(session, calendar, visit_type_id)
         stamp = _stamp(calendar, span, clinic, visit_minutes)
-        if stamp is not None and (answer := cache.answer(stamp)) is not None:
+        if stamp is not None and (answer := cache.answer(stamp, clinic.now)) is not None:
             metrics.AVAILABILITY_READS.labels("answer").inc()
             return cast(DoctorAvailability, answer)
         remembered = cache.lookup(doctor_id, span, calendar.day_versions)
@@ -118,7 +119,10 @@ async def doctor_availability(
     # `calendar` is the read whose versions describe `facts`.
     stamp = _stamp(calendar, span, clinic, visit_minutes)
     if stamp is not None:
-        cache.remember_answer(stamp, result, len(span))
+        expiries = [
+            hold[3] for day in span for hold in facts.get(day, NO_FACTS).holding(clinic.now)
+        ]
+        cache.remember_answer(stamp, result, len(span), min(expiries, default=None))
     return result
 
 

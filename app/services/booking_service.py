@@ -4,7 +4,8 @@ Each asks the scheduling engine the same question the availability endpoint answ
 caller's unit of work (a session whose transaction the caller commits). How each change is
 guarded against a concurrent one:
 - A booking reads its day and writes only if the day is unchanged (`booking.sql`); if it
-  changed in between, the booking claims the day and decides again on a fresh read.
+  changed in between, the booking claims the day and decides again on a fresh read
+  (`booking.decide`, shared with holds).
 - A reschedule or cancellation locks the doctor's row, then the appointment's, and claims
   the days it reads, so they run one at a time per doctor and bookings of those days wait.
 The partial unique index on active appointments backs this up in the database.
@@ -19,82 +20,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics
 from app.database import violated_constraint
-from app.errors import InvalidState, NotFound, SlotUnavailable
+from app.errors import InvalidState, NotFound
 from app.models import Appointment, Doctor
 from app.models.enums import AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
-from app.schemas.common import format_clock
-from app.services import availability_service, google_calendar_service
+from app.services import google_calendar_service, hold_service
 from app.services.booking import audit
 from app.services.booking import sql as booking_sql
+from app.services.booking.decide import decide_and_write, slot_unavailable
 from app.services.booking.sql import NewPatient, Refusal
 from app.services.context import Caller, Clinic
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import normalise_mobile
-from app.services.scheduling.engine import (
-    ALTERNATIVE_HORIZON_DAYS,
-    REASON_SENTENCES,
-    Moment,
-    SlotTime,
-    availability,
-    day_availability,
-    find_slot,
-    nearest_alternatives,
-    refusal,
-    seconds,
-)
-from app.services.scheduling.queries import (
-    DoctorCalendar,
-    doctor_schedule,
-    load_doctor_calendar,
-    load_facts,
-)
-
-
-async def slot_unavailable(
-    session: AsyncSession,
-    calendar: DoctorCalendar,
-    day: dt.date,
-    start_time: dt.time,
-    clinic: Clinic,
-    visit_minutes: int | None,
-    exclude: uuid.UUID | None = None,
-) -> SlotUnavailable:
-    """The 409 for a slot the engine would not offer: why (decided on `calendar`, the read
-    the refusal was made on) and the nearest free slots of the same length."""
-    reason = refusal(
-        calendar.schedule, day, start_time, calendar.day(day), clinic.now, clinic.tz, visit_minutes
-    )
-    first = max(day, clinic.today)
-    last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
-    facts = await load_facts(
-        session, [calendar.doctor_id], first, last, exclude_appointment=exclude
-    )
-    days = availability(
-        calendar.schedule,
-        first,
-        last,
-        facts[calendar.doctor_id],
-        clinic.now,
-        clinic.tz,
-        visit_minutes,
-    )
-    alternatives = [
-        {
-            "date": alt_day.isoformat(),
-            "start_time": format_clock(slot.start),
-            "end_time": format_clock(slot.end),
-        }
-        for alt_day, slot in nearest_alternatives(days, day, start_time)
-    ]
-    # No reason from the read: an appointment committed after it took the slot.
-    reason = reason or "taken"
-    return SlotUnavailable(
-        f"That slot is not available for booking ({REASON_SENTENCES[reason]}).",
-        extra={"reason": reason, "alternatives": alternatives},
-    )
+from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot, seconds
+from app.services.scheduling.queries import DoctorCalendar, doctor_schedule, load_facts
 
 
 def _new_patient(data: AppointmentCreate, clinic: Clinic) -> NewPatient | None:
@@ -112,79 +52,44 @@ def _new_patient(data: AppointmentCreate, clinic: Clinic) -> NewPatient | None:
     )
 
 
-async def _attempt(
-    session: AsyncSession,
-    data: AppointmentCreate,
-    new_patient: NewPatient | None,
-    caller: Caller,
-    clinic: Clinic,
-) -> tuple[DoctorCalendar, int | None, AppointmentRead | Refusal]:
-    """Read the day, let the engine decide, write if the day is still as read."""
-    read = await load_doctor_calendar(session, data.doctor_id, data.date, data.date)
-    visit_minutes = await availability_service.visit_length(session, read, data.visit_type_id)
-    offered = day_availability(
-        read.schedule,
-        data.date,
-        read.day(data.date),
-        Moment.of(clinic.now, clinic.tz, read.schedule.rules.min_notice_minutes),
-        clinic.tz,
-        visit_minutes,
-    )
-    slot = find_slot(offered, data.start_time)
-    if slot is None:
-        return read, visit_minutes, Refusal.SLOT_TAKEN
-    return (
-        read,
-        visit_minutes,
-        await booking_sql.book_if_current(
+async def book(
+    session: AsyncSession, data: AppointmentCreate, caller: Caller, clinic: Clinic
+) -> AppointmentRead:
+    """Book the slot asked for, or the one `data.hold_id` keeps; raise `SlotUnavailable` with
+    the nearest free ones when the engine does not offer it (`booking.decide`)."""
+    new_patient = _new_patient(data, clinic)
+    wanted = await hold_service.wanted_by(session, data, clinic)
+
+    async def write(read: DoctorCalendar, slot: SlotTime) -> AppointmentRead | Refusal:
+        return await booking_sql.book_if_current(
             session,
             read=read,
-            day=data.date,
+            day=wanted.date,
             slot=slot,
             patient_id=data.patient_id,
             new_patient=new_patient,
             source=data.source,
-            visit_type_id=data.visit_type_id,
+            visit_type_id=wanted.visit_type_id,
             caller=caller,
             mirror_to_calendar=clinic.calendar_enabled,
-        ),
-    )
+            hold_id=data.hold_id,
+        )
 
-
-_DECIDE_AGAIN_AT_MOST = 10
-
-
-async def book(
-    session: AsyncSession, data: AppointmentCreate, caller: Caller, clinic: Clinic
-) -> AppointmentRead:
-    """Book the slot, or raise `SlotUnavailable` with the nearest free ones.
-
-    Optimistic first: one read and one conditional write (see `booking.sql`). If the day
-    changed in between, the booking claims the day (no other booking, leave or move of that
-    day can then commit until this transaction ends) and decides again on a fresh read. It
-    can only be stale again if the doctor's schedule was edited or a first booking for the
-    same new mobile committed meanwhile; each is visible to the next read, so it decides.
-    """
-    new_patient = _new_patient(data, clinic)
-    read, visit_minutes, outcome = await _attempt(session, data, new_patient, caller, clinic)
-    if outcome in (Refusal.STALE, Refusal.PATIENT_RACE):
-        metrics.BOOKINGS_DECIDED_AGAIN.inc()
-        # Not the doctor's row lock: a stale claim may already hold the day's row, and
-        # reschedules take the doctor's lock before the day's, so that order could deadlock.
-        await booking_sql.claim_days(session, data.doctor_id, {data.date})
-        for _ in range(_DECIDE_AGAIN_AT_MOST):
-            read, visit_minutes, outcome = await _attempt(
-                session, data, new_patient, caller, clinic
-            )
-            if outcome not in (Refusal.STALE, Refusal.PATIENT_RACE):
-                break
-        else:  # each retry needs a change committed meanwhile; this many means a bug
-            raise RuntimeError("a booking's claimed day kept changing under it")
+    decided = await decide_and_write(session, wanted, clinic, write, exclude_hold=data.hold_id)
+    outcome = decided.outcome
     if outcome is Refusal.PATIENT_MISSING:
         raise NotFound(f"Patient {data.patient_id} was not found.")
+    if outcome is Refusal.HOLD_GONE:
+        raise InvalidState("The hold was booked or released meanwhile.")
     if outcome is Refusal.SLOT_TAKEN:
         raise await slot_unavailable(
-            session, read, data.date, data.start_time, clinic, visit_minutes
+            session,
+            decided.read,
+            wanted.date,
+            wanted.start_time,
+            clinic,
+            decided.visit_minutes,
+            exclude_hold=data.hold_id,
         )
     assert isinstance(outcome, AppointmentRead)
     return outcome
@@ -268,7 +173,7 @@ async def reschedule(
     slot: SlotTime | None = find_slot(offered, new_start)
     if slot is None:
         raise await slot_unavailable(
-            session, calendar, new_date, new_start, clinic, visit_minutes, appointment.id
+            session, calendar, new_date, new_start, clinic, visit_minutes, exclude=appointment.id
         )
     before = audit.snapshot(appointment)
     appointment.date = new_date
@@ -284,7 +189,7 @@ async def reschedule(
         if violated_constraint(exc) != "uq_appointments_active_slot":
             raise
         raise await slot_unavailable(
-            session, calendar, new_date, new_start, clinic, visit_minutes, appointment.id
+            session, calendar, new_date, new_start, clinic, visit_minutes, exclude=appointment.id
         ) from None
     return await _changed(
         session, appointment, AppointmentAction.RESCHEDULED, before, caller, clinic

@@ -1,17 +1,20 @@
 """Idempotent requests: one key, one outcome, however often and however fast it is retried.
 
-Used at the edge, around the booking: the key is claimed in the request's unit of work, so a
-retry either replays the stored answer or, if the first attempt rolled back, finds the key
-free again.
+Used around the changes a caller may retry (a booking, a hold), from REST and from the agent
+interface alike (`once`): the key is claimed in the request's unit of work, so a retry either
+replays the stored answer or, if the first attempt rolled back, finds the key free again. A
+key names one operation: the same key on another operation, or with another body, is a 422.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +83,52 @@ async def store(
     session: AsyncSession, actor: str, key: str, status: int, body: dict[str, Any]
 ) -> None:
     await execute(session, _STORE, actor=actor, key=key, status=status, body=json.dumps(body))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an idempotent operation answers: made now (`made`), or replayed (`stored`)."""
+
+    status: int
+    made: BaseModel | None = None
+    stored: dict[str, Any] | None = None
+
+    @property
+    def replayed(self) -> bool:
+        return self.stored is not None
+
+    def body(self) -> dict[str, Any]:
+        if self.stored is not None:
+            return self.stored
+        assert self.made is not None
+        return self.made.model_dump(mode="json")
+
+    def json(self) -> bytes:
+        if self.made is not None:
+            return self.made.model_dump_json().encode()
+        return json.dumps(self.stored, separators=(",", ":")).encode()
+
+
+async def once(
+    session: AsyncSession,
+    actor: str,
+    key: str | None,
+    operation: str,
+    request: BaseModel,
+    make: Callable[[], Awaitable[BaseModel]],
+    status: int = 201,
+) -> Answer:
+    """`make()`'s answer, or, for a key already used on this operation with this request,
+    the answer stored under it. No key: simply `make()`."""
+    if key is None:
+        return Answer(status, made=await make())
+    request_hash = fingerprint({"operation": operation, "request": request.model_dump(mode="json")})
+    stored = await claim(session, actor, key, request_hash)
+    if stored is not None:
+        return Answer(stored.status, stored=stored.body)
+    answer = Answer(status, made=await make())
+    await store(session, actor, key, status, answer.body())
+    return answer
 
 
 async def purge_expired(session: AsyncSession, keep_hours: int = 48) -> int:

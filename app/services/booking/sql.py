@@ -71,9 +71,10 @@ class NewPatient:
     date_of_birth: dt.date | None
 
 
-_BOOK = Sql(
-    f"""
-    WITH doctor AS (
+# The claim both writes (a booking, a hold) make: `day` has a row only if the doctor's schedule
+# and the day are still at the versions read, and it moves the day's version.
+CLAIM = """
+    doctor AS (
         SELECT id FROM doctors WHERE id = :doctor_id AND schedule_version = :schedule_version
     ), day AS (
         INSERT INTO doctor_days AS v (doctor_id, date, version)
@@ -81,6 +82,15 @@ _BOOK = Sql(
         ON CONFLICT (doctor_id, date) DO UPDATE SET version = v.version + 1
         WHERE v.version = :day_version
         RETURNING doctor_id
+    )"""
+
+_BOOK = Sql(
+    f"""
+    WITH {CLAIM}, hold AS (
+        -- No hold, or one not yet booked or released (an expired one books if still free).
+        SELECT 1 AS ok WHERE :hold_id::uuid IS NULL
+        UNION ALL
+        SELECT 1 FROM holds WHERE id = :hold_id::uuid AND status = 'active'
     ), new_patient AS (
         INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
         SELECT :new_patient_id::uuid, :name::varchar, :mobile::varchar, :email::varchar,
@@ -98,15 +108,20 @@ _BOOK = Sql(
                                   status, source, visit_type_id, calendar_sync_status)
         SELECT :appointment_id, day.doctor_id, patient.id, :day, :start_time, :end_time,
                :status, :source, :visit_type_id::uuid, :calendar_sync_status
-          FROM day, patient
+          FROM day, patient, hold
         ON CONFLICT (doctor_id, date, start_time) WHERE {active_status_sql()}
         DO NOTHING
         RETURNING *
+    ), converted AS (
+        UPDATE holds SET status = 'booked', appointment_id = booked.id, updated_at = now()
+          FROM booked WHERE holds.id = :hold_id::uuid
+        RETURNING holds.id
     ), audited AS (
         {insert_events("booked")}
         RETURNING 1
     ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked WHERE :mirror::boolean")}
     SELECT (SELECT count(*) FROM day) AS current, (SELECT id FROM patient) AS found_patient,
+           (SELECT count(*) FROM hold) AS hold_ok, (SELECT count(*) FROM converted) AS converted,
            (SELECT count(*) FROM audited) AS audited, (SELECT count(*) FROM woken) AS woken,
            booked.*
       FROM (SELECT 1) AS one LEFT JOIN booked ON true
@@ -122,6 +137,7 @@ class Refusal(enum.Enum):
     STALE = "the day or the schedule changed since it was read; read again"
     PATIENT_RACE = "a first booking for the same new mobile committed meanwhile; read again"
     PATIENT_MISSING = "no patient has that id"
+    HOLD_GONE = "the hold was booked or released meanwhile"
     SLOT_TAKEN = "the engine does not offer the slot, or an active appointment starts there"
 
 
@@ -137,8 +153,10 @@ async def book_if_current(
     caller: Caller,
     mirror_to_calendar: bool,
     visit_type_id: uuid.UUID | None = None,
+    hold_id: uuid.UUID | None = None,
 ) -> AppointmentRead | Refusal:
-    """Book `slot` on `day` if the doctor's schedule and day are still as `read` saw them."""
+    """Book `slot` on `day` if the doctor's schedule and day are still as `read` saw them
+    (and, through `hold_id`, mark the hold booked)."""
     status = AppointmentStatus.BOOKED
     row = await fetchrow(
         session,
@@ -164,6 +182,7 @@ async def book_if_current(
         gender=new_patient.gender if new_patient else None,
         date_of_birth=new_patient.date_of_birth if new_patient else None,
         mirror=mirror_to_calendar,
+        hold_id=hold_id,
         **event_values(
             AppointmentAction.CREATED, caller, None, snapshot_of(day, slot.start, slot.end, status)
         ),
@@ -176,4 +195,6 @@ async def book_if_current(
         return Refusal.STALE
     if row["found_patient"] is None:
         return Refusal.PATIENT_RACE if new_patient is not None else Refusal.PATIENT_MISSING
+    if not row["hold_ok"]:
+        return Refusal.HOLD_GONE
     return Refusal.SLOT_TAKEN

@@ -11,7 +11,8 @@ process, least recently used first out.
 Whole answers are remembered too (`answer`), under a stamp that names everything an answer
 depends on: the doctor, the range, the visit length, the schedule version, every day's version
 and the clinic's date. A caller stamps only ranges that start after the minimum notice ends,
-whose slots no longer depend on the time of day (see `availability_service`).
+whose slots no longer depend on the time of day (see `availability_service`), except through
+the holds they hold: such an answer is true only until the first of them expires.
 """
 
 from __future__ import annotations
@@ -35,26 +36,34 @@ class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayFacts] = OrderedDict()
-        self._answers: OrderedDict[Stamp, tuple[Any, int]] = OrderedDict()
+        self._answers: OrderedDict[Stamp, tuple[Any, int, dt.datetime | None]] = OrderedDict()
         self._answer_days = 0
         self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
 
-    def answer(self, stamp: Stamp) -> Any:
-        """The answer remembered under `stamp`, or None."""
+    def answer(self, stamp: Stamp, now: dt.datetime) -> Any:
+        """The answer remembered under `stamp` and still true at `now`, or None."""
         found = self._answers.get(stamp)
         if found is None:
             return None
+        answer, days, until = found
+        if until is not None and now >= until:
+            del self._answers[stamp]
+            self._answer_days -= days
+            return None
         self._answers.move_to_end(stamp)
-        return found[0]
+        return answer
 
-    def remember_answer(self, stamp: Stamp, answer: Any, days: int) -> None:
-        """Remember an answer covering `days` days."""
+    def remember_answer(
+        self, stamp: Stamp, answer: Any, days: int, until: dt.datetime | None = None
+    ) -> None:
+        """Remember an answer covering `days` days, true until `until` (when a hold in it
+        expires) or for as long as its stamp is current."""
         if days > self._answer_capacity or stamp in self._answers:
             return
-        self._answers[stamp] = (answer, days)
+        self._answers[stamp] = (answer, days, until)
         self._answer_days += days
         while self._answer_days > self._answer_capacity:
-            _, (_, evicted) = self._answers.popitem(last=False)
+            _, (_, evicted, _) = self._answers.popitem(last=False)
             self._answer_days -= evicted
 
     def lookup(

@@ -136,6 +136,12 @@ def parse_windows(windows: Iterable[Mapping[str, str]]) -> tuple[Window, ...]:
 Span = tuple[dt.date, dt.time | None, dt.time | None]
 
 
+# An active hold on one date: its start, end and the instant it stops counting. Facts carry the
+# holds unexpired when read; the engine counts those still unexpired at its `now`, so what was
+# read stays exact until the version changes, however much later it is used.
+HeldSpan = tuple[dt.date, dt.time, dt.time, dt.datetime]
+
+
 class Interval(NamedTuple):
     date: dt.date
     start: dt.time | None = None
@@ -144,12 +150,20 @@ class Interval(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class DayFacts:
-    """What one date adds to the week: leaves, active appointments, an override, a holiday."""
+    """What one date adds to the week: leaves, active appointments, an override, a holiday,
+    active holds."""
 
     leaves: Sequence[Span] = ()
     busy: Sequence[Span] = ()
     windows: tuple[Window, ...] | None = None  # a date override replaces the week's windows
     holiday: bool = False
+    holds: Sequence[HeldSpan] = ()
+
+    def holding(self, now: dt.datetime) -> Sequence[HeldSpan]:
+        """The holds still unexpired at `now`."""
+        if not self.holds:
+            return ()
+        return [hold for hold in self.holds if hold[3] > now]
 
 
 NO_FACTS = DayFacts()
@@ -245,9 +259,10 @@ class Moment:
 
 
 def _day_reason(
-    schedule: Schedule, day: dt.date, facts: DayFacts, today: dt.date
+    schedule: Schedule, day: dt.date, facts: DayFacts, today: dt.date, taken: int
 ) -> tuple[DayReason | None, tuple[Window, ...]]:
-    """The reason the whole day offers nothing (or None), and the day's windows."""
+    """The reason the whole day offers nothing (or None), and the day's windows. `taken`:
+    the day's active appointments and holds, for the daily limit."""
     rules = schedule.rules
     if day < today:
         return "past", ()
@@ -262,7 +277,7 @@ def _day_reason(
         return "non_working_day", ()
     if any(start is None for _, start, _ in facts.leaves):
         return "leave", ()
-    if rules.max_per_day is not None and len(facts.busy) >= rules.max_per_day:
+    if rules.max_per_day is not None and taken >= rules.max_per_day:
         return "daily_limit", ()
     return None, windows
 
@@ -277,7 +292,8 @@ def day_availability(
 ) -> Day:
     """Free slots of one day. `facts` holds that day's leaves and bookings only; `moment`
     must carry this doctor's notice (`Moment.of(now, tz, rules.min_notice_minutes)`)."""
-    reason, windows = _day_reason(schedule, day, facts, moment.today)
+    holds = facts.holding(moment.now)
+    reason, windows = _day_reason(schedule, day, facts, moment.today, len(facts.busy) + len(holds))
     if reason is not None:
         return Day(day, reason, ())
     if day < moment.earliest_date:  # all of it inside the notice: nothing, but no reason
@@ -306,6 +322,9 @@ def day_availability(
         else:
             for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
                 taken[i] = 1
+    for _, start_t, end_t, _ in holds:
+        for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
+            taken[i] = 1
 
     clock_change = _has_clock_change(day, tz)
     cut = day == moment.earliest_date
@@ -343,7 +362,7 @@ def refusal(
         return "past"
     # Leaves and the daily limit come later in the slot's order than in the day's.
     day_only = DayFacts(windows=facts.windows, holiday=facts.holiday)
-    reason, windows = _day_reason(schedule, day, day_only, today)
+    reason, windows = _day_reason(schedule, day, day_only, today, 0)
     if reason is not None:
         return reason
     length = (visit_minutes or schedule.slot_minutes) * 60
@@ -360,17 +379,23 @@ def refusal(
     rules = schedule.rules
     if starts_at <= now + dt.timedelta(minutes=rules.min_notice_minutes):
         return "too_soon"
-    if rules.max_per_day is not None and len(facts.busy) >= rules.max_per_day:
+    holds = facts.holding(now)
+    if rules.max_per_day is not None and len(facts.busy) + len(holds) >= rules.max_per_day:
         return "daily_limit"
     buffer = rules.buffer_minutes * 60
-    for _, busy_start, busy_end in facts.busy:
-        if (
-            busy_start is not None
-            and busy_end is not None
-            and seconds(busy_start) - buffer < high
-            and low < seconds(busy_end) + buffer
-        ):
-            return "taken"
+
+    def near(start_t: dt.time | None, end_t: dt.time | None) -> bool:
+        return (
+            start_t is not None
+            and end_t is not None
+            and seconds(start_t) - buffer < high
+            and low < seconds(end_t) + buffer
+        )
+
+    if any(near(start_t, end_t) for _, start_t, end_t, _ in holds):
+        return "held"
+    if any(near(start_t, end_t) for _, start_t, end_t in facts.busy):
+        return "taken"
     return None
 
 
@@ -423,22 +448,28 @@ def facts_by_day(
     busy: Iterable[Span] = (),
     overrides: Mapping[dt.date, tuple[Window, ...]] | None = None,
     holidays: Collection[dt.date] = (),
+    holds: Iterable[HeldSpan] = (),
 ) -> dict[dt.date, DayFacts]:
-    """Spans of any dates, overrides and holidays, gathered into one `DayFacts` per date."""
+    """Spans of any dates, overrides, holidays and holds, gathered into one `DayFacts` per
+    date."""
     day_leaves: defaultdict[dt.date, list[Span]] = defaultdict(list)
     day_busy: defaultdict[dt.date, list[Span]] = defaultdict(list)
+    day_holds: defaultdict[dt.date, list[HeldSpan]] = defaultdict(list)
     for item in leaves:
         day_leaves[item[0]].append(item)
     for item in busy:
         day_busy[item[0]].append(item)
+    for hold in holds:
+        day_holds[hold[0]].append(hold)
     overrides = overrides or {}
-    dates = set(day_leaves) | set(day_busy) | set(overrides) | set(holidays)
+    dates = set(day_leaves) | set(day_busy) | set(overrides) | set(holidays) | set(day_holds)
     return {
         day: DayFacts(
             tuple(day_leaves.get(day, ())),
             tuple(day_busy.get(day, ())),
             overrides.get(day),
             day in holidays,
+            tuple(day_holds.get(day, ())),
         )
         for day in dates
     }

@@ -28,6 +28,7 @@ from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling.engine import (
     NO_FACTS,
     DayFacts,
+    HeldSpan,
     Rules,
     Schedule,
     Span,
@@ -74,6 +75,9 @@ _DAY_VERSIONS = """
             WHERE doctor_id = d.id AND date BETWEEN :first AND :last) v ON true
 """
 
+# Holds that count: the engine drops those expired by its own "now"; this only prunes.
+_ACTIVE_HOLD = "status = 'active' AND expires_at > now()"
+
 # The first round trip of a single-doctor availability read, the service's hottest path: the
 # doctor and the versions of the days asked for (see day_cache.py).
 _DOCTOR_VERSIONS = Sql(
@@ -92,7 +96,9 @@ _DOCTOR_CALENDAR = Sql(
     SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions,
            l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
            a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends,
-           o.days AS override_days, o.windows AS override_windows, h.days AS holidays
+           o.days AS override_days, o.windows AS override_windows, h.days AS holidays,
+           k.days AS hold_days, k.starts AS hold_starts, k.ends AS hold_ends,
+           k.expiries AS hold_expiries
       FROM doctors d {_DAY_VERSIONS}
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
@@ -113,6 +119,12 @@ _DOCTOR_CALENDAR = Sql(
            SELECT array_agg(date) AS days
              FROM clinic_holidays
             WHERE date BETWEEN :first AND :last) h ON true
+      LEFT JOIN LATERAL (
+           SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
+                  array_agg(end_time) AS ends, array_agg(expires_at) AS expiries
+             FROM holds
+            WHERE doctor_id = d.id AND date BETWEEN :first AND :last
+              AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM :exclude_hold::uuid) k ON true
      WHERE d.id = :doctor_id
     """,
     standalone=True,
@@ -121,21 +133,27 @@ _DOCTOR_CALENDAR = Sql(
 # Several doctors' dates at once; holidays come once, for every doctor (no doctor id).
 _FACTS = Sql(
     f"""
-    SELECT 'leave' AS kind, doctor_id, date, start_time, end_time, NULL AS windows
+    SELECT 'leave' AS kind, doctor_id, date, start_time, end_time, NULL AS windows,
+           NULL::timestamptz AS expires_at
       FROM doctor_leaves
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
     UNION ALL
-    SELECT 'busy', doctor_id, date, start_time, end_time, NULL
+    SELECT 'busy', doctor_id, date, start_time, end_time, NULL, NULL
       FROM appointments
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
        AND {active_status_sql()}
        AND id IS DISTINCT FROM :exclude::uuid
     UNION ALL
-    SELECT 'override', doctor_id, date, NULL, NULL, windows::text
+    SELECT 'hold', doctor_id, date, start_time, end_time, NULL, expires_at
+      FROM holds
+     WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
+       AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM :exclude_hold::uuid
+    UNION ALL
+    SELECT 'override', doctor_id, date, NULL, NULL, windows::text, NULL
       FROM doctor_date_overrides
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
     UNION ALL
-    SELECT 'holiday', NULL, date, NULL, NULL, NULL
+    SELECT 'holiday', NULL, date, NULL, NULL, NULL, NULL
       FROM clinic_holidays
      WHERE date BETWEEN :first AND :last
     """,
@@ -183,6 +201,17 @@ def _zipped(
     return list(zip(days, starts or (), ends or (), strict=True))
 
 
+def _held(
+    days: Sequence[dt.date] | None,
+    starts: Sequence[dt.time] | None,
+    ends: Sequence[dt.time] | None,
+    expiries: Sequence[dt.datetime] | None,
+) -> list[HeldSpan]:
+    if not days:
+        return []
+    return list(zip(days, starts or (), ends or (), expiries or (), strict=True))
+
+
 def _versions(row: asyncpg.Record) -> dict[dt.date, int]:
     return dict(zip(row["version_days"] or (), row["day_versions"] or (), strict=True))
 
@@ -216,11 +245,26 @@ async def load_doctor_versions(
 
 
 async def load_doctor_calendar(
-    session: AsyncSession, doctor_id: uuid.UUID, first: dt.date, last: dt.date
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    first: dt.date,
+    last: dt.date,
+    *,
+    exclude_hold: uuid.UUID | None = None,
 ) -> DoctorCalendar:
-    """The doctor with its leaves, active appointments, overrides, the clinic's holidays and
-    the day versions for the range."""
-    row = await _load_doctor(session, _DOCTOR_CALENDAR, doctor_id, first, last)
+    """The doctor with its leaves, active appointments, overrides, the clinic's holidays,
+    active holds (a booking through a hold leaves its own out) and the day versions for the
+    range."""
+    row = await fetchrow(
+        session,
+        _DOCTOR_CALENDAR,
+        doctor_id=doctor_id,
+        first=first,
+        last=last,
+        exclude_hold=exclude_hold,
+    )
+    if row is None:
+        raise NotFound(f"Doctor {doctor_id} was not found.")
     overrides = {
         day: windows_of(text)
         for day, text in zip(row["override_days"] or (), row["override_windows"] or (), strict=True)
@@ -230,6 +274,7 @@ async def load_doctor_calendar(
         _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
         overrides,
         frozenset(row["holidays"] or ()),
+        _held(row["hold_days"], row["hold_starts"], row["hold_ends"], row["hold_expiries"]),
     )
     return _calendar(row, facts)
 
@@ -241,11 +286,13 @@ async def load_facts(
     last: dt.date,
     *,
     exclude_appointment: uuid.UUID | None = None,
+    exclude_hold: uuid.UUID | None = None,
 ) -> dict[uuid.UUID, Facts]:
     """What each date adds for several doctors, keyed by doctor (a reschedule leaves out the
-    appointment being moved)."""
+    appointment being moved, a booking through a hold that hold)."""
     leaves: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
     busy: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
+    holds: defaultdict[uuid.UUID, list[HeldSpan]] = defaultdict(list)
     overrides: defaultdict[uuid.UUID, dict[dt.date, tuple[Window, ...]]] = defaultdict(dict)
     holidays: set[dt.date] = set()
     rows = await fetch(
@@ -255,19 +302,26 @@ async def load_facts(
         first=first,
         last=last,
         exclude=exclude_appointment,
+        exclude_hold=exclude_hold,
     )
-    for kind, doctor_id, day, start_time, end_time, windows in rows:
+    for kind, doctor_id, day, start_time, end_time, windows, expires_at in rows:
         if kind == "leave":
             leaves[doctor_id].append((day, start_time, end_time))
         elif kind == "busy":
             busy[doctor_id].append((day, start_time, end_time))
+        elif kind == "hold":
+            holds[doctor_id].append((day, start_time, end_time, expires_at))
         elif kind == "override":
             overrides[doctor_id][day] = windows_of(windows)
         else:
             holidays.add(day)
     return {
         doctor_id: facts_by_day(
-            leaves.get(doctor_id, ()), busy.get(doctor_id, ()), overrides.get(doctor_id), holidays
+            leaves.get(doctor_id, ()),
+            busy.get(doctor_id, ()),
+            overrides.get(doctor_id),
+            holidays,
+            holds.get(doctor_id, ()),
         )
         for doctor_id in doctor_ids
     }

@@ -1,0 +1,163 @@
+"""Deciding a slot and writing it, for everything that takes one (a booking, a hold).
+
+Optimistic first: one read, the engine's decision, one conditional write (`booking.sql`). If
+the day changed in between, the writer claims the day (no other booking, hold, leave or move
+of that day can then commit until this transaction ends) and decides again on a fresh read.
+It can only be stale again if the doctor's schedule was edited or a first booking for the
+same new mobile committed meanwhile; each is visible to the next read, so it decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import metrics
+from app.errors import SlotUnavailable
+from app.schemas.common import format_clock
+from app.services import availability_service
+from app.services.booking import sql as booking_sql
+from app.services.booking.sql import Refusal
+from app.services.context import Clinic
+from app.services.scheduling.engine import (
+    ALTERNATIVE_HORIZON_DAYS,
+    REASON_SENTENCES,
+    Moment,
+    SlotTime,
+    availability,
+    day_availability,
+    find_slot,
+    nearest_alternatives,
+    refusal,
+)
+from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar, load_facts
+
+Written = TypeVar("Written")
+
+# Refusals that mean "read again": something committed between the read and the write.
+_READ_AGAIN = (Refusal.STALE, Refusal.PATIENT_RACE)
+_DECIDE_AGAIN_AT_MOST = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """The slot asked for: a doctor, a date, a start and the visit's type."""
+
+    doctor_id: uuid.UUID
+    date: dt.date
+    start_time: dt.time
+    visit_type_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decided(Generic[Written]):
+    read: DoctorCalendar  # the read the last decision was made on
+    visit_minutes: int | None
+    outcome: Written | Refusal
+
+
+async def _attempt(
+    session: AsyncSession,
+    wanted: Wanted,
+    clinic: Clinic,
+    write: Callable[[DoctorCalendar, SlotTime], Awaitable[Written | Refusal]],
+    exclude_hold: uuid.UUID | None,
+) -> Decided[Written]:
+    read = await load_doctor_calendar(
+        session, wanted.doctor_id, wanted.date, wanted.date, exclude_hold=exclude_hold
+    )
+    visit_minutes = await availability_service.visit_length(session, read, wanted.visit_type_id)
+    offered = day_availability(
+        read.schedule,
+        wanted.date,
+        read.day(wanted.date),
+        Moment.of(clinic.now, clinic.tz, read.schedule.rules.min_notice_minutes),
+        clinic.tz,
+        visit_minutes,
+    )
+    slot = find_slot(offered, wanted.start_time)
+    if slot is None:
+        return Decided(read, visit_minutes, Refusal.SLOT_TAKEN)
+    return Decided(read, visit_minutes, await write(read, slot))
+
+
+async def decide_and_write(
+    session: AsyncSession,
+    wanted: Wanted,
+    clinic: Clinic,
+    write: Callable[[DoctorCalendar, SlotTime], Awaitable[Written | Refusal]],
+    *,
+    exclude_hold: uuid.UUID | None = None,
+) -> Decided[Written]:
+    """Let the engine decide `wanted` on a read of its day, and `write` it if the engine
+    offers it; `write` answers a `Refusal` when it wrote nothing. `exclude_hold`: a hold the
+    read leaves out (the caller's own)."""
+    decided = await _attempt(session, wanted, clinic, write, exclude_hold)
+    if decided.outcome not in _READ_AGAIN:
+        return decided
+    metrics.BOOKINGS_DECIDED_AGAIN.inc()
+    # Not the doctor's row lock: a stale claim may already hold the day's row, and
+    # reschedules take the doctor's lock before the day's, so that order could deadlock.
+    await booking_sql.claim_days(session, wanted.doctor_id, {wanted.date})
+    for _ in range(_DECIDE_AGAIN_AT_MOST):
+        decided = await _attempt(session, wanted, clinic, write, exclude_hold)
+        if decided.outcome not in _READ_AGAIN:
+            return decided
+    # Each retry needs a change committed meanwhile; this many means a bug.
+    raise RuntimeError("a claimed day kept changing under its writer")
+
+
+async def slot_unavailable(
+    session: AsyncSession,
+    calendar: DoctorCalendar,
+    day: dt.date,
+    start_time: dt.time,
+    clinic: Clinic,
+    visit_minutes: int | None,
+    *,
+    exclude: uuid.UUID | None = None,
+    exclude_hold: uuid.UUID | None = None,
+) -> SlotUnavailable:
+    """The 409 for a slot the engine would not offer: why (decided on `calendar`, the read
+    the refusal was made on) and the nearest free slots of the same length."""
+    reason = refusal(
+        calendar.schedule, day, start_time, calendar.day(day), clinic.now, clinic.tz, visit_minutes
+    )
+    first = max(day, clinic.today)
+    last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
+    facts = await load_facts(
+        session,
+        [calendar.doctor_id],
+        first,
+        last,
+        exclude_appointment=exclude,
+        exclude_hold=exclude_hold,
+    )
+    days = availability(
+        calendar.schedule,
+        first,
+        last,
+        facts[calendar.doctor_id],
+        clinic.now,
+        clinic.tz,
+        visit_minutes,
+    )
+    alternatives = [
+        {
+            "date": alt_day.isoformat(),
+            "start_time": format_clock(slot.start),
+            "end_time": format_clock(slot.end),
+        }
+        for alt_day, slot in nearest_alternatives(days, day, start_time)
+    ]
+    # No reason from the read: an appointment or hold committed after it took the slot.
+    reason = reason or "taken"
+    return SlotUnavailable(
+        f"That slot is not available for booking ({REASON_SENTENCES[reason]}).",
+        extra={"reason": reason, "alternatives": alternatives},
+    )
