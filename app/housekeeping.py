@@ -16,7 +16,8 @@ EVERY_SECONDS = 300.0
 
 async def run_forever(sessionmaker: Sessions) -> None:
     """Drop idempotency keys past 48 h (they are promised for 24 h), holds a day after they
-    stopped counting and delivered outbox jobs past 7 days. Idempotent, so any number of processes may do it."""
+    stopped counting and delivered outbox jobs past 7 days. Idempotent, so any number of
+    processes may do it."""
     while True:
         try:
             async with unit_of_work(sessionmaker) as session:
