@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -53,14 +54,17 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
+def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
+    """The 400 body for pydantic's errors: each field with a sentence."""
+    found = [
+        {"field": _field_name(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors
+    ]
+    return {"detail": "The request is invalid.", "code": "validation_error", "errors": found}
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "message": _message(e)}
-        for e in exc.errors()
-    ]
-    body = {"detail": "The request is invalid.", "code": "validation_error", "errors": errors}
-    return JSONResponse(body, status_code=400)
+    return JSONResponse(validation_body(exc.errors()), status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

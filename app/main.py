@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from app import housekeeping, launcher
+from app.agent import server as agent_server
 from app.config import Settings, load_settings, parse_api_keys
 from app.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.error_handlers import install_error_handlers
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             },
         )
         try:
-            yield
+            async with agent_interface:
+                yield
         finally:
             chores.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # The hottest operations first, on plain routes calling the same endpoint functions
     # (app/routes/lanes.py); their FastAPI routes document them.
     app.router.routes[:0] = lanes.lanes()
+    agent_interface = agent_server.mount(app)
 
     install_openapi(app)
 

@@ -376,7 +376,14 @@ async def test_storm_with_visit_types_rules_and_schedule_edits_keeps_spacing(
                         text("UPDATE holds SET expires_at = now() WHERE id = :id"), {"id": hold_id}
                     )
                 return None
+            # The agent's flow: book through a hold just made (or, if that failed, through a
+            # random one, which may since have been booked, released or expired).
             kinds["book through"] += 1
+            day, start = random_slot()
+            body = {"doctor_id": doctor["id"], "date": day.isoformat(), "start_time": start}
+            fresh = await client.post("/api/v1/holds/", json=body)
+            if fresh.status_code == 201:
+                hold_id = fresh.json()["id"]
             payload = {"hold_id": hold_id, "source": "AI_CALLING_AGENT"}
             payload["patient"] = rng.choice(patients)
             response = await client.post("/api/v1/appointments/", json=payload)

@@ -1,0 +1,82 @@
+"""`/mcp`: the tools over streamable HTTP, stateless (any process answers any request), behind
+the same API keys and rate limit as `/api/v1`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from app.agent import tools
+from app.errors import ServiceError
+from app.security import authenticate
+
+PATH = "/mcp"
+INSTRUCTIONS = (
+    "Appointment booking for one clinic. Call clinic_info first for today's date, the time "
+    "and the visit types. Find a slot (find_earliest_slots or get_availability), keep it "
+    "with hold_slot while you take the caller's name and mobile number, then book it with "
+    "book_appointment(hold_id=...). Dates are YYYY-MM-DD and times HH:MM in clinic time. "
+    "Every result has one sentence you can read to the caller."
+)
+
+
+class _Guard:
+    """Checks the key (X-API-Key or a bearer token) and the key's rate before MCP runs."""
+
+    def __init__(self, app: FastAPI, manager: StreamableHTTPSessionManager) -> None:
+        self.app = app
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.app.state
+        name = authenticate(state.api_keys, tools.presented_key(Headers(scope=scope)))
+        try:
+            if name is None:
+                raise _Unauthorized(
+                    "A valid X-API-Key header (or Authorization: Bearer <key>) is required."
+                )
+            if state.rate_limiter is not None:
+                await state.rate_limiter.check(name)
+        except ServiceError as exc:
+            await _refuse(exc, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+class _Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+async def _refuse(exc: ServiceError, send: Send) -> None:
+    body = json.dumps(exc.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if exc.status_code == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """Serve the tools at `/mcp` on `app`; enter the returned context in the app's lifespan."""
+    server = MCPServer(name="clinic-booking", instructions=INSTRUCTIONS)
+    tools.build(app, server)
+    # Host and Origin checks guard local tools from web pages; this is a network service whose
+    # callers prove themselves with an API key, reached under whatever host it is deployed at.
+    server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+    app.router.routes.append(Route(PATH, _Guard(app, manager), methods=["GET", "POST", "DELETE"]))
+    return manager.run()

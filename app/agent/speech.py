@@ -1,0 +1,36 @@
+"""Sentences a voice agent can read out, with dates and times in clinic time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def day(date: dt.date | str) -> str:
+    """`Tuesday 1 December`."""
+    value = dt.date.fromisoformat(date) if isinstance(date, str) else date
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+def when(date: dt.date | str, start: dt.time | str) -> str:
+    """`Tuesday 1 December at 10:30`."""
+    text = start if isinstance(start, str) else f"{start:%H:%M}"
+    return f"{day(date)} at {text[:5]}"
+
+
+def failure(body: Mapping[str, Any]) -> str:
+    """What went wrong, and for a refused slot the nearest free one."""
+    sentence = str(body.get("detail", "That did not work."))
+    alternatives: Sequence[Mapping[str, str]] = body.get("alternatives") or ()
+    if alternatives:
+        first = alternatives[0]
+        sentence += f" The nearest free slot is {when(first['date'], first['start_time'])}."
+    errors: Sequence[Mapping[str, str]] = body.get("errors") or ()
+    if errors:
+        sentence += " " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) + "."
+    return sentence
+
+
+def count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
