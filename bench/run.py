@@ -32,6 +32,7 @@ import httpx
 import psutil
 
 from app.launcher import migrate
+from bench.agent import agent_flows
 from bench.seed import Seeded, seed
 from tests.db import throwaway_database
 from tests.servers import free_port
@@ -41,6 +42,7 @@ OUT = ROOT / "bench" / "out"
 LUA = ROOT / "bench" / "wrk" / "requests.lua"
 API_KEY = "bench-secret-key"
 CONNECTIONS = 32
+AGENTS = 16  # phone agents running flows at once (bench/agent.py)
 WRK_THREADS = 2
 
 
@@ -408,6 +410,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results[name] = wrk(name, base, lines[name], seconds)
                 results[name].remembered_share = remembered_share(before, availability_reads(base))
             results["booking"] = wrk("booking", base, lines["booking"], seconds)
+            doctors = seeded.doctor_ids[1:]  # the first one's days are kept for the rounds
+            flows = {
+                via: agent_flows(base, API_KEY, doctors, today, seconds, AGENTS, via)
+                for via in ("rest", "mcp")
+            }
             rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
             sampler.stop()
         results["baseline_after"] = measure_baseline()
@@ -442,6 +449,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name, p in results.items()
         },
         "contended_rounds": [{"seconds": round(s, 3), "winners": w} for s, w in rounds],
+        "agent_flows": {
+            via: {
+                "flows_per_second": round(f.flows_per_second, 1),
+                "ratio_to_baseline": round(f.flows_per_second / base_rps, 4),
+                "p50_ms": round(f.p50_ms, 1),
+                "p99_ms": round(f.p99_ms, 1),
+                "outcomes": f.outcomes,
+                "generator_cpu_share": f.generator_cpu_share,
+            }
+            for via, f in flows.items()
+        },
     }
     report.update(
         {
@@ -449,6 +467,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "availability_30d_rps": results["availability_30d"].rps,
             "search_rps": results["search"].rps,
             "booking_rps": results["booking"].rps,
+            "agent_flow_rps": flows["mcp"].flows_per_second,
+            "agent_flow_rest_rps": flows["rest"].flows_per_second,
+            # What MCP adds to a whole flow over calling REST directly, in time per flow.
+            "mcp_overhead": (
+                flows["rest"].flows_per_second / flows["mcp"].flows_per_second - 1
+                if flows["mcp"].flows_per_second
+                else None
+            ),
             "availability_1d_p99_ms": results["availability_1d"].p99_ms,
             "contended_resolve_s": statistics.median(s for s, _ in rounds),
             "contended_winners": min(w for _, w in rounds)
@@ -463,6 +489,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "availability_30d_rps",
         "search_rps",
         "booking_rps",
+        "agent_flow_rps",
+        "agent_flow_rest_rps",
         "availability_1d_p99_ms",
         "contended_resolve_s",
     ):
@@ -547,6 +575,16 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             f"- Contended booking, {len(report['contended_rounds'])} rounds of 100 clients for one "
             f"slot (each on its own connection): {races}; median "
             f"{report['contended_resolve_s']:.2f} s until all had an answer.",
+            *(
+                f"- Agent flows over {via.upper()} (find the earliest slot, hold it, book it; "
+                f"{AGENTS} agents at once, one flow = one unit): {f['flows_per_second']:.0f} "
+                f"flows/s, {f['ratio_to_baseline']:.4f} of baseline req/s, p50 "
+                f"{f['p50_ms']:.0f} ms, p99 {f['p99_ms']:.0f} ms, outcomes {f['outcomes']}, "
+                f"client CPU {f['generator_cpu_share']:.0%}."
+                for via, f in report["agent_flows"].items()
+            ),
+            f"- MCP over REST for the whole flow: {report['mcp_overhead']:+.0%} time per flow "
+            "(the SDK's client on the same two cores is part of it; see the analysis).",
             f"- Peak resident memory: {report['rss_mb']:.0f} MB per process (largest), "
             f"{report['rss_total_mb']:.0f} MB for the server and its workers together.",
             "<!-- results:end -->",

@@ -30,6 +30,8 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         "availability_30d_rps",
         "search_rps",
         "booking_rps",
+        "agent_flow_rps",
+        "agent_flow_rest_rps",
         "availability_1d_p99_ms",
         "contended_resolve_s",
         "contended_winners",
@@ -38,3 +40,6 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         assert isinstance(report[key], int | float), key
     assert report["contended_winners"] == 1
     assert report["phases"]["booking"]["statuses"]["other"] == 0
+    # Flows ran over both interfaces and booked through holds.
+    for via in ("mcp", "rest"):
+        assert report["agent_flows"][via]["outcomes"].get("booked", 0) > 0, report["agent_flows"]
