@@ -30,7 +30,7 @@ from app.services.google_calendar_service import CalendarMirror
 from app.services.outbox import jobs as outbox
 from app.services.outbox.dispatcher import Dispatcher
 from tests.conftest import client_for, make_settings, started_app
-from tests.factories import book, booking_payload, create_doctor, next_weekday
+from tests.factories import book, booking_payload, create_doctor, next_weekday, patient_payload
 from tests.fake_google import ADMIN, FakeGoogle, Scripted
 
 ZONE = "Asia/Kolkata"
@@ -514,3 +514,35 @@ async def test_email_change_without_move_leaves_no_stray_event(
     await eventually(synced)
     assert google.events(doctor["email"]) == {}
     await assert_mirror_matches(db, google)
+
+
+async def test_holds_never_reach_google_only_their_bookings_do(
+    mirrored: tuple[FastAPI, httpx.AsyncClient], google: FakeGoogle, db: AsyncEngine
+) -> None:
+    """Holds made, released and left to run queue nothing for any mirror; booking through a
+    hold queues the appointment's event, as any booking does."""
+    _, client = mirrored
+    doctor = await create_doctor(client)
+    day = next_weekday(2)
+    held = []
+    for start in ("09:00", "10:00", "11:00"):
+        response = await client.post(
+            "/api/v1/holds/",
+            json={"doctor_id": doctor["id"], "date": str(day), "start_time": start},
+        )
+        assert response.status_code == 201, response.text
+        held.append(response.json()["id"])
+    assert (await client.delete(f"/api/v1/holds/{held[1]}")).status_code == 204
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
+
+    booked = await client.post(
+        "/api/v1/appointments/",
+        json={"hold_id": held[0], "source": "AI_CALLING_AGENT", "patient": patient_payload()},
+    )
+    assert booked.status_code == 201, booked.text
+    await eventually(all_synced(client, booked.json()["id"]))
+    async with db.connect() as conn:
+        targets = (await conn.execute(text("SELECT target, aggregate_id FROM outbox_jobs"))).all()
+    assert [(t, str(a)) for t, a in targets] == [("calendar", booked.json()["id"])]
+    assert list(google.all_events()) == [event_id_for(uuid.UUID(booked.json()["id"]))]

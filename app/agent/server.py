@@ -3,8 +3,10 @@ the same API keys and rate limit as `/api/v1`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
@@ -79,4 +81,29 @@ def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:
     )
     manager = server.session_manager
     app.router.routes.append(Route(PATH, _Guard(app, manager), methods=["GET", "POST", "DELETE"]))
-    return manager.run()
+    return _serving(manager)
+
+
+@asynccontextmanager
+async def _serving(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
+    """Run the session manager in a task of its own: its task group must be left by the task
+    that entered it, and a lifespan's start and end need not run in one task (tests, ASGI
+    hosts)."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run() -> None:
+        async with manager.run():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run(), name="mcp-session-manager")
+    waiting = asyncio.ensure_future(started.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():  # it failed to start: say why
+        task.result()
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
