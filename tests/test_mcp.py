@@ -200,7 +200,8 @@ async def test_the_agent_books_a_caller_from_first_call_to_cancel(
         trail = (
             await conn.execute(
                 text(
-                    "SELECT action, actor, correlation_id FROM appointment_events WHERE appointment_id = :id ORDER BY id"
+                    "SELECT action, actor, correlation_id FROM appointment_events"
+                    " WHERE appointment_id = :id ORDER BY id"
                 ),
                 {"id": uuid.UUID(appointment["id"])},
             )
