@@ -96,6 +96,9 @@ _UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 # Errors raised by the database layer: SQLAlchemy's wrappers, or the bare driver's own on the
 # paths that use it directly (`app.database.driver_connection`).
 _DATABASE_ERRORS = (sa_exc.DBAPIError, asyncpg.PostgresError)
+# No connection to be had: the pool's wait ran out, or the driver's "connection is closed / was
+# lost" family.
+_LOST_DATABASE = (sa_exc.TimeoutError, asyncpg.InterfaceError, ConnectionError, OSError)
 
 
 def _unavailable(exc: Exception) -> bool:
@@ -109,7 +112,9 @@ def _unavailable(exc: Exception) -> bool:
     return (_sqlstate(exc) or "").startswith(_UNAVAILABLE_CLASSES)
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+def database_failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """The status and body for a failure of the database layer that is not a bug: input it
+    cannot store (400), or the database unavailable (503). None for anything else."""
     if isinstance(exc, _DATABASE_ERRORS) and (_sqlstate(exc) or "").startswith("22"):
         # SQLSTATE class 22 is "data exception": the input itself (a NUL byte in a text, a
         # number out of range) cannot be stored, so it is the caller's 400, not our 500.
@@ -118,22 +123,27 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             "code": "validation_error",
             "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
         }
-        return JSONResponse(body, status_code=400)
+        return 400, body
     if isinstance(exc, _DATABASE_ERRORS) and not _unavailable(exc):
-        raise exc
+        return None
+    if not isinstance(exc, (*_DATABASE_ERRORS, *_LOST_DATABASE)):
+        return None
     logger.warning("database unavailable: %s", type(exc).__name__)
-    error = DatabaseUnavailable("The database is unavailable; retry shortly.")
-    return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "2"})
+    return 503, DatabaseUnavailable("The database is unavailable; retry shortly.").body()
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    failure = database_failure(exc)
+    if failure is None:
+        raise exc
+    status, body = failure
+    headers = {"Retry-After": "2"} if status == 503 else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
-    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
-    app.add_exception_handler(asyncpg.PostgresError, _database_error)
-    # The driver's "connection is closed / was lost" family.
-    app.add_exception_handler(asyncpg.InterfaceError, _database_error)
-    app.add_exception_handler(ConnectionError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    for kind in (*_DATABASE_ERRORS, *_LOST_DATABASE):
+        app.add_exception_handler(kind, _database_error)

@@ -244,3 +244,7 @@ async def test_mcp_needs_a_key(service: str) -> None:
             assert response.status_code == 401
             assert response.json()["code"] == "unauthorized"
             assert "x-request-id" in response.headers
+        # Stateless: nothing to stream to or to end, so only POST is served.
+        for method in ("GET", "DELETE"):
+            refused = await client.request(method, "/mcp", headers={"X-API-Key": API_KEY})
+            assert refused.status_code == 405 and refused.json()["code"] == "method_not_allowed"

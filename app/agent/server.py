@@ -80,7 +80,8 @@ def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     manager = server.session_manager
-    app.router.routes.append(Route(PATH, _Guard(app, manager), methods=["GET", "POST", "DELETE"]))
+    # POST only: stateless, there is no session to stream to (GET) or to end (DELETE).
+    app.router.routes.append(Route(PATH, _Guard(app, manager), methods=["POST"]))
     return _serving(manager)
 
 

@@ -5,6 +5,7 @@ with one sentence for the voice; a failure is the REST error body with `isError`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
@@ -17,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agent import speech
 from app.database import unit_of_work
-from app.error_handlers import validation_body
+from app.error_handlers import database_failure, validation_body
 from app.errors import InvalidInput, ServiceError
-from app.routes.deps import clinic_of
+from app.routes.deps import clinic_of, given_date, given_id
 from app.schemas.appointment import (
     AppointmentCreate,
     AppointmentRead,
@@ -47,6 +48,8 @@ from app.services import (
 from app.services.appointment_service import AppointmentFilters
 from app.services.context import Caller, Clinic
 from app.services.doctor_filters import DoctorFilters
+
+logger = logging.getLogger("app.agent")
 
 Answer = tuple[dict[str, Any], str]  # the REST shape, and one sentence to say
 Work = Callable[[AsyncSession, Clinic, Caller], Awaitable[Answer]]
@@ -76,28 +79,10 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return secret.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _id(value: str | None, field: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(field, "must be a UUID") from None
-
-
 def _required_id(value: str, field: str) -> uuid.UUID:
-    found = _id(value, field)
+    found = given_id(value, field)
     assert found is not None
     return found
-
-
-def _date(value: str | None, field: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, "must be a date, YYYY-MM-DD") from None
 
 
 def _result(structured: dict[str, Any], sentence: str, *, error: bool = False) -> CallToolResult:
@@ -129,6 +114,19 @@ def build(app: FastAPI, server: MCPServer) -> None:
             return _result(body, speech.failure(body), error=True)
         except ValidationError as exc:
             body = validation_body(exc.errors())
+            return _result(body, speech.failure(body), error=True)
+        except Exception as exc:
+            # As REST answers them: the database away is a 503 body, a bug a bare
+            # internal_error (logged here, never shown to the agent).
+            failure = database_failure(exc)
+            if failure is None:
+                logger.exception("tool failed", extra={"call_id": call_id})
+                body = {
+                    "detail": "An unexpected error occurred; try again.",
+                    "code": "internal_error",
+                }
+            else:
+                body = failure[1]
             return _result(body, speech.failure(body), error=True)
         return _result(structured, sentence)
 
@@ -171,7 +169,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
                 consultation_type=consultation_type,
                 is_active=True,
                 name=name,
-                visit_type_id=_id(visit_type_id, "visit_type_id"),
+                visit_type_id=given_id(visit_type_id, "visit_type_id"),
             )
             found = await doctor_service.list_doctors(session, filters, limit=50, offset=0)
             items = [DoctorRead.model_validate(d).model_dump(mode="json") for d in found]
@@ -195,14 +193,14 @@ def build(app: FastAPI, server: MCPServer) -> None:
         doctor_id: Annotated[str | None, Field(description="Only this doctor.")] = None,
         start_date: FromDate = None,
         end_date: ToDate = None,
-        limit: Annotated[int, Field(ge=1, le=50, description="How many slots.")] = 5,
+        limit: Annotated[int, Field(ge=1, le=50, description="How many slots (default 10).")] = 10,
     ) -> CallToolResult:
         async def work(session: AsyncSession, clinic: Clinic, caller: Caller) -> Answer:
             first, last = availability_service.resolve_range(
                 clinic.today,
                 None,
-                _date(start_date, "start_date"),
-                _date(end_date, "end_date"),
+                given_date(start_date, "start_date"),
+                given_date(end_date, "end_date"),
                 default_days=14,
             )
             filters = DoctorFilters(
@@ -210,8 +208,8 @@ def build(app: FastAPI, server: MCPServer) -> None:
                 language=language,
                 consultation_type=consultation_type,
                 is_active=True,
-                visit_type_id=_id(visit_type_id, "visit_type_id"),
-                doctor_id=_id(doctor_id, "doctor_id"),
+                visit_type_id=given_id(visit_type_id, "visit_type_id"),
+                doctor_id=given_id(doctor_id, "doctor_id"),
             )
             found = await availability_service.earliest_slots(
                 session, filters, first, last, limit, clinic
@@ -247,7 +245,10 @@ def build(app: FastAPI, server: MCPServer) -> None:
         async def work(session: AsyncSession, clinic: Clinic, caller: Caller) -> Answer:
             doctor = _required_id(doctor_id, "doctor_id")
             first, last = availability_service.resolve_range(
-                clinic.today, None, _date(start_date, "start_date"), _date(end_date, "end_date")
+                clinic.today,
+                None,
+                given_date(start_date, "start_date"),
+                given_date(end_date, "end_date"),
             )
             result = await availability_service.doctor_availability(
                 session,
@@ -256,7 +257,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
                 last,
                 clinic,
                 app.state.day_cache,
-                _id(visit_type_id, "visit_type_id"),
+                given_id(visit_type_id, "visit_type_id"),
             )
             body = AvailabilityRead(
                 doctor_id=result.doctor_id,

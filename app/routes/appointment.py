@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic_core import to_json
-from starlette.datastructures import QueryParams
 
 from app.database import ReadSessionDep
-from app.errors import InvalidInput
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
     SLOT_409,
@@ -21,6 +18,8 @@ from app.routes.deps import (
     ReadingDep,
     error_responses,
     get_reading,
+    given_date,
+    given_id,
     idempotent_response,
 )
 from app.schemas.appointment import (
@@ -36,7 +35,6 @@ from app.schemas.common import (
     Limit,
     clock_text,
     json_response,
-    parse_calendar_date,
 )
 from app.services import (
     appointment_service,
@@ -127,26 +125,6 @@ _AVAILABILITY_QUERY = {
 }
 
 
-def _query_date(query: QueryParams, name: str) -> dt.date | None:
-    value = query.get(name)
-    if value is None:
-        return None
-    try:
-        return parse_calendar_date(value)
-    except ValueError as exc:
-        raise InvalidInput(name, str(exc)) from None
-
-
-def _query_uuid(query: QueryParams, name: str) -> uuid.UUID | None:
-    value = query.get(name)
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(name, "must be a UUID") from None
-
-
 @router.get(
     "/availability/{doctor_id}",
     response_model=AvailabilityRead,
@@ -162,9 +140,9 @@ async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
     clinic = reading.clinic
     first, last = availability_service.resolve_range(
         clinic.today,
-        _query_date(query, "date"),
-        _query_date(query, "start_date"),
-        _query_date(query, "end_date"),
+        given_date(query.get("date"), "date"),
+        given_date(query.get("start_date"), "start_date"),
+        given_date(query.get("end_date"), "end_date"),
     )
     result = await availability_service.doctor_availability(
         reading.session,
@@ -173,7 +151,7 @@ async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
         last,
         clinic,
         reading.day_cache,
-        _query_uuid(query, "visit_type_id"),
+        given_id(query.get("visit_type_id"), "visit_type_id"),
     )
     return availability_response(result, reading.settings.clinic_timezone)
 

@@ -4,6 +4,7 @@ entries of the OpenAPI document."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,8 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import metrics
 from app.config import Settings
 from app.database import read_session, unit_of_work
+from app.errors import InvalidInput
 from app.schemas.appointment import SlotUnavailableBody
-from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
+from app.schemas.common import (
+    ErrorBody,
+    ServerErrorBody,
+    ValidationErrorBody,
+    parse_calendar_date,
+)
 from app.security import actor_of
 from app.services.context import Caller, Clinic
 from app.services.idempotency_service import Answer
@@ -127,6 +134,26 @@ _DESCRIPTIONS = {
 SLOT_409: dict[int | str, dict[str, Any]] = {
     409: {"description": "Slot not available, or the wrong state", "model": SlotUnavailableBody}
 }
+
+
+def given_id(value: str | None, name: str) -> uuid.UUID | None:
+    """An id given as text (a query parameter, a tool's argument), or a 400 naming it."""
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(name, "must be a UUID") from None
+
+
+def given_date(value: str | None, name: str) -> dt.date | None:
+    """A date given as text, YYYY-MM-DD, or a 400 naming it."""
+    if value is None:
+        return None
+    try:
+        return parse_calendar_date(value)
+    except ValueError as exc:
+        raise InvalidInput(name, str(exc)) from None
 
 
 def idempotent_response(answer: Answer) -> Response:

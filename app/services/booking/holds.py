@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import Sql, execute, fetchrow
 from app.models.enums import HoldStatus
-from app.services.booking.sql import CLAIM
+from app.services.booking.sql import CLAIM, claim_values
 from app.services.context import Caller
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar
@@ -93,10 +93,7 @@ async def hold_if_current(
         session,
         _HOLD,
         hold_id=uuid.uuid4(),
-        doctor_id=read.doctor_id,
-        schedule_version=read.schedule_version,
-        day=day,
-        day_version=read.day_versions.get(day, 0),
+        **claim_values(read, day),
         start_time=slot.start,
         end_time=slot.end,
         visit_type_id=visit_type_id,

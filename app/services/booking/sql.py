@@ -84,6 +84,17 @@ CLAIM = """
         RETURNING doctor_id
     )"""
 
+
+def claim_values(read: DoctorCalendar, day: dt.date) -> dict[str, object]:
+    """`CLAIM`'s parameters: the versions `read` saw of the doctor's schedule and of `day`."""
+    return {
+        "doctor_id": read.doctor_id,
+        "schedule_version": read.schedule_version,
+        "day": day,
+        "day_version": read.day_versions.get(day, 0),
+    }
+
+
 _BOOK = Sql(
     f"""
     WITH {CLAIM}, hold AS (
@@ -162,10 +173,7 @@ async def book_if_current(
         session,
         _BOOK,
         appointment_id=uuid.uuid4(),
-        doctor_id=read.doctor_id,
-        schedule_version=read.schedule_version,
-        day=day,
-        day_version=read.day_versions.get(day, 0),
+        **claim_values(read, day),
         start_time=slot.start,
         end_time=slot.end,
         status=status,
