@@ -39,7 +39,7 @@ class _Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.app.state
-        name = authenticate(state.api_keys, tools.presented_key(Headers(scope=scope)))
+        name = authenticate(state.api_keys, presented_key(Headers(scope=scope)))
         try:
             if name is None:
                 raise _Unauthorized(
@@ -50,7 +50,18 @@ class _Guard:
         except ServiceError as exc:
             await _refuse(exc, send)
             return
+        # Where the tools read it (`request.state.actor`, as REST routes do).
+        scope.setdefault("state", {})["actor"] = name
         await self.manager.handle_request(scope, receive, send)
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The API key a request presents: `X-API-Key`, or `Authorization: Bearer <key>`."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, secret = headers.get("authorization", "").partition(" ")
+    return secret.strip() or None if scheme.lower() == "bearer" else None
 
 
 class _Unauthorized(ServiceError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
 from app.agent import speech
 from app.database import unit_of_work
@@ -34,7 +35,7 @@ from app.schemas.doctor import DoctorRead
 from app.schemas.hold import TTL_DEFAULT_SECONDS, HoldCreate
 from app.schemas.patient import PatientRead
 from app.schemas.visit_type import VisitTypeRead
-from app.security import authenticate
+from app.security import actor_of
 from app.services import (
     appointment_service,
     availability_service,
@@ -70,15 +71,6 @@ Mobile = Annotated[str, Field(description="A mobile number, any spelling (+91 98
 Text = Annotated[str | None, Field(description="Matched ignoring case.")]
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The API key a request presents: `X-API-Key`, or `Authorization: Bearer <key>`."""
-    key = headers.get("x-api-key")
-    if key:
-        return key
-    scheme, _, secret = headers.get("authorization", "").partition(" ")
-    return secret.strip() or None if scheme.lower() == "bearer" else None
-
-
 def _required_id(value: str, field: str) -> uuid.UUID:
     found = given_id(value, field)
     assert found is not None
@@ -101,10 +93,11 @@ def build(app: FastAPI, server: MCPServer) -> None:
     """Register the tools on `server`, working on `app`'s database, settings and keys."""
 
     async def run(ctx: Context, call_id: str | None, work: Work) -> CallToolResult:
-        # The key was checked before MCP saw the request (`server.guarded`); named here again
-        # for the audit trail.
-        actor = authenticate(app.state.api_keys, presented_key(ctx.headers or {}))
-        caller = Caller(actor=actor or "unknown", correlation_id=call_id)
+        # The key's name, as `server._Guard` found it before MCP saw the request.
+        request = ctx.request_context.request
+        if not isinstance(request, Request):  # served over HTTP only (`server.mount`)
+            raise TypeError("the tools are served over HTTP")
+        caller = Caller(actor=actor_of(request), correlation_id=call_id)
         clinic = clinic_of(app.state.settings)
         try:
             async with unit_of_work(app.state.sessionmaker) as session:
