@@ -163,7 +163,10 @@ async def close_request_session(scope: MutableMapping[str, Any]) -> None:
     connection: AsyncConnection | None = session.info.pop(_READ_CONNECTION, None)
     session.info.pop(_READ_DRIVER, None)
     try:
-        await session.close()
+        # A session that only ran driver statements holds nothing to close (a greenlet switch
+        # saved on the hottest reads); one the ORM used is closed, rolling its reads back.
+        if session.in_transaction() or session.sync_session.identity_map:
+            await session.close()
     finally:
         if connection is not None:
             await connection.close()
@@ -204,7 +207,9 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
                 raise TypeError("a read session is bound to an engine")
             connection = await engine.connect()
             session.info[_READ_CONNECTION] = connection
-            reader = (await connection.get_raw_connection()).driver_connection
+            # Read off the checked-out connection: `get_raw_connection()` is a greenlet switch.
+            assert connection.sync_connection is not None  # set once connected
+            reader = connection.sync_connection.connection.driver_connection
             if not isinstance(reader, asyncpg.Connection):
                 raise TypeError("the database driver is not asyncpg")
             session.info[_READ_DRIVER] = reader

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -103,3 +104,27 @@ async def test_bookings_of_every_kind_run_on_a_pool_of_one(db: object, database_
             assert cancelled.status_code == 200, cancelled.text
     finally:
         await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_read_session_gives_its_connection_back_used_or_not(
+    db: AsyncEngine, database_url: str
+) -> None:
+    """A read session that ran only driver statements, and one the ORM used too, both leave
+    nothing checked out and nothing open once the request closes them."""
+    from app.database import close_request_session, create_read_sessionmaker, driver
+
+    engine = create_engine(Settings(_env_file=None), database_url)  # type: ignore[call-arg]
+    reads = create_read_sessionmaker(engine)
+    try:
+        for use_orm in (False, True):
+            session = reads()
+            scope: dict[str, Any] = {"state": {"read_session": session}}
+            assert (await (await driver(session, standalone=True)).fetchval("SELECT 1")) == 1
+            if use_orm:
+                await session.execute(text("SELECT 1"))
+                assert session.in_transaction()
+            await close_request_session(scope)
+            assert not session.in_transaction()
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
