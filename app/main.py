@@ -23,6 +23,8 @@ from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
 from app.routes import (
     appointment,
+    desk,
+    docs,
     doctor,
     health,
     hold,
@@ -119,6 +121,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         description="Doctors, patients, availability and appointments for a clinic; "
         "PostgreSQL is the source of truth, Google Calendar and RAG are mirrors.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         # Observability is Prometheus (/metrics) and JSON logs; FastAPI's OpenTelemetry hooks
         # would otherwise look for a configured provider on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -142,10 +146,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         schedule.router,
         visit_type.router,
         patient.router,
+        desk.router,
         sync.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
+    app.include_router(desk.page_router)
+    docs.install_docs(app)
     # The hottest operations first, on plain routes calling the same endpoint functions
     # (app/routes/lanes.py); their FastAPI routes document them.
     app.router.routes[:0] = lanes.lanes()

@@ -22,10 +22,12 @@ the open transaction forever).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -41,6 +43,8 @@ from app.config import Settings
 from app.database import async_url
 from app.launcher import migrate
 from app.main import create_app
+from tests.browser import browser, browser_session, page  # noqa: F401  (shared fixtures)
+from tests.clock import clock  # noqa: F401  (shared fixture)
 from tests.db import throwaway_database
 
 API_KEY = "test-secret-key"
@@ -126,6 +130,22 @@ async def committed_client(committed_app: FastAPI) -> AsyncIterator[httpx.AsyncC
     """A client of `committed_app`."""
     async with client_for(committed_app) as client:
         yield client
+
+
+@pytest.fixture
+def wiped(database_url: str) -> Iterator[str]:
+    """Committed mode for sync tests (the browser's): every table truncated after the test,
+    from a thread of its own, since Playwright's sync API holds this thread's event loop."""
+    yield database_url
+
+    async def truncate() -> None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        finally:
+            await connection.close()
+
+    _in_thread(asyncio.run, truncate())
 
 
 # -- rollback mode -----------------------------------------------------------------------------

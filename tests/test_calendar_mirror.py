@@ -29,6 +29,7 @@ from app.services.google_calendar.client import event_id_for
 from app.services.google_calendar_service import CalendarMirror
 from app.services.outbox import jobs as outbox
 from app.services.outbox.dispatcher import Dispatcher
+from tests.clock import Clock
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, booking_payload, create_doctor, next_weekday, patient_payload
 from tests.fake_google import ADMIN, FakeGoogle, Scripted
@@ -102,14 +103,15 @@ def all_synced(client: httpx.AsyncClient, *ids: str) -> Callable[[], Awaitable[b
 
 
 async def assert_mirror_matches(db: AsyncEngine, google: FakeGoogle) -> None:
-    """Exactly one event per active appointment, at its time, in its doctor's calendar."""
+    """Exactly one event per appointment that is not cancelled, at its time, in its doctor's
+    calendar."""
     async with db.connect() as conn:
         rows = (
             await conn.execute(
                 text(
                     "SELECT a.id, a.date, a.start_time, a.end_time, d.email FROM appointments a"
                     " JOIN doctors d ON d.id = a.doctor_id"
-                    " WHERE a.status IN ('BOOKED', 'RESCHEDULED')"
+                    " WHERE a.status <> 'CANCELLED'"
                 )
             )
         ).all()
@@ -182,6 +184,33 @@ async def test_the_event_names_the_visit_type(
     assert "Visit: New patient consultation" in typed_event["description"]
     assert typed_event["end"]["dateTime"] == f"{day}T11:00:00"
     assert plain_event["summary"].startswith("Appointment: ")
+
+
+async def test_the_event_shows_what_the_front_desk_recorded(
+    mirrored: tuple[FastAPI, httpx.AsyncClient], google: FakeGoogle, db: AsyncEngine, clock: Clock
+) -> None:
+    _, client = mirrored
+    doctor = await create_doctor(client)
+    day = next_weekday(3)
+    seen, missed = [
+        (await book(client, doctor["id"], day, t)).json()["id"] for t in ("09:00", "11:00")
+    ]
+    clock.set(day, "11:10")
+
+    def event(appointment_id: str) -> dict[str, Any]:
+        return google.events(doctor["email"])[event_id_for(uuid.UUID(appointment_id))]
+
+    for name, title in (("check-in", "Checked in - Appointment: "), ("complete", "Completed - ")):
+        assert (await client.post(f"/api/v1/appointments/{seen}/{name}")).status_code == 200
+        await eventually(all_synced(client, seen, missed))
+        assert event(seen)["summary"].startswith(title)
+        assert event(seen)["transparency"] == "opaque"
+    assert (await client.post(f"/api/v1/appointments/{missed}/no-show")).status_code == 200
+    await eventually(all_synced(client, missed))
+    # The missed visit stays in the doctor's calendar as a record, its time shown as free.
+    assert event(missed)["summary"].startswith("No-show - Appointment: ")
+    assert event(missed)["transparency"] == "transparent"
+    await assert_mirror_matches(db, google)
 
 
 async def test_google_down_then_back_converges(

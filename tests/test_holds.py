@@ -4,37 +4,17 @@ released, expired; with the booking's refusals and idempotency."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.routes import deps
+from tests.clock import Clock
 from tests.factories import booking_payload, create_doctor, next_weekday, patient_payload
 
 HOLDS = "/api/v1/holds/"
 BOOK = "/api/v1/appointments/"
-
-
-class Clock:
-    """The clinic's clock, moved by the test (expiry is a comparison with it)."""
-
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def later(self, **delta: float) -> None:
-        self.offset += dt.timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    moved = Clock()
-    real = deps.clinic_now
-    monkeypatch.setattr(deps, "clinic_now", lambda settings: real(settings) + moved.offset)
-    yield moved
 
 
 async def hold(

@@ -9,10 +9,22 @@ class AppointmentStatus(enum.StrEnum):
     BOOKED = "BOOKED"
     CANCELLED = "CANCELLED"
     RESCHEDULED = "RESCHEDULED"
+    CHECKED_IN = "CHECKED_IN"
+    COMPLETED = "COMPLETED"
+    NO_SHOW = "NO_SHOW"
 
 
 # The statuses that hold a doctor's slot; everything that asks "is this slot taken" uses these.
-ACTIVE_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.RESCHEDULED)
+# A visit under way or done still occupies its time (and its buffer); a no-show does not.
+ACTIVE_STATUSES = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.RESCHEDULED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.COMPLETED,
+)
+# The statuses a booking leaves an appointment in: the only ones it may still be moved,
+# cancelled, checked in or marked a no-show from.
+UPCOMING_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.RESCHEDULED)
 
 
 def active_status_sql(column: str = "status") -> str:
@@ -37,6 +49,9 @@ class AppointmentAction(enum.StrEnum):
     CREATED = "created"
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
 
 
 class HoldStatus(enum.StrEnum):

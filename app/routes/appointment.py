@@ -40,6 +40,7 @@ from app.services import (
     appointment_service,
     availability_service,
     booking_service,
+    front_desk_service,
     idempotency_service,
 )
 from app.services.appointment_service import AppointmentFilters
@@ -280,4 +281,34 @@ async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> Ap
         change.session, appointment_id, change.caller, change.clinic
     )
     change.counted.append("cancelled")
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.post("/{appointment_id}/check-in", responses=error_responses(404, 409))
+async def check_in_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    """The patient has arrived: `BOOKED`/`RESCHEDULED` to `CHECKED_IN`, any time on the
+    appointment's date (clinic time). The visit keeps its slot."""
+    return await _desk_step(appointment_id, front_desk_service.CHECK_IN, change)
+
+
+@router.post("/{appointment_id}/complete", responses=error_responses(404, 409))
+async def complete_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    """The visit is over: `CHECKED_IN` to `COMPLETED`. The visit keeps its slot."""
+    return await _desk_step(appointment_id, front_desk_service.COMPLETE, change)
+
+
+@router.post("/{appointment_id}/no-show", responses=error_responses(404, 409))
+async def mark_no_show(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    """The patient did not come: `BOOKED`/`RESCHEDULED` to `NO_SHOW`, once the start time has
+    passed. The slot is freed."""
+    return await _desk_step(appointment_id, front_desk_service.NO_SHOW, change)
+
+
+async def _desk_step(
+    appointment_id: uuid.UUID, step: front_desk_service.Step, change: ChangeDep
+) -> AppointmentRead:
+    appointment = await front_desk_service.take_step(
+        change.session, appointment_id, step, change.caller, change.clinic
+    )
+    change.counted.append(str(step.action))
     return AppointmentRead.model_validate(appointment)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.database import violated_constraint
 from app.errors import InvalidState, NotFound
 from app.models import Appointment, Doctor
-from app.models.enums import AppointmentAction, AppointmentStatus
+from app.models.enums import UPCOMING_STATUSES, AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.services import google_calendar_service, hold_service
 from app.services.booking import audit
@@ -108,21 +108,37 @@ async def _load(
     return appointment
 
 
-async def _lock_for_change(
-    session: AsyncSession, appointment_id: uuid.UUID, clinic: Clinic, verb: str
+async def lock_appointment(
+    session: AsyncSession, appointment_id: uuid.UUID
 ) -> tuple[Appointment, Doctor]:
     """The appointment and its doctor, locked in the order every change takes them (doctor,
-    then appointment, so two changes never deadlock), if it has not started yet."""
+    then appointment, so two changes never deadlock)."""
     current = await _load(session, appointment_id)
     doctor = await get_doctor(session, current.doctor_id, lock=True)
     appointment = await _load(session, appointment_id, lock=True)
-    starts_at = dt.datetime.combine(appointment.date, appointment.start_time, tzinfo=clinic.tz)
-    if appointment.status != AppointmentStatus.CANCELLED and starts_at <= clinic.now:
-        raise InvalidState(f"An appointment that has already started cannot be {verb}.")
     return appointment, doctor
 
 
-async def _changed(
+# How a status reads in a refusal: "A checked-in appointment cannot be cancelled."
+STATUS_WORDS = {
+    AppointmentStatus.CANCELLED: "cancelled",
+    AppointmentStatus.CHECKED_IN: "checked-in",
+    AppointmentStatus.COMPLETED: "completed",
+    AppointmentStatus.NO_SHOW: "no-show",
+}
+
+
+def _still_movable(appointment: Appointment, clinic: Clinic, verb: str) -> None:
+    """Only a visit that is still to come may be moved or cancelled: booked or rescheduled,
+    and not yet started."""
+    if appointment.status not in UPCOMING_STATUSES:
+        raise InvalidState(f"A {STATUS_WORDS[appointment.status]} appointment cannot be {verb}.")
+    starts_at = dt.datetime.combine(appointment.date, appointment.start_time, tzinfo=clinic.tz)
+    if starts_at <= clinic.now:
+        raise InvalidState(f"An appointment that has already started cannot be {verb}.")
+
+
+async def record_change(
     session: AsyncSession,
     appointment: Appointment,
     action: AppointmentAction,
@@ -146,9 +162,8 @@ async def reschedule(
     caller: Caller,
     clinic: Clinic,
 ) -> Appointment:
-    appointment, doctor = await _lock_for_change(session, appointment_id, clinic, "rescheduled")
-    if appointment.status == AppointmentStatus.CANCELLED:
-        raise InvalidState("A cancelled appointment cannot be rescheduled.")
+    appointment, doctor = await lock_appointment(session, appointment_id)
+    _still_movable(appointment, clinic, "rescheduled")
     if appointment.date == new_date and appointment.start_time == new_start:
         return appointment
 
@@ -191,7 +206,7 @@ async def reschedule(
         raise await slot_unavailable(
             session, calendar, new_date, new_start, clinic, visit_minutes, exclude=appointment.id
         ) from None
-    return await _changed(
+    return await record_change(
         session, appointment, AppointmentAction.RESCHEDULED, before, caller, clinic
     )
 
@@ -203,9 +218,12 @@ def _minutes_between(start: dt.time, end: dt.time) -> int:
 async def cancel(
     session: AsyncSession, appointment_id: uuid.UUID, caller: Caller, clinic: Clinic
 ) -> Appointment:
-    appointment, _ = await _lock_for_change(session, appointment_id, clinic, "cancelled")
+    appointment, _ = await lock_appointment(session, appointment_id)
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
+    _still_movable(appointment, clinic, "cancelled")
     before = audit.snapshot(appointment)
     appointment.status = AppointmentStatus.CANCELLED
-    return await _changed(session, appointment, AppointmentAction.CANCELLED, before, caller, clinic)
+    return await record_change(
+        session, appointment, AppointmentAction.CANCELLED, before, caller, clinic
+    )

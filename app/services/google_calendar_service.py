@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.database import Sessions, unit_of_work
 from app.models import Appointment
-from app.models.enums import ACTIVE_STATUSES, CalendarSyncStatus
+from app.models.enums import ACTIVE_STATUSES, AppointmentStatus, CalendarSyncStatus
 from app.schemas.common import format_clock
 from app.services.context import Clinic
 from app.services.outbox import jobs
@@ -81,6 +81,15 @@ _LOAD = text(
 )
 
 
+# What the front desk recorded, in front of the title, so the doctor sees it in the day view.
+# A cancelled appointment has no event at all.
+_STATUS_MARKERS = {
+    AppointmentStatus.CHECKED_IN: "Checked in",
+    AppointmentStatus.COMPLETED: "Completed",
+    AppointmentStatus.NO_SHOW: "No-show",
+}
+
+
 def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
     """What the doctor sees in their calendar for one appointment."""
 
@@ -92,8 +101,9 @@ def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
 
     # The visit type tells the doctor what the time is for; without one, a plain appointment.
     kind = row.visit_type_name or "Appointment"
+    marker = _STATUS_MARKERS.get(row.status)
     return {
-        "summary": f"{kind}: {row.patient_name}",
+        "summary": f"{marker + ' - ' if marker else ''}{kind}: {row.patient_name}",
         "description": (
             f"Visit: {kind}\nPatient: {row.patient_name}\nMobile: {row.mobile_number}\n"
             f"Time: {format_clock(row.start_time)}-{format_clock(row.end_time)} ({timezone})\n"
@@ -102,6 +112,8 @@ def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
         "start": when(row.date, row.start_time),
         "end": when(row.date, row.end_time),
         "status": "confirmed",
+        # A no-show's time is free again; the event stays as the record of the missed visit.
+        "transparency": "transparent" if row.status == AppointmentStatus.NO_SHOW else "opaque",
         "extendedProperties": {
             "private": {"appointment_id": str(row.id), "patient_id": str(row.patient_id)}
         },
@@ -140,7 +152,7 @@ class CalendarMirror:
             calendar_id=row.doctor_email,
             previous_calendar_id=row.google_calendar_id,
             known=row.google_calendar_event_id is not None,
-            active=row.status in ACTIVE_STATUSES,
+            active=row.status != AppointmentStatus.CANCELLED,
             body=event_body(row, self._settings.clinic_timezone),
         )
         loop = asyncio.get_running_loop()
