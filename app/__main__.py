@@ -33,7 +33,7 @@ async def _worker(settings: Settings, url: str) -> int:
     return 0
 
 
-async def _resync(settings: Settings, url: str, what: str) -> int:
+async def _resync(settings: Settings, url: str, what: str, from_date: dt.date | None = None) -> int:
     from app.services import google_calendar_service, rag_sync_service
 
     engine = create_engine(settings, url)
@@ -44,7 +44,7 @@ async def _resync(settings: Settings, url: str, what: str) -> int:
                     print("the Google Calendar mirror is off; nothing queued", file=sys.stderr)
                     return 2
                 today = dt.datetime.now(settings.timezone).date()
-                count = await google_calendar_service.remirror_upcoming(session, today)
+                count = await google_calendar_service.remirror_upcoming(session, from_date or today)
             else:
                 if not settings.rag_enabled:
                     print("RAG sync is off; nothing queued", file=sys.stderr)
@@ -56,13 +56,31 @@ async def _resync(settings: Settings, url: str, what: str) -> int:
     return 0
 
 
+def _iso_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve the API (embedded database if unset)")
     commands.add_parser("migrate", help="apply the Alembic migrations")
     commands.add_parser("worker", help="run the outbox dispatcher on its own")
-    commands.add_parser("resync-calendar", help="re-mirror every active future appointment")
+    resync_calendar = commands.add_parser(
+        "resync-calendar", help="rewrite the event of every future appointment (or re-create it)"
+    )
+    # Past events keep what they were written with; after GOOGLE_CALENDAR_EVENT_DETAILS is
+    # narrowed, a clinic may want them rewritten too.
+    resync_calendar.add_argument(
+        "--from",
+        dest="from_date",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="rewrite appointments from this date on (default: today in CLINIC_TIMEZONE)",
+    )
     commands.add_parser("resync-rag", help="re-send every doctor to the RAG service")
     args = parser.parse_args(argv)
 
@@ -81,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             return asyncio.run(_worker(settings, url))
         if args.command in ("resync-calendar", "resync-rag"):
-            return asyncio.run(_resync(settings, url, args.command.removeprefix("resync-")))
+            what = args.command.removeprefix("resync-")
+            from_date = getattr(args, "from_date", None)
+            return asyncio.run(_resync(settings, url, what, from_date))
         return 0
     finally:
         launcher.stop_embedded_postgres()

@@ -5,13 +5,20 @@ from __future__ import annotations
 import uuid
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.security import parse_api_keys
+
 DEFAULT_GOOGLE_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
+
+# How much of the patient a Google event shows: `full` (name and mobile), `name`, or `none`
+# (no name, phone or e-mail; the appointment id only), so a clinic chooses what reaches Google.
+EventDetails = Literal["full", "name", "none"]
 
 
 class SettingsError(Exception):
@@ -24,6 +31,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = None
+    # A streaming replica of DATABASE_URL for reads that decide nothing (app/replica.py).
+    database_read_url: str | None = None
+    read_replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    read_replica_check_seconds: float = Field(default=1.0, gt=0, le=30)
     data_dir: Path = Path(".data")
     service_api_key: str | None = None
     clinic_id: uuid.UUID = uuid.UUID(int=0)
@@ -34,6 +45,9 @@ class Settings(BaseSettings):
     google_calendar_delegated_admin_email: str | None = None
     google_calendar_api_endpoint: str = DEFAULT_GOOGLE_ENDPOINT
     google_calendar_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Read at start: a change reaches events created or updated afterwards; the resync
+    # command rewrites the others.
+    google_calendar_event_details: EventDetails = "full"
 
     rag_service_url: str | None = None
     rag_service_api_key: str | None = None
@@ -66,6 +80,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "database_read_url",
         "service_api_key",
         "default_phone_region",
         "google_calendar_delegated_admin_email",
@@ -157,25 +172,6 @@ class Settings(BaseSettings):
     @property
     def rag_enabled(self) -> bool:
         return self.rag_service_url is not None
-
-
-def parse_api_keys(raw: str) -> dict[str, str]:
-    """`name:secret,secret2` -> {secret: name}; a bare secret is named `default`."""
-    keys: dict[str, str] = {}
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, secret = item.partition(":")
-        if not sep:
-            name, secret = "default", item
-        name, secret = name.strip(), secret.strip()
-        if not name or len(secret) < 8:
-            raise ValueError("each key must be `name:secret` or a secret of 8+ characters")
-        keys[secret] = name
-    if not keys:
-        raise ValueError("no key given")
-    return keys
 
 
 def load_settings() -> Settings:

@@ -7,6 +7,7 @@ Every request and every job works through an `AsyncSession`:
 - `read_session` (`ReadSessionDep`) is a session for requests that only read, marked
   `READS`: its statements on the driver run without a transaction (one statement needs no
   BEGIN and COMMIT round trips); ORM reads open one, rolled back when the session closes.
+  It reads from the replica (`DATABASE_READ_URL`) while that is well; units of work never do.
 Services take a session and nothing else. The hottest statements (availability, search,
 booking) are hand-written SQL with `:named` parameters (`Sql`), run on the asyncpg connection
 under the session (`driver`): inside the unit of work's transaction, or at once while none is
@@ -146,6 +147,11 @@ def read_session(request: Request) -> AsyncSession:
     if opened is not None:
         return opened
     sessions: Sessions = request.app.state.read_sessionmaker
+    # The read replica while it is well (app/replica.py), unless a read already failed there.
+    replica = request.app.state.replica
+    if replica is not None and replica.usable and not getattr(request.state, "primary_only", 0):
+        sessions = replica.sessions
+        request.state.read_on_replica = True
     session = sessions()
     request.state.read_session = session
     return session

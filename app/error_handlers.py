@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from app import metrics
 from app.errors import DatabaseUnavailable, ServiceError
+from app.replica import ReplicaReadFailed
 
 logger = logging.getLogger("app.errors")
 
@@ -134,6 +135,10 @@ def database_failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     failure = database_failure(exc)
+    if getattr(request.state, "read_on_replica", False) and (failure is None or failure[0] != 400):
+        # Whatever went wrong there (gone, restarted, a recovery conflict), the primary
+        # answers the read again (`replica.ReplicaFallbackMiddleware`).
+        raise ReplicaReadFailed from exc
     if failure is None:
         raise exc
     status, body = failure

@@ -8,19 +8,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
 
 from app import housekeeping, launcher
 from app.agent import server as agent_server
-from app.config import Settings, load_settings, parse_api_keys
+from app.config import Settings, load_settings
 from app.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
 from app.middleware import RequestContextMiddleware
+from app.replica import Replica, ReplicaFallbackMiddleware
 from app.routes import (
     appointment,
     desk,
@@ -29,41 +28,17 @@ from app.routes import (
     health,
     hold,
     lanes,
+    openapi,
     patient,
     schedule,
     sync,
     visit_type,
 )
-from app.security import KeyRateLimiter, require_api_key
+from app.security import KeyRateLimiter, parse_api_keys, require_api_key
 from app.services.scheduling.day_cache import DayCache
 from app.services.sync_service import build_dispatcher
 
 logger = logging.getLogger("app")
-
-
-def install_openapi(app: FastAPI) -> None:
-    """Drop FastAPI's default 422 entries: this API answers invalid input with 400 (declared
-    on every operation); 422 only means a reused Idempotency-Key, where it is declared."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    default = operation.get("responses", {}).get("422", {})
-                    if "HTTPValidationError" in str(default):
-                        del operation["responses"]["422"]
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -83,6 +58,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # Every request works through a session from one of these (app/database.py).
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_read_sessionmaker(engine)
+        replica_task = None
+        if settings.database_read_url is not None:
+            replica = Replica(
+                create_engine(settings, settings.database_read_url),
+                engine,
+                settings.read_replica_max_lag_seconds,
+                settings.read_replica_check_seconds,
+            )
+            # Known before the first request: reads start on it only once it is found well.
+            await replica.check()
+            app.state.replica = replica
+            replica_task = asyncio.create_task(replica.run_forever())
         dispatcher = None
         if settings.dispatcher_enabled:
             dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)
@@ -107,9 +94,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             async with agent_interface:
                 yield
         finally:
-            chores.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chores
+            for task in (chores, replica_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if app.state.replica is not None:
+                await app.state.replica.engine.dispose()
             if dispatcher is not None:
                 dispatcher.stop()
                 await app.state.dispatcher_task
@@ -130,6 +121,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.api_keys = api_keys
     app.state.day_cache = DayCache(settings.availability_cache_days)
+    app.state.replica = None
     app.state.rate_limiter = (
         KeyRateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
     )
@@ -155,10 +147,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     docs.install_docs(app)
     # The hottest operations first, on plain routes calling the same endpoint functions
     # (app/routes/lanes.py); their FastAPI routes document them.
-    app.router.routes[:0] = lanes.lanes()
+    app.router.routes[:0] = lanes.lanes(app.routes)
     agent_interface = agent_server.mount(app)
 
-    install_openapi(app)
+    openapi.install_openapi(app)
 
     if settings.cors_origin_list:
         app.add_middleware(
@@ -174,5 +166,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ],
             expose_headers=["X-Request-ID"],
         )
+    app.add_middleware(ReplicaFallbackMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -101,3 +101,15 @@ def _pool_waiters(pool: Any) -> int:
         return len(pool._pool._queue._getters)
     except AttributeError:
         return 0
+
+
+REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds",
+    "How far the read replica's replay trails what the primary has written (0: caught up).",
+    multiprocess_mode="livemax",
+)
+REPLICA_USABLE = Gauge(
+    "db_replica_usable",
+    "1 while reads go to the read replica, 0 while they go to the primary.",
+    multiprocess_mode="livemin",
+)

@@ -1,11 +1,14 @@
-"""API-key authentication: several keys at once (for rotation), compared in constant time."""
+"""API keys and their roles: several keys at once (for rotation), compared in constant time,
+each allowed what its role allows (`allow`, declared on every /api/v1 route)."""
 
 from __future__ import annotations
 
 import hmac
 import math
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -21,18 +24,71 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    # The phone agent's key lives in a third-party voice platform: it books and finds, but
+    # cannot change doctors or schedules, read medical history, or record arrivals.
+    AGENT = "agent"
+    READONLY = "readonly"
+
+
+EVERY_ROLE = frozenset(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    name: str
+    role: Role
+
+
+def parse_api_keys(raw: str) -> dict[str, ApiKey]:
+    """`name:secret:role,name2:secret2,secret3` -> {secret: ApiKey}. A key without a role is
+    an admin (as every key was before roles), and a bare secret is named `default`."""
+    keys: dict[str, ApiKey] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match [part.strip() for part in item.split(":")]:
+            case [secret]:
+                name, role = "default", Role.ADMIN.value
+            case [name, secret]:
+                role = Role.ADMIN.value
+            case [name, secret, role]:
+                pass
+            case _:
+                raise ValueError("each key is `name:secret:role`, `name:secret` or a secret")
+        if not name or len(secret) < 8:
+            raise ValueError("each key needs a name and a secret of 8+ characters")
+        try:
+            keys[secret] = ApiKey(name, Role(role))
+        except ValueError:
+            roles = ", ".join(Role)
+            raise ValueError(
+                f"key {name!r} has an unknown role {role!r} (one of {roles})"
+            ) from None
+    if not keys:
+        raise ValueError("no key given")
+    return keys
+
+
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def authenticate(keys: dict[str, str], presented: str | None) -> str | None:
-    """Return the key's name, checking every key so timing does not reveal which one matched."""
+def authenticate(keys: dict[str, ApiKey], presented: str | None) -> ApiKey | None:
+    """The key presented, checking every key so timing does not reveal which one matched."""
     if not presented:
         return None
     supplied = presented.encode()
-    matched: str | None = None
-    for secret, name in keys.items():
+    matched: ApiKey | None = None
+    for secret, key in keys.items():
         if hmac.compare_digest(secret.encode(), supplied):
-            matched = name
+            matched = key
     return matched
 
 
@@ -60,15 +116,48 @@ class KeyRateLimiter:
 
 async def require_api_key(
     request: Request, api_key: Annotated[str | None, Depends(_api_key_header)]
-) -> str:
-    name = authenticate(request.app.state.api_keys, api_key)
-    if name is None:
+) -> ApiKey:
+    key = authenticate(request.app.state.api_keys, api_key)
+    if key is None:
         raise Unauthorized("A valid X-API-Key header is required.")
     limiter: KeyRateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
-        await limiter.check(name)
-    request.state.actor = name
-    return name
+        await limiter.check(key.name)
+    request.state.actor = key.name
+    request.state.role = key.role
+    return key
+
+
+class Allow:
+    """The roles that may call one route. Runs after `require_api_key` (a dependency of every
+    /api/v1 router, so it runs first) and reads the role it found."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    async def __call__(self, request: Request) -> None:
+        check_role(request.state.role, self.roles)
+
+
+def check_role(role: Role, allowed: frozenset[Role]) -> None:
+    if role not in allowed:
+        needed = " or ".join(sorted(allowed))
+        raise Forbidden(f"This API key's role ({role}) may not do this; it needs {needed}.")
+
+
+def allow(*roles: Role) -> Any:
+    """`dependencies=[allow(Role.ADMIN, Role.AGENT)]` on a route: who may call it. Every
+    /api/v1 route declares one (a test walks the OpenAPI document, where it shows as
+    `x-roles`)."""
+    return Depends(Allow(frozenset(roles)))
+
+
+def roles_of(dependencies: list[Any]) -> frozenset[Role] | None:
+    """The roles a route's dependencies allow, None when it declares none."""
+    for dependency in dependencies:
+        if isinstance(dependency.dependency, Allow):
+            return dependency.dependency.roles
+    return None
 
 
 def actor_of(request: Request) -> str:

@@ -51,8 +51,8 @@ API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
     "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, doctor_leaves, "
-    "doctor_date_overrides, clinic_holidays, patient_history, patients, doctor_days, doctors, "
-    "visit_types"
+    "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
+    "doctor_days, doctors, visit_types"
 )
 _COMMITTED_FIXTURES = ("committed", "db")
 

@@ -1,5 +1,6 @@
-"""Schemathesis against the service's own OpenAPI schema, with a valid key and with none:
-no 5xx, no response that breaks its declared schema, no undeclared status code."""
+"""Schemathesis against the service's own OpenAPI schema, with each role's key and with a wrong
+one: no 5xx, no response that breaks its declared schema, no undeclared status code (a role's
+403 is declared where the operation's roles exclude it)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY
 from tests.servers import service_processes
+
+KEYS = {"admin": "fuzz-admin-key", "agent": "fuzz-agent-key", "readonly": "fuzz-readonly-key"}
 
 CHECKS = ",".join(
     [
@@ -24,10 +26,11 @@ CHECKS = ",".join(
 )
 
 
-@pytest.mark.parametrize("header", [f"X-API-Key: {API_KEY}", "X-API-Key: wrong-key-value"])
-def test_schemathesis_finds_nothing(committed: AsyncEngine, database_url: str, header: str) -> None:
+@pytest.mark.parametrize("key", [*KEYS.values(), "wrong-key-value"])
+def test_schemathesis_finds_nothing(committed: AsyncEngine, database_url: str, key: str) -> None:
     cli = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
-    with service_processes(database_url, 1, API_KEY) as (url,):
+    keys = ",".join(f"{role}:{secret}:{role}" for role, secret in KEYS.items())
+    with service_processes(database_url, 1, key, {"SERVICE_API_KEY": keys}) as (url,):
         result = subprocess.run(
             [
                 cli,
@@ -36,7 +39,7 @@ def test_schemathesis_finds_nothing(committed: AsyncEngine, database_url: str, h
                 "--checks",
                 CHECKS,
                 "--header",
-                header,
+                f"X-API-Key: {key}",
                 "--max-examples",
                 "25",
                 "--seed",

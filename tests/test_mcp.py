@@ -165,6 +165,14 @@ async def test_the_agent_books_a_caller_from_first_call_to_cancel(
 
         known = ok(await call(session, "find_patient", mobile_number="098765 43210"))
         assert known["id"] == appointment["patient_id"]
+        async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as rest:
+            log = await rest.get(f"/api/v1/patients/{known['id']}/access-log")
+        newest = log.json()[0]
+        assert (newest["actor"], newest["what"], newest["via"]) == (
+            "agent",
+            "record",
+            "mcp find_patient",
+        )
         upcoming = await call(session, "list_patient_appointments", mobile_number="9876543210")
         assert [a["id"] for a in ok(upcoming)["items"]] == [appointment["id"]]
         assert "Ravi Kumar has 1 appointment" in said(upcoming)

@@ -18,9 +18,11 @@ from starlette.types import Receive, Scope, Send
 
 from app.agent import tools
 from app.errors import ServiceError
-from app.security import authenticate
+from app.security import Role, authenticate, check_role
 
 PATH = "/mcp"
+# The tools book, move and cancel: the phone agent's role, and the clinic's admins.
+ROLES = frozenset({Role.ADMIN, Role.AGENT})
 INSTRUCTIONS = (
     "Appointment booking for one clinic. Call clinic_info first for today's date, the time "
     "and the visit types. Find a slot (find_earliest_slots or get_availability), keep it "
@@ -39,19 +41,20 @@ class _Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.app.state
-        name = authenticate(state.api_keys, presented_key(Headers(scope=scope)))
+        key = authenticate(state.api_keys, presented_key(Headers(scope=scope)))
         try:
-            if name is None:
+            if key is None:
                 raise _Unauthorized(
                     "A valid X-API-Key header (or Authorization: Bearer <key>) is required."
                 )
             if state.rate_limiter is not None:
-                await state.rate_limiter.check(name)
+                await state.rate_limiter.check(key.name)
+            check_role(key.role, ROLES)
         except ServiceError as exc:
             await _refuse(exc, send)
             return
-        # Where the tools read it (`request.state.actor`, as REST routes do).
-        scope.setdefault("state", {})["actor"] = name
+        # Where the tools read them (`request.state`, as REST routes do).
+        scope.setdefault("state", {}).update(actor=key.name, role=key.role)
         await self.manager.handle_request(scope, receive, send)
 
 

@@ -37,6 +37,7 @@ from app.schemas.patient import PatientRead
 from app.schemas.visit_type import VisitTypeRead
 from app.security import actor_of
 from app.services import (
+    access_log_service,
     appointment_service,
     availability_service,
     booking_service,
@@ -376,6 +377,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
             found = await patient_service.get_patient_by_mobile(
                 session, mobile_number, clinic.default_region
             )
+            await access_log_service.record(session, caller, found.id, "record", "mcp find_patient")
             return PatientRead.model_validate(found).model_dump(mode="json"), (
                 f"Found {found.name}."
             )

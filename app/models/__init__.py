@@ -10,6 +10,7 @@ from app.models.hold import Hold
 from app.models.idempotency_key import IdempotencyKey
 from app.models.outbox_job import OutboxJob
 from app.models.patient import Patient
+from app.models.patient_access import PatientAccess
 from app.models.patient_history import PatientHistory
 from app.models.schedule_override import ClinicHoliday, DoctorDateOverride
 from app.models.visit_type import VisitType
@@ -27,6 +28,7 @@ __all__ = [
     "IdempotencyKey",
     "OutboxJob",
     "Patient",
+    "PatientAccess",
     "PatientHistory",
     "VisitType",
 ]

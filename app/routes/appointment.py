@@ -36,6 +36,7 @@ from app.schemas.common import (
     clock_text,
     json_response,
 )
+from app.security import Role, allow
 from app.services import (
     appointment_service,
     availability_service,
@@ -59,7 +60,12 @@ def slot_json(slot: SlotTime) -> dict[str, str]:
 DateQuery = Annotated[CalendarDate | None, Query()]
 
 
-@router.get("/availability", response_model=list[DoctorSlot], responses=error_responses())
+@router.get(
+    "/availability",
+    dependencies=[allow(*Role)],
+    response_model=list[DoctorSlot],
+    responses=error_responses(),
+)
 async def find_earliest_slots(
     reading: ReadingDep,
     specialization: Annotated[str | None, Query(max_length=200)] = None,
@@ -128,6 +134,7 @@ _AVAILABILITY_QUERY = {
 
 @router.get(
     "/availability/{doctor_id}",
+    dependencies=[allow(*Role)],
     response_model=AvailabilityRead,
     responses=error_responses(404),
     openapi_extra=_AVAILABILITY_QUERY,
@@ -183,11 +190,14 @@ def availability_response(
 
 @router.post(
     "/",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
     status_code=201,
     response_model=AppointmentRead,
     responses={**error_responses(404, 422), **SLOT_409},
 )
-@router.post("", status_code=201, include_in_schema=False)
+@router.post(
+    "", dependencies=[allow(Role.ADMIN, Role.AGENT)], status_code=201, include_in_schema=False
+)
 async def book_appointment(
     data: AppointmentCreate,
     change: ChangeDep,
@@ -230,7 +240,7 @@ async def appointment_filters(
 FiltersDep = Annotated[AppointmentFilters, Depends(appointment_filters)]
 
 
-@router.get("/doctor/{doctor_id}", responses=error_responses(404))
+@router.get("/doctor/{doctor_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def list_doctor_appointments(
     doctor_id: uuid.UUID, session: ReadSessionDep, filters: FiltersDep
 ) -> list[AppointmentRead]:
@@ -240,7 +250,7 @@ async def list_doctor_appointments(
     return [AppointmentRead.model_validate(a) for a in appointments]
 
 
-@router.get("/patient/{patient_id}", responses=error_responses(404))
+@router.get("/patient/{patient_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def list_patient_appointments(
     patient_id: uuid.UUID, session: ReadSessionDep, filters: FiltersDep
 ) -> list[AppointmentRead]:
@@ -250,13 +260,13 @@ async def list_patient_appointments(
     return [AppointmentRead.model_validate(a) for a in appointments]
 
 
-@router.get("/{appointment_id}", responses=error_responses(404))
+@router.get("/{appointment_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def get_appointment(appointment_id: uuid.UUID, session: ReadSessionDep) -> AppointmentRead:
     appointment = await appointment_service.get_appointment(session, appointment_id)
     return AppointmentRead.model_validate(appointment)
 
 
-@router.get("/{appointment_id}/events", responses=error_responses(404))
+@router.get("/{appointment_id}/events", dependencies=[allow(*Role)], responses=error_responses(404))
 async def list_appointment_events(
     appointment_id: uuid.UUID, session: ReadSessionDep
 ) -> list[AppointmentEventRead]:
@@ -264,7 +274,11 @@ async def list_appointment_events(
     return [AppointmentEventRead.model_validate(e) for e in events]
 
 
-@router.put("/{appointment_id}/reschedule", responses={**error_responses(404), **SLOT_409})
+@router.put(
+    "/{appointment_id}/reschedule",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
+    responses={**error_responses(404), **SLOT_409},
+)
 async def reschedule_appointment(
     appointment_id: uuid.UUID, data: RescheduleRequest, change: ChangeDep
 ) -> AppointmentRead:
@@ -275,7 +289,11 @@ async def reschedule_appointment(
     return AppointmentRead.model_validate(appointment)
 
 
-@router.delete("/{appointment_id}", responses=error_responses(404, 409))
+@router.delete(
+    "/{appointment_id}",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
+    responses=error_responses(404, 409),
+)
 async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
     appointment = await booking_service.cancel(
         change.session, appointment_id, change.caller, change.clinic
@@ -284,20 +302,32 @@ async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> Ap
     return AppointmentRead.model_validate(appointment)
 
 
-@router.post("/{appointment_id}/check-in", responses=error_responses(404, 409))
+@router.post(
+    "/{appointment_id}/check-in",
+    dependencies=[allow(Role.ADMIN)],
+    responses=error_responses(404, 409),
+)
 async def check_in_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
     """The patient has arrived: `BOOKED`/`RESCHEDULED` to `CHECKED_IN`, any time on the
     appointment's date (clinic time). The visit keeps its slot."""
     return await _desk_step(appointment_id, front_desk_service.CHECK_IN, change)
 
 
-@router.post("/{appointment_id}/complete", responses=error_responses(404, 409))
+@router.post(
+    "/{appointment_id}/complete",
+    dependencies=[allow(Role.ADMIN)],
+    responses=error_responses(404, 409),
+)
 async def complete_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
     """The visit is over: `CHECKED_IN` to `COMPLETED`. The visit keeps its slot."""
     return await _desk_step(appointment_id, front_desk_service.COMPLETE, change)
 
 
-@router.post("/{appointment_id}/no-show", responses=error_responses(404, 409))
+@router.post(
+    "/{appointment_id}/no-show",
+    dependencies=[allow(Role.ADMIN)],
+    responses=error_responses(404, 409),
+)
 async def mark_no_show(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
     """The patient did not come: `BOOKED`/`RESCHEDULED` to `NO_SHOW`, once the start time has
     passed. The slot is freed."""

@@ -20,13 +20,14 @@ from app.routes.deps import ClinicDep, SettingsDep, error_responses
 from app.schemas.appointment import AppointmentRead, Slot
 from app.schemas.common import CalendarDate
 from app.schemas.desk import DeskAppointment, DeskColumn, DeskDay
+from app.security import Role, allow
 from app.services import front_desk_service
 
 router = APIRouter(prefix="/desk", tags=["front desk"])
 page_router = APIRouter(include_in_schema=False)
 
 
-@router.get("/day", responses=error_responses())
+@router.get("/day", dependencies=[allow(*Role)], responses=error_responses())
 async def desk_day(
     session: ReadSessionDep,
     clinic: ClinicDep,

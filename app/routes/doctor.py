@@ -11,14 +11,15 @@ from app.schemas.appointment import AppointmentRead
 from app.schemas.common import CalendarDate, Limit
 from app.schemas.doctor import DoctorCreate, DoctorRead, DoctorUpdate
 from app.schemas.leave import LeaveCreate, LeaveCreated, LeaveRead
+from app.security import Role, allow
 from app.services import doctor_service
 from app.services.doctor_filters import DoctorFilters
 
 router = APIRouter(prefix="/doctors", tags=["doctors"])
 
 
-@router.post("/", status_code=201, responses=error_responses(409))
-@router.post("", status_code=201, include_in_schema=False)
+@router.post("/", dependencies=[allow(Role.ADMIN)], status_code=201, responses=error_responses(409))
+@router.post("", dependencies=[allow(Role.ADMIN)], status_code=201, include_in_schema=False)
 async def create_doctor(
     data: DoctorCreate, session: SessionDep, settings: SettingsDep, clinic: ClinicDep
 ) -> DoctorRead:
@@ -26,8 +27,8 @@ async def create_doctor(
     return DoctorRead.model_validate(doctor)
 
 
-@router.get("/", responses=error_responses())
-@router.get("", include_in_schema=False)
+@router.get("/", dependencies=[allow(*Role)], responses=error_responses())
+@router.get("", dependencies=[allow(*Role)], include_in_schema=False)
 async def list_doctors(
     session: ReadSessionDep,
     specialization: Annotated[str | None, Query(max_length=200)] = None,
@@ -51,13 +52,13 @@ async def list_doctors(
     return [DoctorRead.model_validate(d) for d in doctors]
 
 
-@router.get("/{doctor_id}", responses=error_responses(404))
+@router.get("/{doctor_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def get_doctor(doctor_id: uuid.UUID, session: ReadSessionDep) -> DoctorRead:
     return DoctorRead.model_validate(await doctor_service.get_doctor(session, doctor_id))
 
 
-@router.put("/{doctor_id}", responses=error_responses(404, 409))
-@router.patch("/{doctor_id}", responses=error_responses(404, 409))
+@router.put("/{doctor_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409))
+@router.patch("/{doctor_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409))
 async def update_doctor(
     doctor_id: uuid.UUID, data: DoctorUpdate, session: SessionDep, clinic: ClinicDep
 ) -> DoctorRead:
@@ -65,7 +66,12 @@ async def update_doctor(
     return DoctorRead.model_validate(doctor)
 
 
-@router.post("/{doctor_id}/leaves", status_code=201, responses=error_responses(404, 409))
+@router.post(
+    "/{doctor_id}/leaves",
+    dependencies=[allow(Role.ADMIN)],
+    status_code=201,
+    responses=error_responses(404, 409),
+)
 async def add_leave(doctor_id: uuid.UUID, data: LeaveCreate, session: SessionDep) -> LeaveCreated:
     leave, affected = await doctor_service.add_leave(session, doctor_id, data)
     return LeaveCreated.model_validate(
@@ -76,7 +82,7 @@ async def add_leave(doctor_id: uuid.UUID, data: LeaveCreate, session: SessionDep
     )
 
 
-@router.get("/{doctor_id}/leaves", responses=error_responses(404))
+@router.get("/{doctor_id}/leaves", dependencies=[allow(*Role)], responses=error_responses(404))
 async def list_leaves(
     doctor_id: uuid.UUID,
     session: ReadSessionDep,
@@ -91,7 +97,12 @@ async def list_leaves(
     return [LeaveRead.model_validate(leave) for leave in leaves]
 
 
-@router.delete("/{doctor_id}/leaves/{leave_id}", status_code=204, responses=error_responses(404))
+@router.delete(
+    "/{doctor_id}/leaves/{leave_id}",
+    dependencies=[allow(Role.ADMIN)],
+    status_code=204,
+    responses=error_responses(404),
+)
 async def delete_leave(doctor_id: uuid.UUID, leave_id: uuid.UUID, session: SessionDep) -> Response:
     await doctor_service.delete_leave(session, doctor_id, leave_id)
     return Response(status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -63,7 +64,10 @@ async def prometheus_metrics(request: Request) -> Response:
 @router.get("/ready", responses={503: {"description": "Not ready"}})
 async def ready(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    body: dict[str, str | None] = {**_mirrors(settings)}
+    body: dict[str, Any] = {**_mirrors(settings)}
+    replica = request.app.state.replica
+    # Reads fall back to the primary without it, so it never makes the service unready.
+    body["replica"] = {"state": "disabled"} if replica is None else replica.describe()
     try:
         async with request.app.state.engine.connect() as conn:
             revision = (

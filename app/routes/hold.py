@@ -17,6 +17,7 @@ from app.routes.deps import (
     idempotent_response,
 )
 from app.schemas.hold import HoldCreate, HoldRead
+from app.security import Role, allow
 from app.services import hold_service, idempotency_service
 
 router = APIRouter(prefix="/holds", tags=["holds"])
@@ -24,11 +25,14 @@ router = APIRouter(prefix="/holds", tags=["holds"])
 
 @router.post(
     "/",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
     status_code=201,
     response_model=HoldRead,
     responses={**error_responses(404, 422), **SLOT_409},
 )
-@router.post("", status_code=201, include_in_schema=False)
+@router.post(
+    "", dependencies=[allow(Role.ADMIN, Role.AGENT)], status_code=201, include_in_schema=False
+)
 async def create_hold(
     data: HoldCreate, change: ChangeDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> Response:
@@ -46,13 +50,18 @@ async def create_hold(
     return idempotent_response(answer)
 
 
-@router.get("/{hold_id}", responses=error_responses(404))
+@router.get("/{hold_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def get_hold(hold_id: uuid.UUID, session: ReadSessionDep, clinic: ClinicDep) -> HoldRead:
     """The hold as it is now: `active`, `expired`, `booked` or `released`."""
     return await hold_service.get(session, hold_id, clinic)
 
 
-@router.delete("/{hold_id}", status_code=204, responses=error_responses(404, 409))
+@router.delete(
+    "/{hold_id}",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
+    status_code=204,
+    responses=error_responses(404, 409),
+)
 async def release_hold(hold_id: uuid.UUID, change: ChangeDep) -> Response:
     """Let the slot go at once (active or expired become `released`; again: no change). A
     booked hold is a 409: cancel the appointment instead."""

@@ -6,18 +6,20 @@ per-request parameter and dependency resolution cost more CPU than the operation
 (BENCHMARKS.md). Errors are the same exceptions, rendered by the same handlers, with the same
 statuses, codes and fields (a message's wording may differ).
 
-The /api/v1 routers' dependencies do not run here: each lane calls them itself, and a test
-(tests/test_lanes.py) fails when the routers gain one the lanes do not know.
+The /api/v1 routers' dependencies do not run here: each lane checks the key itself, and the
+roles the documented route declares (`allow`), and a test (tests/test_lanes.py) fails when the
+routers gain a dependency the lanes do not know.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.routing import Match, Route
@@ -27,13 +29,14 @@ from app.errors import InvalidInput
 from app.routes.appointment import book_appointment, get_availability
 from app.routes.deps import CORRELATION_ID_MAX, IDEMPOTENCY_KEY_MAX, open_change
 from app.schemas.appointment import AppointmentCreate
-from app.security import require_api_key
+from app.security import Role, check_role, require_api_key, roles_of
 
 _API = "/api/v1/appointments"
 
 
-async def _authenticated(request: Request) -> None:
-    await require_api_key(request, request.headers.get("x-api-key"))
+async def _authenticated(request: Request, roles: frozenset[Role]) -> None:
+    key = await require_api_key(request, request.headers.get("x-api-key"))
+    check_role(key.role, roles)
 
 
 def _header(headers: Headers, name: str, shortest: int, longest: int) -> str | None:
@@ -48,8 +51,8 @@ def _is_json(headers: Headers) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-async def availability(request: Request) -> Response:
-    await _authenticated(request)
+async def availability(request: Request, roles: frozenset[Role]) -> Response:
+    await _authenticated(request, roles)
     try:
         doctor_id = uuid.UUID(request.path_params["doctor_id"])
     except ValueError:
@@ -57,8 +60,8 @@ async def availability(request: Request) -> Response:
     return await get_availability(doctor_id, request)
 
 
-async def booking(request: Request) -> Response:
-    await _authenticated(request)
+async def booking(request: Request, roles: frozenset[Role]) -> Response:
+    await _authenticated(request, roles)
     correlation_id = _header(request.headers, "x-correlation-id", 0, CORRELATION_ID_MAX)
     idempotency_key = _header(request.headers, "idempotency-key", 1, IDEMPOTENCY_KEY_MAX)
     raw = await request.body()
@@ -79,8 +82,17 @@ class _Lane(Route):
     """A plain route that names itself in the scope, as FastAPI's do, for the request metrics'
     route label, and answers only its own method (Starlette would add HEAD to a GET)."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], method: str) -> None:
-        super().__init__(path, endpoint, methods=[method])
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Request, frozenset[Role]], Awaitable[Response]],
+        method: str,
+        roles: frozenset[Role],
+    ) -> None:
+        async def lane(request: Request) -> Response:
+            return await endpoint(request, roles)
+
+        super().__init__(path, lane, methods=[method])
         self.methods = {method}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -90,10 +102,18 @@ class _Lane(Route):
         return match, child_scope
 
 
-def lanes() -> list[Route]:
-    """The routes to put first in the application's router."""
+def lanes(routes: list[Any]) -> list[Route]:
+    """The routes to put first in the application's router (given its routes, for the roles
+    each operation declares)."""
+    declared = {
+        context.original_route.endpoint: roles_of(context.original_route.dependencies)
+        for context in iter_route_contexts(routes)
+        if isinstance(context.original_route, APIRoute)
+    }
+    reading, booking_roles = declared[get_availability], declared[book_appointment]
+    assert reading is not None and booking_roles is not None, "every route declares its roles"
     return [
-        _Lane(f"{_API}/availability/{{doctor_id}}", availability, "GET"),
-        _Lane(f"{_API}/", booking, "POST"),
-        _Lane(_API, booking, "POST"),
+        _Lane(f"{_API}/availability/{{doctor_id}}", availability, "GET", reading),
+        _Lane(f"{_API}/", booking, "POST", booking_roles),
+        _Lane(_API, booking, "POST", booking_roles),
     ]

@@ -19,6 +19,7 @@ from app.schemas.schedule import (
     OverrideWrite,
     OverrideWritten,
 )
+from app.security import Role, allow
 from app.services import schedule_service
 
 router = APIRouter(tags=["schedules"])
@@ -30,6 +31,7 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 
 @router.put(
     "/doctors/{doctor_id}/overrides/{date}",
+    dependencies=[allow(Role.ADMIN)],
     response_model=OverrideWritten,
     responses={**error_responses(404), **_CREATED},
 )
@@ -53,7 +55,9 @@ async def put_override(
     )
 
 
-@router.get("/doctors/{doctor_id}/overrides", responses=error_responses(404))
+@router.get(
+    "/doctors/{doctor_id}/overrides", dependencies=[allow(*Role)], responses=error_responses(404)
+)
 async def list_overrides(
     doctor_id: uuid.UUID,
     session: ReadSessionDep,
@@ -70,7 +74,10 @@ async def list_overrides(
 
 
 @router.delete(
-    "/doctors/{doctor_id}/overrides/{date}", status_code=204, responses=error_responses(404)
+    "/doctors/{doctor_id}/overrides/{date}",
+    dependencies=[allow(Role.ADMIN)],
+    status_code=204,
+    responses=error_responses(404),
 )
 async def delete_override(
     doctor_id: uuid.UUID, date: CalendarDate, session: SessionDep
@@ -81,6 +88,7 @@ async def delete_override(
 
 @router.put(
     "/clinic/holidays/{date}",
+    dependencies=[allow(Role.ADMIN)],
     response_model=HolidayWritten,
     responses={**error_responses(), **_CREATED},
 )
@@ -103,7 +111,7 @@ async def put_holiday(
     )
 
 
-@router.get("/clinic/holidays", responses=error_responses())
+@router.get("/clinic/holidays", dependencies=[allow(*Role)], responses=error_responses())
 async def list_holidays(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
@@ -118,7 +126,12 @@ async def list_holidays(
     return [HolidayRead.model_validate(h) for h in holidays]
 
 
-@router.delete("/clinic/holidays/{date}", status_code=204, responses=error_responses(404))
+@router.delete(
+    "/clinic/holidays/{date}",
+    dependencies=[allow(Role.ADMIN)],
+    status_code=204,
+    responses=error_responses(404),
+)
 async def delete_holiday(date: CalendarDate, session: SessionDep) -> Response:
     await schedule_service.delete_holiday(session, date)
     return Response(status_code=204)

@@ -8,18 +8,19 @@ from fastapi import APIRouter, Query
 
 from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import SettingsDep, error_responses
+from app.security import Role, allow
 from app.services import sync_service
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
 
-@router.get("/status", responses=error_responses())
+@router.get("/status", dependencies=[allow(Role.ADMIN, Role.READONLY)], responses=error_responses())
 async def sync_status(session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Per mirror: job counts by state, the oldest waiting job's age, recent errors."""
     return await sync_service.status(session, settings)
 
 
-@router.post("/retry", responses=error_responses())
+@router.post("/retry", dependencies=[allow(Role.ADMIN)], responses=error_responses())
 async def retry_failed(
     session: SessionDep,
     target: Annotated[Literal["calendar", "rag"] | None, Query()] = None,

@@ -11,19 +11,20 @@ from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import error_responses
 from app.schemas.common import Limit
 from app.schemas.visit_type import VisitTypeCreate, VisitTypeRead, VisitTypeUpdate
+from app.security import Role, allow
 from app.services import visit_type_service
 
 router = APIRouter(prefix="/visit-types", tags=["visit types"])
 
 
-@router.post("/", status_code=201, responses=error_responses(409))
-@router.post("", status_code=201, include_in_schema=False)
+@router.post("/", dependencies=[allow(Role.ADMIN)], status_code=201, responses=error_responses(409))
+@router.post("", dependencies=[allow(Role.ADMIN)], status_code=201, include_in_schema=False)
 async def create_visit_type(data: VisitTypeCreate, session: SessionDep) -> VisitTypeRead:
     return VisitTypeRead.model_validate(await visit_type_service.create(session, data))
 
 
-@router.get("/", responses=error_responses())
-@router.get("", include_in_schema=False)
+@router.get("/", dependencies=[allow(*Role)], responses=error_responses())
+@router.get("", dependencies=[allow(*Role)], include_in_schema=False)
 async def list_visit_types(
     session: ReadSessionDep,
     is_active: bool | None = None,
@@ -37,13 +38,17 @@ async def list_visit_types(
     return [VisitTypeRead.model_validate(v) for v in found]
 
 
-@router.get("/{visit_type_id}", responses=error_responses(404))
+@router.get("/{visit_type_id}", dependencies=[allow(*Role)], responses=error_responses(404))
 async def get_visit_type(visit_type_id: uuid.UUID, session: ReadSessionDep) -> VisitTypeRead:
     return VisitTypeRead.model_validate(await visit_type_service.get(session, visit_type_id))
 
 
-@router.put("/{visit_type_id}", responses=error_responses(404, 409))
-@router.patch("/{visit_type_id}", responses=error_responses(404, 409))
+@router.put(
+    "/{visit_type_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409)
+)
+@router.patch(
+    "/{visit_type_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409)
+)
 async def update_visit_type(
     visit_type_id: uuid.UUID, data: VisitTypeUpdate, session: SessionDep
 ) -> VisitTypeRead:

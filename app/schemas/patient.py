@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
@@ -77,3 +77,18 @@ class HistoryRead(BaseModel):
     allergies: list[str]
     notes: str | None
     created_at: dt.datetime
+
+
+class PatientAccessRead(BaseModel):
+    """One answer that showed this patient's record or history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    patient_id: uuid.UUID
+    accessed_at: dt.datetime
+    actor: str = Field(description="The name of the API key that read it.")
+    what: Literal["record", "history"]
+    via: str = Field(description="The operation that answered.")
+    correlation_id: str | None
+    request_id: str | None

@@ -19,7 +19,7 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.config import EventDetails, Settings
 from app.database import Sessions, unit_of_work
 from app.models import Appointment
 from app.models.enums import ACTIVE_STATUSES, AppointmentStatus, CalendarSyncStatus
@@ -47,14 +47,20 @@ async def appointments_changed(
     await jobs.enqueue(session, jobs.CALENDAR, [a.id for a in changed])
 
 
+_MIRRORED_STATUSES = (*ACTIVE_STATUSES, AppointmentStatus.NO_SHOW)
+
+
 async def remirror_upcoming(
     session: AsyncSession, today: dt.date, *, doctor_id: UUID | None = None
 ) -> int:
-    """Queue every active appointment from `today` on (of one doctor, or all): after a
-    doctor's e-mail (their calendar) changed, or a calendar was wiped."""
+    """Queue every appointment with an event from `today` on (of one doctor, or all): after
+    a doctor's e-mail (their calendar) changed, a calendar was wiped, or
+    `GOOGLE_CALENDAR_EVENT_DETAILS` changed. Existing events are rewritten, not only missing
+    ones recreated."""
     query = (
         update(Appointment)
-        .where(Appointment.date >= today, Appointment.status.in_(ACTIVE_STATUSES))
+        # A no-show keeps its event (shown free), so it is rewritten and moved as well.
+        .where(Appointment.date >= today, Appointment.status.in_(_MIRRORED_STATUSES))
         .values(calendar_sync_status=CalendarSyncStatus.PENDING)
         .returning(Appointment.id)
     )
@@ -65,12 +71,16 @@ async def remirror_upcoming(
     return len(ids)
 
 
+# The patient's columns come back NULL when the setting keeps them out of Google, so the
+# mirror never holds what it may not send.
 _LOAD = text(
     """
     SELECT a.id, a.date, a.start_time, a.end_time, a.status, a.source,
            a.google_calendar_event_id, a.google_calendar_id,
            d.email AS doctor_email, d.name AS doctor_name,
-           p.id AS patient_id, p.name AS patient_name, p.mobile_number,
+           CASE WHEN :with_patient THEN p.id END AS patient_id,
+           CASE WHEN :with_patient THEN p.name END AS patient_name,
+           CASE WHEN :with_mobile THEN p.mobile_number END AS mobile_number,
            v.name AS visit_type_name
       FROM appointments a
       JOIN doctors d ON d.id = a.doctor_id
@@ -90,8 +100,9 @@ _STATUS_MARKERS = {
 }
 
 
-def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
-    """What the doctor sees in their calendar for one appointment."""
+def event_body(row: Row[Any], timezone: str, details: EventDetails) -> dict[str, Any]:
+    """What the doctor sees in their calendar for one appointment; `details` is how much of
+    the patient it shows (`GOOGLE_CALENDAR_EVENT_DETAILS`)."""
 
     def when(day: dt.date, t: dt.time) -> dict[str, str]:
         return {
@@ -99,24 +110,38 @@ def event_body(row: Row[Any], timezone: str) -> dict[str, Any]:
             "timeZone": timezone,
         }
 
-    # The visit type tells the doctor what the time is for; without one, a plain appointment.
-    kind = row.visit_type_name or "Appointment"
     marker = _STATUS_MARKERS.get(row.status)
+    prefix = f"{marker} - " if marker else ""
+    time_and_source = (
+        f"Time: {format_clock(row.start_time)}-{format_clock(row.end_time)} ({timezone})\n"
+        f"Booked via: {row.source}\nAppointment id: {row.id}"
+    )
+    if details == "none":
+        summary = f"{prefix}Appointment"
+        description = (
+            f"{time_and_source}\n"
+            "The patient is in the clinic's booking system, under this appointment id."
+        )
+        # Google merges a patch into the stored event and deletes only keys sent as null: an
+        # event written under another setting would otherwise keep its patient id.
+        private: dict[str, str | None] = {"appointment_id": str(row.id), "patient_id": None}
+    else:
+        # The visit type tells the doctor what the time is for; without one, a plain
+        # appointment.
+        kind = row.visit_type_name or "Appointment"
+        summary = f"{prefix}{kind}: {row.patient_name}"
+        mobile = f"Mobile: {row.mobile_number}\n" if details == "full" else ""
+        description = f"Visit: {kind}\nPatient: {row.patient_name}\n{mobile}{time_and_source}"
+        private = {"appointment_id": str(row.id), "patient_id": str(row.patient_id)}
     return {
-        "summary": f"{marker + ' - ' if marker else ''}{kind}: {row.patient_name}",
-        "description": (
-            f"Visit: {kind}\nPatient: {row.patient_name}\nMobile: {row.mobile_number}\n"
-            f"Time: {format_clock(row.start_time)}-{format_clock(row.end_time)} ({timezone})\n"
-            f"Booked via: {row.source}\nAppointment id: {row.id}"
-        ),
+        "summary": summary,
+        "description": description,
         "start": when(row.date, row.start_time),
         "end": when(row.date, row.end_time),
         "status": "confirmed",
         # A no-show's time is free again; the event stays as the record of the missed visit.
         "transparency": "transparent" if row.status == AppointmentStatus.NO_SHOW else "opaque",
-        "extendedProperties": {
-            "private": {"appointment_id": str(row.id), "patient_id": str(row.patient_id)}
-        },
+        "extendedProperties": {"private": private},
     }
 
 
@@ -143,8 +168,18 @@ class CalendarMirror:
     async def deliver(self, job: ClaimedJob) -> dict[str, Any]:
         from app.services.google_calendar.client import EventSpec, event_id_for
 
+        details = self._settings.google_calendar_event_details
         async with unit_of_work(self._sessionmaker) as session:
-            row = (await session.execute(_LOAD, {"id": job.aggregate_id})).one_or_none()
+            row = (
+                await session.execute(
+                    _LOAD,
+                    {
+                        "id": job.aggregate_id,
+                        "with_patient": details != "none",
+                        "with_mobile": details == "full",
+                    },
+                )
+            ).one_or_none()
         if row is None:
             return {"skipped": "appointment not found"}
         spec = EventSpec(
@@ -153,7 +188,7 @@ class CalendarMirror:
             previous_calendar_id=row.google_calendar_id,
             known=row.google_calendar_event_id is not None,
             active=row.status != AppointmentStatus.CANCELLED,
-            body=event_body(row, self._settings.clinic_timezone),
+            body=event_body(row, self._settings.clinic_timezone, details),
         )
         loop = asyncio.get_running_loop()
         event_id = await loop.run_in_executor(self._executor, self._client.apply, spec)
