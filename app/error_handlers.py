@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from app import metrics
 from app.errors import DatabaseUnavailable, ServiceError
-from app.replica import ReplicaReadFailed
+from app.replica import ReplicaMiss, ReplicaReadFailed
 
 logger = logging.getLogger("app.errors")
 
@@ -47,6 +47,9 @@ def _message(error: dict[str, Any]) -> str:
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    if exc.status_code == 404 and getattr(request.state, "read_on_replica", False):
+        # Perhaps created a moment ago and not replayed there yet: the primary is the judge.
+        raise ReplicaMiss from exc
     if exc.status_code == 409:
         metrics.CONFLICTS.labels(exc.code).inc()
     headers = (

@@ -30,6 +30,11 @@ class InvalidInput(ServiceError):
         )
 
 
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class NotFound(ServiceError):
     status_code = 404
     code = "not_found"

@@ -18,7 +18,7 @@ from app.config import Settings, load_settings
 from app.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.error_handlers import install_error_handlers
 from app.logging_setup import configure_logging
-from app.middleware import RequestContextMiddleware
+from app.middleware import RequestContextMiddleware, RequestLimitsMiddleware
 from app.replica import Replica, ReplicaFallbackMiddleware
 from app.routes import (
     appointment,
@@ -167,5 +167,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(ReplicaFallbackMiddleware)
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

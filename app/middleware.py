@@ -1,5 +1,6 @@
 """Pure ASGI middleware: request ids on every response, a last-resort 500 in the spec shape,
-and the request's read session closed once the answer is sent."""
+the request's read session closed once the answer is sent; and limits on what a request may
+carry, checked before anything parses it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.database import close_request_session
+from app.errors import InvalidInput, PayloadTooLarge, ServiceError
 from app.logging_setup import request_id_var
 
 logger = logging.getLogger("app.request")
@@ -111,3 +114,85 @@ def _incoming_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _SAFE_ID.match(candidate) else None
     return None
+
+
+MAX_BODY_BYTES = 64 * 1024
+_TOO_LARGE = "The request body is larger than 64 KiB."
+# Percent-decoded, a query string may hold no control character (a tab or line break
+# included): no query parameter is free text.
+_QUERY_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+class RequestLimitsMiddleware:
+    """Bodies over 64 KiB are refused with 413 before they are read (by their Content-Length,
+    or as their chunks arrive), and query strings with control characters with 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if query and _QUERY_CONTROL.search(unquote_to_bytes(query.replace(b"+", b" "))):
+            await send_error(InvalidInput("query", "must not contain control characters"), send)
+            return
+        length = _content_length(scope)
+        if length is not None and length > MAX_BODY_BYTES:
+            await send_error(PayloadTooLarge(_TOO_LARGE), send)
+            return
+        if length is not None or scope["method"] in ("GET", "HEAD", "DELETE"):
+            # Declared small, or no body expected: the server reads no more than declared.
+            await self.app(scope, receive, send)
+            return
+        received, refused = 0, False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                # Answered here: the app's body parser would turn an error raised from its
+                # reader into a generic 400. To the app the client has gone, and whatever it
+                # answers to that is dropped.
+                refused = True
+                await send_error(PayloadTooLarge(_TOO_LARGE), send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counted, unless_refused)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def send_error(
+    error: ServiceError, send: Send, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with a domain error in the spec's shape, from ASGI code outside the routes."""
+    body = json.dumps(error.body()).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": error.status_code,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *(headers or []),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body})

@@ -6,7 +6,8 @@ GETs); every unit of work, so every booking, hold, reschedule and its 409's alte
 on the primary. Reads leave it while it is unreachable or lags more than
 `READ_REPLICA_MAX_LAG_SECONDS`, and come back once a check finds it well. A read that fails on
 it is answered again by the primary (`ReplicaFallbackMiddleware`), so losing the replica
-mid-read costs no request.
+mid-read costs no request; so is one that found nothing (a 404: what was just created may not
+have been replayed there yet), so a client always reads what it has just written.
 
 Lag is measured, not read off the replica's clock: each check notes the primary's WAL
 position and when it was seen; the lag is the age of the oldest noted position the replica
@@ -129,6 +130,10 @@ class ReplicaReadFailed(Exception):
     answered again from the primary."""
 
 
+class ReplicaMiss(ReplicaReadFailed):
+    """Something was not found on the replica: it may not have replayed it yet."""
+
+
 class ReplicaFallbackMiddleware:
     """Answers a read again from the primary when it failed on the replica, before anything
     of the answer was sent. Reads change nothing, so running one twice is safe."""
@@ -153,7 +158,8 @@ class ReplicaFallbackMiddleware:
         except ReplicaReadFailed as failure:
             if started:
                 raise
-            replica.failed(failure.__cause__ or failure)
+            if not isinstance(failure, ReplicaMiss):
+                replica.failed(failure.__cause__ or failure)
             with contextlib.suppress(Exception):
                 await close_request_session(scope)
             state = scope.setdefault("state", {})

@@ -4,7 +4,6 @@ the same API keys and rate limit as `/api/v1`."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -18,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.agent import tools
 from app.errors import ServiceError
+from app.middleware import send_error
 from app.security import Role, authenticate, check_role
 
 PATH = "/mcp"
@@ -73,12 +73,8 @@ class _Unauthorized(ServiceError):
 
 
 async def _refuse(exc: ServiceError, send: Send) -> None:
-    body = json.dumps(exc.body()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if exc.status_code == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    challenge = [(b"www-authenticate", b"Bearer")] if exc.status_code == 401 else None
+    await send_error(exc, send, challenge)
 
 
 def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:

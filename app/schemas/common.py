@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -87,27 +88,47 @@ CalendarDate = Annotated[dt.date, BeforeValidator(_parse_date)]
 Limit = Annotated[int, Field(ge=1, le=500)]
 
 
-def _has_nul(value: Any) -> bool:
+# Text a person wrote at length (a symptom, a note, why a doctor is away) may keep its tabs and
+# line breaks; every other text is one line. No text may carry any other control character:
+# they hide content from the people who read it later, and PostgreSQL cannot store NUL.
+FREE_TEXT_FIELDS = frozenset(
+    {"symptoms", "notes", "reason", "description", "general_working_days_text"}
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_FREE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _has_control(value: Any, pattern: re.Pattern[str]) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return pattern.search(value) is not None
     if isinstance(value, list | tuple):
-        return any(_has_nul(item) for item in value)
+        return any(_has_control(item, pattern) for item in value)
+    # A dict is a nested body (an InputModel, which checks its own fields) or a weekly grid
+    # whose keys and values are parsed strictly.
     return False
+
+
+def check_text(value: Any, field: str) -> Any:
+    """Refuse control characters in `value` (tab and newline allowed in free-text fields)."""
+    if field in FREE_TEXT_FIELDS:
+        if _has_control(value, _CONTROL_IN_FREE_TEXT):
+            raise ValueError("must not contain control characters other than tab and newline")
+    elif _has_control(value, _CONTROL):
+        raise ValueError("must not contain control characters (tabs and line breaks included)")
+    return value
 
 
 class InputModel(BaseModel):
     """Base of request bodies: a field the operation does not know is refused (a misspelt
-    field is never silently dropped), and so is text with NUL characters (PostgreSQL cannot
-    store it)."""
+    field is never silently dropped), and so is text with control characters."""
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="after")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("must not contain NUL characters")
-        return value
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        # Before the field's own parsing: a stripped name must not hide a trailing newline.
+        return check_text(value, info.field_name or "")
 
 
 class PartialUpdate(InputModel):

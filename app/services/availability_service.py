@@ -32,9 +32,10 @@ from app.services.scheduling.engine import (
 )
 from app.services.scheduling.queries import (
     DoctorCalendar,
+    add_facts,
     load_doctor_calendar,
     load_doctor_versions,
-    load_matching_calendars,
+    load_matching_doctors,
 )
 
 
@@ -171,13 +172,21 @@ async def earliest_slots(
     visit_minutes = None
     if filters.visit_type_id is not None:
         visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
-    calendars = await load_matching_calendars(session, filters, first, last)
+    calendars = await load_matching_doctors(session, filters)
     found: list[FoundSlot] = []
     moments = [
         Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
     ]
-    # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known.
+    # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known,
+    # and reading the days' facts in growing chunks (1, 4, 16 days...): the earliest slots
+    # are usually on the first day or two, and reading two weeks of every matching doctor's
+    # bookings to use one day of them was most of the search's cost (BENCHMARKS.md).
+    loaded_until, chunk = first - dt.timedelta(days=1), 1
     for day in date_range(first, last):
+        if day > loaded_until:
+            loaded_until = min(last, day + dt.timedelta(days=chunk - 1))
+            await add_facts(session, calendars, day, loaded_until)
+            chunk *= 4
         todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
         for calendar, moment in zip(calendars, moments, strict=True):
             offered = day_availability(

@@ -336,13 +336,30 @@ def _matching_doctors(where: str) -> Sql:
     )
 
 
+async def load_matching_doctors(
+    session: AsyncSession, filters: DoctorFilters
+) -> list[DoctorCalendar]:
+    """Doctors matching the filters, by name, without any date's facts yet (`add_facts`)."""
+    where, params = filters.where("d")
+    rows = await fetch(session, _matching_doctors(where), **params)
+    return [_calendar(row) for row in rows]
+
+
+async def add_facts(
+    session: AsyncSession, calendars: Sequence[DoctorCalendar], first: dt.date, last: dt.date
+) -> None:
+    """Add what each date from `first` to `last` brings to each calendar: one statement."""
+    if not calendars:
+        return
+    facts = await load_facts(session, [c.doctor_id for c in calendars], first, last)
+    for calendar in calendars:
+        calendar.facts.update(facts[calendar.doctor_id])
+
+
 async def load_matching_calendars(
     session: AsyncSession, filters: DoctorFilters, first: dt.date, last: dt.date
 ) -> list[DoctorCalendar]:
     """Doctors matching the filters, with what each date adds: two statements."""
-    where, params = filters.where("d")
-    rows = await fetch(session, _matching_doctors(where), **params)
-    if not rows:
-        return []
-    facts = await load_facts(session, [row["id"] for row in rows], first, last)
-    return [_calendar(row, facts[row["id"]]) for row in rows]
+    calendars = await load_matching_doctors(session, filters)
+    await add_facts(session, calendars, first, last)
+    return calendars
