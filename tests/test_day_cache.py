@@ -46,11 +46,19 @@ async def test_remembered_days_follow_every_change(
     }
     url = f"/api/v1/appointments/availability/{doctor['id']}"
 
+    # The cross-doctor search remembers the days it reads too: its first day, and the next
+    # days it needs for 100 slots.
+    search = {"doctor_id": doctor["id"], "start_date": first.isoformat(), "limit": 100}
+
     async def same_as_fresh() -> dict[str, Any]:
         remembered = await client.get(url, params=window)
         computed = await fresh.get(url, params=window)
         assert remembered.status_code == computed.status_code == 200
         assert remembered.json() == computed.json()
+        found = await client.get("/api/v1/appointments/availability", params=search)
+        expected = await fresh.get("/api/v1/appointments/availability", params=search)
+        assert found.status_code == expected.status_code == 200
+        assert found.json() == expected.json()
         body: dict[str, Any] = remembered.json()
         return body
 

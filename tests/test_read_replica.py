@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from tests.conftest import API_KEY, client_for, make_settings, started_app
 from tests.factories import book, create_doctor, next_weekday
-from tests.standby import ReplicaPair, replica_pair
+from tests.standby import ReplicaPair, Server, replica_pair
 
 __all__ = ["replica_pair"]  # the module-scoped pair, used as a fixture here
 
@@ -69,13 +69,18 @@ async def read_many(client: httpx.AsyncClient, doctor_id: str) -> None:
 
 
 async def where_reads_land(
-    pair: ReplicaPair, client: httpx.AsyncClient, doctor_id: str
+    pair: ReplicaPair, client: httpx.AsyncClient, doctor_id: str, expected: Server
 ) -> dict[str, int]:
-    """How many more transactions each server ran while `READS` reads were answered (the
-    counters are flushed about once a second, so wait for them to settle)."""
+    """How many more transactions each server ran while `READS` reads were answered, once
+    the `expected` server shows them all: a backend flushes its counters a second after its
+    last flush, or up to ten seconds later when it goes idle, so they are polled."""
     before = {server: pair.reads_on(server) for server in ("primary", "standby")}
     await read_many(client, doctor_id)
-    await asyncio.sleep(1.5)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if pair.reads_on(expected) - before[expected] >= READS:
+            break
+        await asyncio.sleep(0.2)
     return {server: pair.reads_on(server) - before[server] for server in before}  # type: ignore[index]
 
 
@@ -85,7 +90,7 @@ async def test_reads_land_on_the_standby_and_decisions_on_the_primary(
     assert await replica_state(client) == {"state": "ok", "lag_seconds": 0.0}
     doctor = await create_doctor(client)
     replica_pair.wait_caught_up()
-    landed = await where_reads_land(replica_pair, client, doctor["id"])
+    landed = await where_reads_land(replica_pair, client, doctor["id"], "standby")
     assert landed["standby"] >= READS, landed
     # The primary saw the lag checks and nothing of the reads.
     assert landed["primary"] < READS / 2, landed
@@ -122,7 +127,7 @@ async def test_a_paused_standby_stops_serving_reads_once_it_lags(
         assert state["lag_seconds"] > MAX_LAG
         metrics = (await client.get("/metrics")).text
         assert "db_replica_usable 0.0" in metrics
-        landed = await where_reads_land(replica_pair, client, doctor["id"])
+        landed = await where_reads_land(replica_pair, client, doctor["id"], "primary")
         assert landed["primary"] >= READS, landed
         assert landed["standby"] < READS / 2, landed
         # Read from the primary: the rename the standby has not replayed is there.
@@ -132,7 +137,7 @@ async def test_a_paused_standby_stops_serving_reads_once_it_lags(
     await wait_for_state(client, "ok", within=5)
     assert (await replica_state(client))["lag_seconds"] == 0.0
     assert "db_replica_usable 1.0" in (await client.get("/metrics")).text
-    landed = await where_reads_land(replica_pair, client, doctor["id"])
+    landed = await where_reads_land(replica_pair, client, doctor["id"], "standby")
     assert landed["standby"] >= READS, landed
 
 
@@ -155,7 +160,7 @@ async def test_a_stopped_standby_costs_no_request_and_is_used_again_when_back(
     finally:
         replica_pair.start_standby()
     await wait_for_state(client, "ok", within=30)
-    landed = await where_reads_land(replica_pair, client, doctor["id"])
+    landed = await where_reads_land(replica_pair, client, doctor["id"], "standby")
     assert landed["standby"] >= READS, landed
 
 

@@ -206,7 +206,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
                 doctor_id=given_id(doctor_id, "doctor_id"),
             )
             found = await availability_service.earliest_slots(
-                session, filters, first, last, limit, clinic
+                session, filters, first, last, limit, clinic, app.state.day_cache
             )
             items = [
                 DoctorSlot(

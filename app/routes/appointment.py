@@ -92,7 +92,7 @@ async def find_earliest_slots(
         doctor_id=doctor_id,
     )
     found = await availability_service.earliest_slots(
-        reading.session, filters, first, last, limit, clinic
+        reading.session, filters, first, last, limit, clinic, reading.day_cache
     )
     return json_response(
         [

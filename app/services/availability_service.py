@@ -32,7 +32,7 @@ from app.services.scheduling.engine import (
 )
 from app.services.scheduling.queries import (
     DoctorCalendar,
-    add_facts,
+    load_days,
     load_doctor_calendar,
     load_doctor_versions,
     load_matching_doctors,
@@ -165,27 +165,30 @@ async def earliest_slots(
     last: dt.date,
     limit: int,
     clinic: Clinic,
+    cache: DayCache,
 ) -> list[FoundSlot]:
     """The earliest free slots across the doctors matching `filters` (the search asks for
     active ones), earliest first, ties by doctor name. With `filters.visit_type_id`, only
-    doctors offering it, with slots of its length."""
+    doctors offering it, with slots of its length.
+
+    Day by day, so a busy clinic stops as soon as the earliest `limit` are known, reading the
+    days in growing chunks (1, 4, 16 days...): the earliest slots are usually on the first day,
+    and reading two weeks of every matching doctor's bookings to use one day of them was most
+    of the search's cost. The first day's versions come with the doctors, so its remembered
+    doctor-days (`cache`) are not read again (BENCHMARKS.md)."""
     visit_minutes = None
     if filters.visit_type_id is not None:
         visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
-    calendars = await load_matching_doctors(session, filters)
+    calendars = await load_matching_doctors(session, filters, first, first)
     found: list[FoundSlot] = []
     moments = [
         Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
     ]
-    # Day by day, so a busy clinic stops computing as soon as the earliest `limit` are known,
-    # and reading the days' facts in growing chunks (1, 4, 16 days...): the earliest slots
-    # are usually on the first day or two, and reading two weeks of every matching doctor's
-    # bookings to use one day of them was most of the search's cost (BENCHMARKS.md).
     loaded_until, chunk = first - dt.timedelta(days=1), 1
     for day in date_range(first, last):
         if day > loaded_until:
             loaded_until = min(last, day + dt.timedelta(days=chunk - 1))
-            await add_facts(session, calendars, day, loaded_until)
+            await _add_days(session, calendars, day, loaded_until, cache, versions_read=chunk == 1)
             chunk *= 4
         todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
         for calendar, moment in zip(calendars, moments, strict=True):
@@ -202,3 +205,37 @@ async def earliest_slots(
         if len(found) >= limit:
             break
     return found
+
+
+async def _add_days(
+    session: AsyncSession,
+    calendars: list[DoctorCalendar],
+    first: dt.date,
+    last: dt.date,
+    cache: DayCache,
+    *,
+    versions_read: bool,
+) -> None:
+    """Add what the days from `first` to `last` bring to each calendar: remembered days at
+    the versions read with the doctors (`versions_read`) as they are, the others read in one
+    statement together with their versions, and remembered."""
+    span = date_range(first, last)
+    unread: list[DoctorCalendar] = []
+    for calendar in calendars:
+        remembered = (
+            cache.lookup(calendar.doctor_id, span, calendar.day_versions)
+            if versions_read and cache.capacity
+            else None
+        )
+        if remembered is None:
+            unread.append(calendar)
+        else:
+            calendar.facts.update(remembered)
+    if not unread:
+        return
+    facts, versions = await load_days(session, [c.doctor_id for c in unread], first, last)
+    for calendar in unread:
+        calendar.facts.update(facts[calendar.doctor_id])
+        cache.remember(
+            calendar.doctor_id, span, versions[calendar.doctor_id], facts[calendar.doctor_id]
+        )

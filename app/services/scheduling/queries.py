@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -131,8 +131,7 @@ _DOCTOR_CALENDAR = Sql(
 )
 
 # Several doctors' dates at once; holidays come once, for every doctor (no doctor id).
-_FACTS = Sql(
-    f"""
+_FACTS_TEXT = f"""
     SELECT 'leave' AS kind, doctor_id, date, start_time, end_time, NULL AS windows,
            NULL::timestamptz AS expires_at
       FROM doctor_leaves
@@ -156,6 +155,16 @@ _FACTS = Sql(
     SELECT 'holiday', NULL, date, NULL, NULL, NULL, NULL
       FROM clinic_holidays
      WHERE date BETWEEN :first AND :last
+"""
+_FACTS = Sql(_FACTS_TEXT, standalone=True)
+# The same with each day's version, read in the same snapshot, for the day cache (the search).
+_FACTS_AND_VERSIONS = Sql(
+    _FACTS_TEXT
+    + """
+    UNION ALL
+    SELECT 'version', doctor_id, date, NULL, NULL, version::text, NULL
+      FROM doctor_days
+     WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
     """,
     standalone=True,
 )
@@ -290,11 +299,6 @@ async def load_facts(
 ) -> dict[uuid.UUID, Facts]:
     """What each date adds for several doctors, keyed by doctor (a reschedule leaves out the
     appointment being moved, a booking through a hold that hold)."""
-    leaves: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
-    busy: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
-    holds: defaultdict[uuid.UUID, list[HeldSpan]] = defaultdict(list)
-    overrides: defaultdict[uuid.UUID, dict[dt.date, tuple[Window, ...]]] = defaultdict(dict)
-    holidays: set[dt.date] = set()
     rows = await fetch(
         session,
         _FACTS,
@@ -304,6 +308,37 @@ async def load_facts(
         exclude=exclude_appointment,
         exclude_hold=exclude_hold,
     )
+    return _facts_of(rows, doctor_ids, {})
+
+
+async def load_days(
+    session: AsyncSession, doctor_ids: Sequence[uuid.UUID], first: dt.date, last: dt.date
+) -> tuple[dict[uuid.UUID, Facts], dict[uuid.UUID, dict[dt.date, int]]]:
+    """What each date adds for several doctors, and each doctor-day's version, read in one
+    statement (so together they may be remembered: `DayCache.remember`)."""
+    rows = await fetch(
+        session,
+        _FACTS_AND_VERSIONS,
+        doctor_ids=list(doctor_ids),
+        first=first,
+        last=last,
+        exclude=None,
+        exclude_hold=None,
+    )
+    versions: defaultdict[uuid.UUID, dict[dt.date, int]] = defaultdict(dict)
+    return _facts_of(rows, doctor_ids, versions), versions
+
+
+def _facts_of(
+    rows: Sequence[asyncpg.Record],
+    doctor_ids: Sequence[uuid.UUID],
+    versions: MutableMapping[uuid.UUID, dict[dt.date, int]],
+) -> dict[uuid.UUID, Facts]:
+    leaves: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
+    busy: defaultdict[uuid.UUID, list[Span]] = defaultdict(list)
+    holds: defaultdict[uuid.UUID, list[HeldSpan]] = defaultdict(list)
+    overrides: defaultdict[uuid.UUID, dict[dt.date, tuple[Window, ...]]] = defaultdict(dict)
+    holidays: set[dt.date] = set()
     for kind, doctor_id, day, start_time, end_time, windows, expires_at in rows:
         if kind == "leave":
             leaves[doctor_id].append((day, start_time, end_time))
@@ -313,6 +348,8 @@ async def load_facts(
             holds[doctor_id].append((day, start_time, end_time, expires_at))
         elif kind == "override":
             overrides[doctor_id][day] = windows_of(windows)
+        elif kind == "version":
+            versions[doctor_id][day] = int(windows)
         else:
             holidays.add(day)
     return {
@@ -331,35 +368,32 @@ async def load_facts(
 def _matching_doctors(where: str) -> Sql:
     # One statement per combination of filters given, compiled once.
     return Sql(
-        f"SELECT {_DOCTOR_COLUMNS} FROM doctors d WHERE {where} ORDER BY d.name, d.id",
+        f"""
+        SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions
+          FROM doctors d {_DAY_VERSIONS}
+         WHERE {where}
+         ORDER BY d.name, d.id
+        """,
         standalone=True,
     )
 
 
 async def load_matching_doctors(
-    session: AsyncSession, filters: DoctorFilters
+    session: AsyncSession, filters: DoctorFilters, first: dt.date, last: dt.date
 ) -> list[DoctorCalendar]:
-    """Doctors matching the filters, by name, without any date's facts yet (`add_facts`)."""
+    """Doctors matching the filters, by name, with the versions of the days from `first` to
+    `last` (so remembered days need no read) but without what any date adds."""
     where, params = filters.where("d")
-    rows = await fetch(session, _matching_doctors(where), **params)
+    rows = await fetch(session, _matching_doctors(where), first=first, last=last, **params)
     return [_calendar(row) for row in rows]
-
-
-async def add_facts(
-    session: AsyncSession, calendars: Sequence[DoctorCalendar], first: dt.date, last: dt.date
-) -> None:
-    """Add what each date from `first` to `last` brings to each calendar: one statement."""
-    if not calendars:
-        return
-    facts = await load_facts(session, [c.doctor_id for c in calendars], first, last)
-    for calendar in calendars:
-        calendar.facts.update(facts[calendar.doctor_id])
 
 
 async def load_matching_calendars(
     session: AsyncSession, filters: DoctorFilters, first: dt.date, last: dt.date
 ) -> list[DoctorCalendar]:
     """Doctors matching the filters, with what each date adds: two statements."""
-    calendars = await load_matching_doctors(session, filters)
-    await add_facts(session, calendars, first, last)
+    calendars = await load_matching_doctors(session, filters, first, last)
+    facts = await load_facts(session, [c.doctor_id for c in calendars], first, last)
+    for calendar in calendars:
+        calendar.facts = facts[calendar.doctor_id]
     return calendars
