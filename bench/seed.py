@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -87,8 +88,14 @@ async def seed(
     days: int = 120,
     booked_share: float = 0.7,
     rng_seed: int = 42,
+    specialization_of: Callable[[int], str] | None = None,
+    history_days: int = 0,
+    history_share: float = 0.3,
 ) -> Seeded:
+    """`history_days` before today get past visits (mostly completed, some no-shows and
+    cancellations) on `history_share` of their slots: the years a clinic carries."""
     rng = random.Random(rng_seed)
+    history_rows: list[tuple[object, ...]] = []
     out = Seeded()
     doctor_rows, leave_rows, appointment_rows = [], [], []
     patient_ids = [uuid.uuid4() for _ in range(3000)]
@@ -107,7 +114,9 @@ async def seed(
             buffer_minutes=rng.choice([0, 0, 5]) if n else 0,
             max_per_day=rng.choice([None, None, 40]) if n else None,
         )
-        specialization = SPECIALIZATIONS[n % len(SPECIALIZATIONS)]
+        specialization = (
+            specialization_of(n) if specialization_of else SPECIALIZATIONS[n % len(SPECIALIZATIONS)]
+        )
         working_days, working_hours = _summary(week)
         doctor_rows.append(
             (
@@ -137,6 +146,11 @@ async def seed(
             out.unconstrained.add(doctor_id)
         out.specializations.append(specialization)
         schedule = Schedule.from_weekly_hours(week, slot, True, rules)
+        history_rows.extend(
+            _history(
+                rng, doctor_id, schedule, slot, today, history_days, history_share, patient_ids
+            )
+        )
         leave_days = set(rng.sample(range(1, days), 3))
         for offset in range(days):
             day = today + dt.timedelta(days=offset)
@@ -206,6 +220,26 @@ async def seed(
             """,
             *map(list, zip(*appointment_rows, strict=True)),
         )
+        if history_rows:
+            # The past is loaded without the triggers that keep day versions: nothing reads
+            # the versions of days gone by, and a million row triggers would dominate the load.
+            await conn.execute("SET session_replication_role = replica")
+            await conn.copy_records_to_table(
+                "appointments",
+                records=history_rows,
+                columns=[
+                    "id",
+                    "doctor_id",
+                    "patient_id",
+                    "date",
+                    "start_time",
+                    "end_time",
+                    "status",
+                    "source",
+                    "calendar_sync_status",
+                ],
+            )
+            await conn.execute("SET session_replication_role = DEFAULT")
         # A running clinic's tables have been through autovacuum; a freshly bulk-loaded one has
         # an empty visibility map, which would make every index-only scan visit the heap.
         await conn.execute("VACUUM ANALYZE")
@@ -214,7 +248,42 @@ async def seed(
     rng.shuffle(out.free_slots)
     out.patients, out.appointments, out.leaves = (
         len(patient_rows),
-        len(appointment_rows),
+        len(appointment_rows) + len(history_rows),
         len(leave_rows),
     )
     return out
+
+
+def _history(
+    rng: random.Random,
+    doctor_id: uuid.UUID,
+    schedule: Schedule,
+    slot: int,
+    today: dt.date,
+    days: int,
+    share: float,
+    patient_ids: list[uuid.UUID],
+) -> Iterator[tuple[object, ...]]:
+    """Past visits on the grid, one slot long, so they never overlap."""
+    for offset in range(1, days + 1):
+        day = today - dt.timedelta(days=offset)
+        windows = schedule.week[day.weekday()]
+        if not windows:
+            continue
+        for begin in grid(windows, slot, slot).starts:
+            if rng.random() >= share:
+                continue
+            finish = begin + slot * 60
+            roll = rng.random()
+            status = "COMPLETED" if roll < 0.9 else "NO_SHOW" if roll < 0.95 else "CANCELLED"
+            yield (
+                uuid.uuid4(),
+                doctor_id,
+                rng.choice(patient_ids),
+                day,
+                dt.time(begin // 3600, begin // 60 % 60),
+                dt.time(finish // 3600, finish // 60 % 60),
+                status,
+                "AI_CALLING_AGENT",
+                "disabled",
+            )

@@ -1,5 +1,5 @@
-"""The plain routes in front of availability and booking (app/routes/lanes.py) answer exactly
-as the documented operations do, failures included."""
+"""The plain routes in front of availability, the search and booking (app/routes/lanes.py)
+answer exactly as the documented operations do, failures included."""
 
 from __future__ import annotations
 
@@ -71,8 +71,42 @@ async def test_availability_failures_have_the_spec_shape(
             assert response.json()["code"] == "unauthorized"
 
 
-async def test_the_openapi_document_still_describes_both(client: httpx.AsyncClient) -> None:
+async def test_search_failures_have_the_spec_shape(client: httpx.AsyncClient) -> None:
+    url = "/api/v1/appointments/availability"
+    for params, field in (
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"start_date": "2026-13-01"}, "start_date"),
+        ({"end_date": "tomorrow"}, "end_date"),
+        ({"visit_type_id": "7"}, "visit_type_id"),
+        ({"doctor_id": "x"}, "doctor_id"),
+        ({"specialization": "s" * 201}, "specialization"),
+        ({"language": "l" * 101}, "language"),
+        ({"consultation_type": "c" * 101}, "consultation_type"),
+    ):
+        assert field in _field_errors(await client.get(url, params=params)), params
+    doctor = await create_doctor(client, specialization="Cardiology")
+    found = await client.get(
+        url, params={"specialization": "CARDIOLOGY", "limit": "3", "start_date": next_weekday(1)}
+    )
+    assert found.status_code == 200, found.text
+    assert [s["doctor_id"] for s in found.json()] == [doctor["id"]] * 3
+
+
+async def test_the_openapi_document_still_describes_them(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
+    search = document["paths"]["/api/v1/appointments/availability"]["get"]
+    assert {p["name"] for p in search["parameters"]} == {
+        "specialization",
+        "language",
+        "consultation_type",
+        "start_date",
+        "end_date",
+        "limit",
+        "visit_type_id",
+        "doctor_id",
+    }
     read = document["paths"]["/api/v1/appointments/availability/{doctor_id}"]["get"]
     names = {p["name"] for p in read["parameters"]}
     assert names == {"doctor_id", "date", "start_date", "end_date", "visit_type_id"}

@@ -8,14 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic_core import to_json
+from starlette.datastructures import QueryParams
 
 from app.database import ReadSessionDep
+from app.errors import InvalidInput
 from app.models.enums import AppointmentStatus
 from app.routes.deps import (
     SLOT_409,
     ChangeDep,
     IdempotencyKeyHeader,
-    ReadingDep,
     error_responses,
     get_reading,
     given_date,
@@ -60,53 +61,6 @@ def slot_json(slot: SlotTime) -> dict[str, str]:
 DateQuery = Annotated[CalendarDate | None, Query()]
 
 
-@router.get(
-    "/availability",
-    dependencies=[allow(*Role)],
-    response_model=list[DoctorSlot],
-    responses=error_responses(),
-)
-async def find_earliest_slots(
-    reading: ReadingDep,
-    specialization: Annotated[str | None, Query(max_length=200)] = None,
-    language: Annotated[str | None, Query(max_length=100)] = None,
-    consultation_type: Annotated[str | None, Query(max_length=100)] = None,
-    start_date: DateQuery = None,
-    end_date: DateQuery = None,
-    limit: Annotated[Limit, Query()] = 10,
-    visit_type_id: uuid.UUID | None = None,
-    doctor_id: uuid.UUID | None = None,
-) -> Response:
-    """The earliest free slots across active doctors matching the filters, earliest first.
-    With `visit_type_id`: only doctors offering it, slots of its length."""
-    clinic = reading.clinic
-    first, last = availability_service.resolve_range(
-        clinic.today, None, start_date, end_date, default_days=14
-    )
-    filters = DoctorFilters(
-        specialization=specialization,
-        language=language,
-        consultation_type=consultation_type,
-        is_active=True,
-        visit_type_id=visit_type_id,
-        doctor_id=doctor_id,
-    )
-    found = await availability_service.earliest_slots(
-        reading.session, filters, first, last, limit, clinic, reading.day_cache
-    )
-    return json_response(
-        [
-            {
-                "doctor_id": str(f.doctor_id),
-                "doctor_name": f.doctor_name,
-                "date": f.date.isoformat(),
-                **slot_json(f.slot),
-            }
-            for f in found
-        ]
-    )
-
-
 def _query_parameter(name: str, fmt: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -130,6 +84,92 @@ _AVAILABILITY_QUERY = {
         _query_parameter("visit_type_id", "uuid", "Slots of this visit type's length."),
     ]
 }
+
+
+# The search, the phone agent's first question, reads its query itself too (and is served by
+# a plain route, routes/lanes.py), with the same rules.
+_SEARCH_QUERY = {
+    "parameters": [
+        _query_parameter("specialization", "string", "Case-insensitive, at most 200 characters."),
+        _query_parameter("language", "string", "A language the doctor speaks (at most 100)."),
+        _query_parameter("consultation_type", "string", "e.g. in_person (at most 100)."),
+        _query_parameter("start_date", "date", "First day searched (default: today)."),
+        _query_parameter("end_date", "date", "Last day searched (default: 13 days later)."),
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "How many slots, 1 to 500 (default 10).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 10},
+        },
+        _query_parameter("visit_type_id", "uuid", "Only doctors offering it; slots its length."),
+        _query_parameter("doctor_id", "uuid", "One doctor's earliest slots."),
+    ]
+}
+
+
+def _text(query: QueryParams, name: str, longest: int) -> str | None:
+    value = query.get(name)
+    if value is not None and len(value) > longest:
+        raise InvalidInput(name, f"at most {longest} characters")
+    return value
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 10
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit", "must be a whole number from 1 to 500")
+    return limit
+
+
+@router.get(
+    "/availability",
+    dependencies=[allow(*Role)],
+    response_model=list[DoctorSlot],
+    responses=error_responses(),
+    openapi_extra=_SEARCH_QUERY,
+)
+async def find_earliest_slots(request: Request) -> Response:
+    """The earliest free slots across active doctors matching the filters, earliest first.
+    With `visit_type_id`: only doctors offering it, slots of its length."""
+    reading = await get_reading(request)
+    query = request.query_params
+    clinic = reading.clinic
+    first, last = availability_service.resolve_range(
+        clinic.today,
+        None,
+        given_date(query.get("start_date"), "start_date"),
+        given_date(query.get("end_date"), "end_date"),
+        default_days=14,
+    )
+    filters = DoctorFilters(
+        specialization=_text(query, "specialization", 200),
+        language=_text(query, "language", 100),
+        consultation_type=_text(query, "consultation_type", 100),
+        is_active=True,
+        visit_type_id=given_id(query.get("visit_type_id"), "visit_type_id"),
+        doctor_id=given_id(query.get("doctor_id"), "doctor_id"),
+    )
+    limit = _limit(query.get("limit"))
+    found = await availability_service.earliest_slots(
+        reading.session, filters, first, last, limit, clinic, reading.day_cache
+    )
+    return json_response(
+        [
+            {
+                "doctor_id": str(f.doctor_id),
+                "doctor_name": f.doctor_name,
+                "date": f.date.isoformat(),
+                **slot_json(f.slot),
+            }
+            for f in found
+        ]
+    )
 
 
 @router.get(

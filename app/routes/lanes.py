@@ -1,4 +1,5 @@
-"""Plain routes in front of the two hottest operations: one doctor's availability and booking.
+"""Plain routes in front of the hottest operations: one doctor's availability, the search and
+booking.
 
 Each calls the very endpoint function FastAPI declares (and documents) for the operation, but
 reads the key, the path, the headers and the body itself: on these paths FastAPI's
@@ -26,7 +27,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from app.errors import InvalidInput
-from app.routes.appointment import book_appointment, get_availability
+from app.routes.appointment import book_appointment, find_earliest_slots, get_availability
 from app.routes.deps import CORRELATION_ID_MAX, IDEMPOTENCY_KEY_MAX, open_change
 from app.schemas.appointment import AppointmentCreate
 from app.security import Role, check_role, require_api_key, roles_of
@@ -58,6 +59,11 @@ async def availability(request: Request, roles: frozenset[Role]) -> Response:
     except ValueError:
         raise InvalidInput("doctor_id", "must be a UUID") from None
     return await get_availability(doctor_id, request)
+
+
+async def search(request: Request, roles: frozenset[Role]) -> Response:
+    await _authenticated(request, roles)
+    return await find_earliest_slots(request)
 
 
 async def booking(request: Request, roles: frozenset[Role]) -> Response:
@@ -110,10 +116,12 @@ def lanes(routes: list[Any]) -> list[Route]:
         for context in iter_route_contexts(routes)
         if isinstance(context.original_route, APIRoute)
     }
-    reading, booking_roles = declared[get_availability], declared[book_appointment]
-    assert reading is not None and booking_roles is not None, "every route declares its roles"
+    reading, searching = declared[get_availability], declared[find_earliest_slots]
+    booking_roles = declared[book_appointment]
+    assert reading and searching and booking_roles, "every route declares its roles"
     return [
         _Lane(f"{_API}/availability/{{doctor_id}}", availability, "GET", reading),
+        _Lane(f"{_API}/availability", search, "GET", searching),
         _Lane(f"{_API}/", booking, "POST", booking_roles),
         _Lane(_API, booking, "POST", booking_roles),
     ]

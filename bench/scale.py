@@ -1,0 +1,278 @@
+"""`make bench-scale`: do the costs stay flat as the clinic group grows?
+
+Seeds two clinics side by side: the `make bench` clinic (50 doctors, 120 days ahead) and a
+large group (500 doctors, the same 120 days ahead, and two years of history: about a million
+appointments). Each is measured the way `make bench` measures (wrk, 32 connections, the
+service as configured by default, a baseline before and after on the same database) for
+one doctor's availability over 1 and 30 days, the cross-doctor search (five matching doctors,
+as in the small clinic) and booking. Each phase's ratio to its own run's baseline is compared.
+The search is also measured as the number of matching doctors grows (5, 10, 50, 200), and the
+plans of the hot statements on the large database are kept. Writes
+`bench/results-scale.json` and the scale section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from app.launcher import migrate
+from app.services.doctor_filters import DoctorFilters
+from app.services.scheduling import queries
+from bench.run import API_KEY, ROOT, Phase, machine, request_lines, server, uvicorn_command, wrk
+from bench.seed import SPECIALIZATIONS, Seeded, seed
+from tests.db import throwaway_database
+from tests.servers import free_port
+
+PHASES = ("availability_1d", "availability_30d", "search", "booking")
+CURVE = {10: "Neurology", 50: "Cardiology", 200: "Family medicine"}
+TOLERANCE = 0.15
+
+
+def large_specialization(n: int) -> str:
+    """200 family doctors, 50 cardiologists, 10 neurologists, and the rest in groups of five
+    (as every specialization of the small clinic)."""
+    if n < 200:
+        return "Family medicine"
+    if n < 250:
+        return "Cardiology"
+    if n < 260:
+        return "Neurology"
+    return f"Specialty {(n - 260) // 5:02d}"
+
+
+def search_lines(specializations: list[str], today: dt.date, rng: random.Random) -> list[str]:
+    return [
+        f"GET\t/api/v1/appointments/availability?specialization={rng.choice(specializations)}"
+        f"&start_date={(today + dt.timedelta(days=rng.randrange(1, 45))).isoformat()}&limit=10"
+        for _ in range(5000)
+    ]
+
+
+def measure(
+    url: str,
+    seeded: Seeded,
+    today: dt.date,
+    seconds: int,
+    workers: int,
+    search_specs: list[str],
+    curve: dict[int, str],
+) -> dict[str, Phase]:
+    rng = random.Random(7)
+    lines = request_lines(seeded, today, rng)
+    lines["search"] = search_lines(search_specs, today, rng)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SERVICE_API_KEY": f"bench:{API_KEY}",
+        "LOG_LEVEL": "WARNING",
+        "WORKERS": str(workers),
+    }
+    results: dict[str, Phase] = {}
+
+    def baseline(name: str) -> None:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with server(
+            uvicorn_command("bench.baseline:app", port, workers),
+            env,
+            f"{base}/doctor/{seeded.doctor_ids[0]}",
+        ):
+            wrk("warmup", base, lines["baseline"], 2)
+            results[name] = wrk(name, base, lines["baseline"], seconds)
+
+    baseline("baseline")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with server(
+        [sys.executable, "-m", "app", "serve"], {**env, "PORT": str(port)}, f"{base}/ready"
+    ):
+        wrk("warmup", base, lines["availability_1d"], 2)
+        for name in PHASES:
+            results[name] = wrk(name, base, lines[name], seconds)
+        for doctors, specialization in curve.items():
+            curve_lines = search_lines([specialization], today, rng)
+            results[f"search_{doctors}"] = wrk(f"search_{doctors}", base, curve_lines, seconds)
+    baseline("baseline_after")
+    return results
+
+
+async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
+    """EXPLAIN ANALYZE of the statements behind each phase, on the large database."""
+    doctor = seeded.doctor_ids[300]
+    day = today + dt.timedelta(days=10)
+    later = day + dt.timedelta(days=29)
+    where, params = DoctorFilters(specialization="specialty 08", is_active=True).where("d")
+    statements = {
+        "availability: the doctor and its days' versions": (
+            queries._DOCTOR_VERSIONS,
+            {"doctor_id": doctor, "first": day, "last": day},
+        ),
+        "availability: 30 days of one doctor": (
+            queries._DOCTOR_CALENDAR,
+            {"doctor_id": doctor, "first": day, "last": later, "exclude_hold": None},
+        ),
+        "search: matching doctors with their first day's versions": (
+            queries._matching_doctors(where),
+            {**params, "first": day, "last": day},
+        ),
+        "search: a day of five doctors": (
+            queries._FACTS_AND_VERSIONS,
+            {
+                "doctor_ids": seeded.doctor_ids[300:305],
+                "first": day,
+                "last": day,
+                "exclude": None,
+                "exclude_hold": None,
+            },
+        ),
+    }
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = {}
+        for name, (sql, values) in statements.items():
+            rows = await conn.fetch(
+                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql.text}", *sql.args(**values)
+            )
+            found[name] = "\n".join(r[0] for r in rows)
+        return found
+    finally:
+        await conn.close()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    today = dt.date.today()
+    small_specs = SPECIALIZATIONS
+    large_specs = [f"Specialty {i:02d}" for i in range(48)]
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "make bench-scale",
+        "machine": machine(),
+        "seconds_per_phase": args.seconds,
+        "tolerance": TOLERANCE,
+    }
+    measured: dict[str, dict[str, Phase]] = {}
+    seeded_counts: dict[str, dict[str, int]] = {}
+    with throwaway_database() as small_url, throwaway_database() as large_url:
+        for label, url in (("small", small_url), ("large", large_url)):
+            migrate(url)
+            dsn = url.replace("postgresql+asyncpg", "postgresql")
+            if label == "small":
+                seeded = asyncio.run(seed(dsn, today, doctors=50))
+                specs, curve = small_specs, {5: SPECIALIZATIONS[0]}
+            else:
+                seeded = asyncio.run(
+                    seed(
+                        dsn,
+                        today,
+                        doctors=500,
+                        specialization_of=large_specialization,
+                        history_days=730,
+                    )
+                )
+                specs, curve = large_specs, CURVE
+                report["plans"] = asyncio.run(plans(dsn, seeded, today))
+            seeded_counts[label] = {
+                "doctors": len(seeded.doctor_ids),
+                "appointments": seeded.appointments,
+            }
+            print(f"{label}: seeded {seeded_counts[label]}", flush=True)
+            measured[label] = measure(url, seeded, today, args.seconds, args.workers, specs, curve)
+
+    def ratio(label: str, phase: str) -> float:
+        runs = measured[label]
+        base = (runs["baseline"].rps + runs["baseline_after"].rps) / 2
+        return round(runs[phase].rps / base, 3)
+
+    report["seeded"] = seeded_counts
+    report["phases"] = {
+        phase: {"small": ratio("small", phase), "large": ratio("large", phase)} for phase in PHASES
+    }
+    report["within_tolerance"] = {
+        phase: abs(v["large"] / v["small"] - 1) <= TOLERANCE
+        for phase, v in report["phases"].items()
+    }
+    report["search_by_matching_doctors"] = {
+        "5": ratio("small", "search_5"),
+        **{str(n): ratio("large", f"search_{n}") for n in CURVE},
+    }
+    report["p99_ms"] = {
+        label: {phase: round(runs[phase].p99_ms, 1) for phase in PHASES}
+        for label, runs in measured.items()
+    }
+    report["baseline_rps"] = {
+        label: round((runs["baseline"].rps + runs["baseline_after"].rps) / 2, 1)
+        for label, runs in measured.items()
+    }
+    return report
+
+
+def render_markdown(report: dict[str, Any], path: Path) -> None:
+    rows = [
+        "| phase | 50 doctors | 500 doctors, 2 years | large / small | within 15% |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for phase, values in report["phases"].items():
+        change = values["large"] / values["small"]
+        ok = "yes" if report["within_tolerance"][phase] else "**no**"
+        rows.append(
+            f"| {phase} | {values['small']:.3f} | {values['large']:.3f} | {change:.2f} | {ok} |"
+        )
+    curve = ", ".join(
+        f"{n} doctors {r:.3f}" for n, r in report["search_by_matching_doctors"].items()
+    )
+    m = report["machine"]
+    plans = "\n\n".join(f"{name}:\n\n```\n{plan}\n```" for name, plan in report["plans"].items())
+    generated = "\n".join(
+        [
+            "<!-- scale:start (written by `make bench-scale`; edit outside these markers) -->",
+            f"Run {report['date']} with `make bench-scale` on {m['cpus']} x {m['cpu_model']}. "
+            f"Seeded: small {report['seeded']['small']}, large {report['seeded']['large']}. "
+            f"Ratios to each run's own baseline ({report['baseline_rps']['small']:.0f} and "
+            f"{report['baseline_rps']['large']:.0f} req/s); {report['seconds_per_phase']} s "
+            "per phase.",
+            "",
+            *rows,
+            "",
+            f"- The search by matching doctors (ratio to baseline): {curve}.",
+            f"- p99 ms: {report['p99_ms']}.",
+            "",
+            "<details><summary>Plans on the large database (EXPLAIN ANALYZE)</summary>",
+            "",
+            plans,
+            "",
+            "</details>",
+            "<!-- scale:end -->",
+        ]
+    )
+    text = path.read_text()
+    if "<!-- scale:start" not in text:
+        text += "\n## Scale\n\n<!-- scale:start -->\n<!-- scale:end -->\n"
+    start = text.index("<!-- scale:start")
+    end = text.index("<!-- scale:end -->") + len("<!-- scale:end -->")
+    path.write_text(text[:start] + generated + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
+    args = parser.parse_args()
+    report = run(args)
+    text = json.dumps(report, indent=2)
+    (ROOT / "bench" / "results-scale.json").write_text(text + "\n")
+    render_markdown(report, ROOT / "BENCHMARKS.md")
+    print(json.dumps({k: report[k] for k in ("phases", "search_by_matching_doctors")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
