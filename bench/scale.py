@@ -22,13 +22,24 @@ import random
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 
 from app.launcher import migrate
 from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling import queries
-from bench.run import API_KEY, ROOT, Phase, machine, request_lines, server, uvicorn_command, wrk
+from bench.run import (
+    API_KEY,
+    ROOT,
+    Phase,
+    RssSampler,
+    machine,
+    request_lines,
+    server,
+    uvicorn_command,
+    wrk,
+)
 from bench.seed import SPECIALIZATIONS, Seeded, seed
 from tests.db import throwaway_database
 from tests.servers import free_port
@@ -52,7 +63,8 @@ def large_specialization(n: int) -> str:
 
 def search_lines(specializations: list[str], today: dt.date, rng: random.Random) -> list[str]:
     return [
-        f"GET\t/api/v1/appointments/availability?specialization={rng.choice(specializations)}"
+        "GET\t/api/v1/appointments/availability?specialization="
+        f"{quote(rng.choice(specializations))}"
         f"&start_date={(today + dt.timedelta(days=rng.randrange(1, 45))).isoformat()}&limit=10"
         for _ in range(5000)
     ]
@@ -66,7 +78,10 @@ def measure(
     workers: int,
     search_specs: list[str],
     curve: dict[int, str],
-) -> dict[str, Phase]:
+    per_doctor: int,
+) -> tuple[dict[str, Phase], float]:
+    """Each phase against the service, with a baseline before and after; and the largest
+    worker's peak resident memory (MB)."""
     rng = random.Random(7)
     lines = request_lines(seeded, today, rng)
     lines["search"] = search_lines(search_specs, today, rng)
@@ -76,6 +91,9 @@ def measure(
         "SERVICE_API_KEY": f"bench:{API_KEY}",
         "LOG_LEVEL": "WARNING",
         "WORKERS": str(workers),
+        # `--cache-days` per doctor (0: the default for both): a run with 80 per doctor
+        # (40,000 days for 500) is discussed in BENCHMARKS.md.
+        "AVAILABILITY_CACHE_DAYS": str(cache_days(len(seeded.doctor_ids), per_doctor)),
     }
     results: dict[str, Phase] = {}
 
@@ -95,15 +113,26 @@ def measure(
     base = f"http://127.0.0.1:{port}"
     with server(
         [sys.executable, "-m", "app", "serve"], {**env, "PORT": str(port)}, f"{base}/ready"
-    ):
+    ) as proc:
+        sampler = RssSampler(proc.pid)
         wrk("warmup", base, lines["availability_1d"], 2)
         for name in PHASES:
             results[name] = wrk(name, base, lines[name], seconds)
         for doctors, specialization in curve.items():
             curve_lines = search_lines([specialization], today, rng)
             results[f"search_{doctors}"] = wrk(f"search_{doctors}", base, curve_lines, seconds)
+        sampler.stop()
     baseline("baseline_after")
-    return results
+    for name, phase in results.items():
+        # A phase that answered errors fast would measure nothing; bookings may be 409s.
+        failed = phase.statuses["other"] + phase.statuses["socket_errors"]
+        if failed:
+            raise RuntimeError(f"{name}: {failed} requests failed: {phase.statuses}")
+    return results, sampler.peak_worker
+
+
+def cache_days(doctors: int, per_doctor: int) -> int:
+    return max(10_000, doctors * per_doctor)
 
 
 async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
@@ -161,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tolerance": TOLERANCE,
     }
     measured: dict[str, dict[str, Phase]] = {}
+    memory: dict[str, float] = {}
     seeded_counts: dict[str, dict[str, int]] = {}
     with throwaway_database() as small_url, throwaway_database() as large_url:
         for label, url in (("small", small_url), ("large", large_url)):
@@ -177,6 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         doctors=500,
                         specialization_of=large_specialization,
                         history_days=730,
+                        history_share=0.15,
                     )
                 )
                 specs, curve = large_specs, CURVE
@@ -186,7 +217,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "appointments": seeded.appointments,
             }
             print(f"{label}: seeded {seeded_counts[label]}", flush=True)
-            measured[label] = measure(url, seeded, today, args.seconds, args.workers, specs, curve)
+            measured[label], memory[label] = measure(
+                url, seeded, today, args.seconds, args.workers, specs, curve, args.cache_days
+            )
 
     def ratio(label: str, phase: str) -> float:
         runs = measured[label]
@@ -208,6 +241,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["p99_ms"] = {
         label: {phase: round(runs[phase].p99_ms, 1) for phase in PHASES}
         for label, runs in measured.items()
+    }
+    report["peak_worker_rss_mb"] = {label: round(mb, 1) for label, mb in memory.items()}
+    report["cache_days"] = {
+        label: cache_days(counts["doctors"], args.cache_days)
+        for label, counts in seeded_counts.items()
     }
     report["baseline_rps"] = {
         label: round((runs["baseline"].rps + runs["baseline_after"].rps) / 2, 1)
@@ -245,6 +283,8 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "",
             f"- The search by matching doctors (ratio to baseline): {curve}.",
             f"- p99 ms: {report['p99_ms']}.",
+            f"- `AVAILABILITY_CACHE_DAYS`: {report['cache_days']}; peak resident memory of the "
+            f"largest worker: {report['peak_worker_rss_mb']} MB.",
             "",
             "<details><summary>Plans on the large database (EXPLAIN ANALYZE)</summary>",
             "",
@@ -265,6 +305,9 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--cache-days", type=int, default=0, help="AVAILABILITY_CACHE_DAYS per doctor (0: default)"
+    )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
     args = parser.parse_args()
     report = run(args)
