@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +17,7 @@ from app import metrics
 from app.database import close_request_session
 from app.errors import InvalidInput, PayloadTooLarge, ServiceError
 from app.logging_setup import request_id_var
+from app.schemas.common import check_text
 
 logger = logging.getLogger("app.request")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -118,14 +119,19 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 MAX_BODY_BYTES = 64 * 1024
 _TOO_LARGE = "The request body is larger than 64 KiB."
-# Percent-decoded, a query string may hold no control character (a tab or line break
-# included): no query parameter is free text.
-_QUERY_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# Requests that carry no body: nothing to count, so no read ahead.
+_BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+# Headers whose text the service keeps (the audit trail's correlation id, the stored key).
+# HTTP servers refuse most control bytes in headers, but not a tab, nor bytes 0x80-0x9f,
+# which arrive as C1 control characters once decoded as Latin-1.
+_KEPT_HEADERS = frozenset({b"x-correlation-id", b"idempotency-key"})
 
 
 class RequestLimitsMiddleware:
-    """Bodies over 64 KiB are refused with 413 before they are read (by their Content-Length,
-    or as their chunks arrive), and query strings with control characters with 400."""
+    """Refused before anything parses the request: a body over 64 KiB (413, by its
+    Content-Length, or counted as a body without one arrives), and control characters in the
+    path, a query parameter or a kept header (400, by `check_text`'s rule for one-line text:
+    none of these is free text)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -134,40 +140,49 @@ class RequestLimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        query: bytes = scope.get("query_string", b"")
-        if query and _QUERY_CONTROL.search(unquote_to_bytes(query.replace(b"+", b" "))):
-            await send_error(InvalidInput("query", "must not contain control characters"), send)
+        refusal = _control_characters(scope)
+        if refusal is not None:
+            await send_error(refusal, send)
             return
         length = _content_length(scope)
         if length is not None and length > MAX_BODY_BYTES:
             await send_error(PayloadTooLarge(_TOO_LARGE), send)
             return
-        if length is not None or scope["method"] in ("GET", "HEAD", "DELETE"):
-            # Declared small, or no body expected: the server reads no more than declared.
-            await self.app(scope, receive, send)
-            return
-        received, refused = 0, False
-
-        async def counted() -> Message:
-            nonlocal received, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
-                # Answered here: the app's body parser would turn an error raised from its
-                # reader into a generic 400. To the app the client has gone, and whatever it
-                # answers to that is dropped.
-                refused = True
+        if length is None and scope["method"] not in _BODILESS:
+            # A body of unknown length (chunked) is read here, up to the limit, and replayed:
+            # refused midway by the app's own reader, it would be a client that went away,
+            # which the app answers with an error of its own, and logs as one.
+            messages = await _body_within_limit(receive)
+            if messages is None:
                 await send_error(PayloadTooLarge(_TOO_LARGE), send)
-                return {"type": "http.disconnect"}
-            return message
+                return
+            receive = _replay(messages, receive)
+        # With a Content-Length the server delivers no more than declared: nothing to count.
+        await self.app(scope, receive, send)
 
-        async def unless_refused(message: Message) -> None:
-            if not refused:
-                await send(message)
 
-        await self.app(scope, counted, unless_refused)
+async def _body_within_limit(receive: Receive) -> list[Message] | None:
+    """The body's messages as received, or None as soon as they pass the limit."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = iter(messages)
+
+    async def replayed() -> Message:
+        # Then the server's own, which says when the client goes away.
+        return next(pending, None) or await receive()
+
+    return replayed
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -177,6 +192,43 @@ def _content_length(scope: Scope) -> int | None:
                 return int(value)
             except ValueError:
                 return None
+    return None
+
+
+def _control_characters(scope: Scope) -> InvalidInput | None:
+    """The first text outside the body that breaks `check_text`'s rule, named, or None."""
+    if (refusal := _refused(scope["path"], "path")) is not None:
+        return refusal
+    query: bytes = scope.get("query_string", b"")
+    if query and (refusal := _query_refusal(query.decode("latin-1"))) is not None:
+        return refusal
+    for name, value in scope["headers"]:
+        if name in _KEPT_HEADERS and (refusal := _refused(value.decode("latin-1"), name.decode())):
+            return refusal
+    return None
+
+
+def _query_refusal(query: str) -> InvalidInput | None:
+    # Decoded as Starlette's parser decodes it (UTF-8, undecodable bytes replaced), so what is
+    # judged is what the routes would see; a "+" (a space) changes nothing here.
+    decoded = unquote(query) if "%" in query else query
+    whole = _refused(decoded, "query")
+    if whole is None:
+        return None
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        refusal = _refused(name, "query") or _refused(value, name)
+        if refusal is not None:
+            return refusal
+    return whole
+
+
+def _refused(text: str, field: str) -> InvalidInput | None:
+    """A 400 naming `field` when `text` holds a control character (outside the body nothing
+    is free text, whatever it is called)."""
+    try:
+        check_text(text)
+    except ValueError as exc:
+        return InvalidInput(field, str(exc))
     return None
 
 

@@ -6,7 +6,9 @@ writes nothing."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -95,13 +97,64 @@ async def test_free_text_keeps_tabs_and_line_breaks_and_nothing_else(
     refused_field(refused, "name")
 
 
-async def test_control_characters_in_a_query_string_are_refused(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/doctors/?name=Rao%00", "name"),
+        ("/api/v1/doctors/?limit=5&specialization=Cardio%0Alogy", "specialization"),
+        ("/api/v1/doctors/?name=a%09b", "name"),
+        ("/api/v1/doctors/?name=Rao%0D", "name"),
+        ("/api/v1/doctors/?language=Hindi%C2%85", "language"),  # U+0085, a C1 control
+        ("/api/v1/doctors/?na%1Fme=Rao", "query"),
+        ("/api/v1/appointments/availability?specialization=cardiology%1F", "specialization"),
+        ("/api/v1/patients/mobile/%2B14155552671%0A", "path"),
+    ],
+)
+async def test_control_characters_outside_the_body_are_refused(
+    client: httpx.AsyncClient, path: str, field: str
 ) -> None:
-    for query in ("name=Rao%00", "specialization=Cardio%0Alogy", "name=a%09b"):
-        response = await client.get(f"/api/v1/doctors/?{query}")
-        refused_field(response, "query")
-    assert (await client.get("/api/v1/doctors/?name=Asha%20Rao")).status_code == 200
+    response = await client.get(path)
+    refused_field(response, field)
+    assert response.json()["errors"][0]["field"] == field
+    assert response.headers["X-Request-ID"]
+
+
+async def test_plain_query_strings_and_paths_still_work(client: httpx.AsyncClient) -> None:
+    patient = await create_patient(client, mobile_number="+14155552671")
+    assert (
+        await client.get("/api/v1/doctors/?name=Asha%20Rao+x&language=Espa%C3%B1ol")
+    ).json() == []
+    found = await client.get("/api/v1/patients/mobile/%2B1%20415%20555%202671")
+    assert found.status_code == 200 and found.json()["id"] == patient["id"]
+
+
+async def test_control_characters_in_kept_headers_are_refused_and_nothing_is_booked(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    doctor = await create_doctor(client)
+    booking = booking_payload(doctor["id"], next_weekday(1), "09:00")
+    for name, value in (
+        ("X-Correlation-ID", b"call\t7"),
+        ("X-Correlation-ID", b"call\x857"),  # Latin-1 on the wire, U+0085 once decoded
+        ("Idempotency-Key", b"key\t1"),
+    ):
+        response = await client.post("/api/v1/appointments/", json=booking, headers={name: value})
+        refused_field(response, name.lower())
+    assert await count(connection, "appointments") == 0
+    assert await count(connection, "patients") == 0
+
+
+async def test_times_in_a_week_refuse_control_characters(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    for start in ("09:00\n", "09:00\t", "\x0009:00"):
+        week = {"monday": [{"start": start, "end": "17:00"}]}
+        response = await client.post("/api/v1/doctors/", json=doctor_payload(weekly_hours=week))
+        refused_field(response, "weekly_hours.monday.0.start")
+    assert await count(connection, "doctors") == 0
+    spaced = {"monday": [{"start": " 09:00 ", "end": "17:00"}]}
+    response = await client.post("/api/v1/doctors/", json=doctor_payload(weekly_hours=spaced))
+    assert response.status_code == 201, response.text
 
 
 async def test_unknown_fields_are_refused_by_name_and_nothing_is_booked(
@@ -124,9 +177,9 @@ async def test_unknown_fields_are_refused_by_name_and_nothing_is_booked(
     assert await count(connection, "doctors") == 1
 
 
-def doctor_body_of(size: int) -> bytes:
-    """A valid doctor body of exactly `size` bytes (JSON allows trailing whitespace)."""
-    raw = json.dumps(doctor_payload()).encode()
+def body_of(payload: dict[str, Any], size: int) -> bytes:
+    """`payload` as a JSON body of exactly `size` bytes (JSON allows trailing whitespace)."""
+    raw = json.dumps(payload).encode()
     return raw + b" " * (size - len(raw))
 
 
@@ -173,7 +226,103 @@ async def test_bodies_over_64_kib_are_refused_before_parsing(
     too_large(await http.post("/api/v1/doctors/", content=chunks()))
 
     # Exactly 64 KiB is read and validated as usual: the doctor is created, once.
-    at_limit = await http.post("/api/v1/doctors/", content=doctor_body_of(LIMIT))
+    at_limit = await http.post("/api/v1/doctors/", content=body_of(doctor_payload(), LIMIT))
     assert at_limit.status_code == 201, at_limit.text
     async with committed.connect() as conn:
         assert (await conn.scalar(text("SELECT count(*) FROM doctors"))) == 1
+
+
+async def call_tool(client: httpx.AsyncClient, tool: str, **arguments: object) -> dict[str, object]:
+    """One tool call over /mcp (stateless JSON, as the phone agent's client sends it)."""
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    response = await client.post("/mcp", json=request, headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()["result"]
+    return result
+
+
+async def test_tool_arguments_refuse_control_characters_with_the_rest_body(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    doctor = await create_doctor(client, name="Dr Asha Rao", specialization="Cardiology")
+    patient = await create_patient(client, mobile_number="+14155552671")
+    day = next_weekday(1).isoformat()
+    slot = {"doctor_id": doctor["id"], "date": day, "start_time": "09:00"}
+    new_caller = {"name": "Ravi Kumar", "mobile_number": "+14155550142"}
+    for tool, arguments, field in [
+        ("find_doctors", {"name": "As\x01ha"}, "name"),
+        ("find_doctors", {"specialization": "cardiology\x1f"}, "specialization"),
+        ("find_earliest_slots", {"language": "english\x00"}, "language"),
+        ("find_patient", {"mobile_number": "+14155552671\n"}, "mobile_number"),
+        ("list_patient_appointments", {"mobile_number": "+1415555\t2671"}, "mobile_number"),
+        ("get_availability", {"doctor_id": doctor["id"], "start_date": f"{day}\n"}, "start_date"),
+        ("hold_slot", {**slot, "call_id": "call\n1\x1b[31m"}, "call_id"),
+        ("hold_slot", {**slot, "start_time": "09:00\n"}, "start_time"),
+        ("book_appointment", {**slot, "patient": {**new_caller, "name": "R\x07"}}, "patient.name"),
+        (
+            "book_appointment",
+            {**slot, "patient": new_caller, "idempotency_key": "k\x01"},
+            "idempotency_key",
+        ),
+    ]:
+        result = await call_tool(client, tool, **arguments)
+        assert result["isError"], (tool, arguments, result)
+        body = result["structuredContent"]
+        assert isinstance(body, dict) and body["code"] == "validation_error", body
+        assert [e["field"] for e in body["errors"]] == [field], body
+    for table in ("holds", "appointments", "idempotency_keys", "appointment_events"):
+        assert await count(connection, table) == 0, table
+    assert await count(connection, "patients") == 1
+    # The same arguments without the control characters are answered.
+    found = await call_tool(client, "find_patient", mobile_number="+1 415 555 2671")
+    assert not found["isError"], found
+    assert found["structuredContent"] == {**patient, **found["structuredContent"]}
+
+
+def chunked(size: int, first: bytes = b"") -> AsyncIterator[bytes]:
+    """`size` bytes in 1 KiB chunks (`first`, then spaces), sent without a Content-Length."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        rest = first + b" " * (size - len(first))
+        for start in range(0, len(rest), 1024):
+            yield rest[start : start + 1024]
+
+    return chunks()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/doctors/", "/api/v1/appointments/", "/mcp"])
+async def test_a_chunked_body_over_64_kib_is_refused_as_it_arrives(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    with caplog.at_level(logging.WARNING):
+        response = await client.post(path, content=chunked(LIMIT + 1), headers=headers)
+    too_large(response)
+    assert "content-length" not in response.request.headers
+    # Refused before the app saw any of it: nothing it would log as a client gone away.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_chunked_body_of_exactly_64_kib_is_read_as_usual(
+    client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    doctor = await create_doctor(client)
+    booking = json.dumps(booking_payload(doctor["id"], next_weekday(1), "09:00")).encode()
+    headers = {"Content-Type": "application/json"}
+    sent = await client.post(
+        "/api/v1/appointments/", content=chunked(LIMIT, booking), headers=headers
+    )
+    assert sent.status_code == 201, sent.text
+    assert "content-length" not in sent.request.headers
+    padded = booking_payload(doctor["id"], next_weekday(1), "09:30")
+    exact = await client.post(
+        "/api/v1/appointments/", content=body_of(padded, LIMIT), headers=headers
+    )
+    assert exact.status_code == 201, exact.text
+    assert await count(connection, "appointments") == 2

@@ -31,6 +31,7 @@ from app.schemas.appointment import (
     RescheduleRequest,
     Slot,
 )
+from app.schemas.common import check_text
 from app.schemas.doctor import DoctorRead
 from app.schemas.hold import TTL_DEFAULT_SECONDS, HoldCreate
 from app.schemas.patient import PatientRead
@@ -78,6 +79,16 @@ def _required_id(value: str, field: str) -> uuid.UUID:
     return found
 
 
+def _one_line(**texts: str | None) -> None:
+    """Arguments read as text (filters, a mobile, keys) by REST's rule for any text outside a
+    body: no control character, so nothing is silently matched, stripped or stored with one."""
+    for field, value in texts.items():
+        try:
+            check_text(value)
+        except ValueError as exc:
+            raise InvalidInput(field, str(exc)) from None
+
+
 def _result(structured: dict[str, Any], sentence: str, *, error: bool = False) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=sentence)],
@@ -93,7 +104,10 @@ def _listed(items: list[dict[str, Any]]) -> dict[str, Any]:
 def build(app: FastAPI, server: MCPServer) -> None:
     """Register the tools on `server`, working on `app`'s database, settings and keys."""
 
-    async def run(ctx: Context, call_id: str | None, work: Work) -> CallToolResult:
+    async def run(
+        ctx: Context, call_id: str | None, work: Work, **texts: str | None
+    ) -> CallToolResult:
+        # `texts`: the tool's text arguments that no schema reads (an InputModel checks its own).
         # The key's name, as `server._Guard` found it before MCP saw the request.
         request = ctx.request_context.request
         if not isinstance(request, Request):  # served over HTTP only (`server.mount`)
@@ -101,6 +115,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
         caller = Caller(actor=actor_of(request), correlation_id=call_id)
         clinic = clinic_of(app.state.settings)
         try:
+            _one_line(call_id=call_id, **texts)
             async with unit_of_work(app.state.sessionmaker) as session:
                 structured, sentence = await work(session, clinic, caller)
         except ServiceError as exc:
@@ -172,7 +187,15 @@ def build(app: FastAPI, server: MCPServer) -> None:
             names = ", ".join(f"{d.name} ({d.specialization})" for d in found[:5])
             return _listed(items), f"Found {speech.count(len(found), 'doctor')}: {names}."
 
-        return await run(ctx, None, work)
+        return await run(
+            ctx,
+            None,
+            work,
+            specialization=specialization,
+            language=language,
+            name=name,
+            consultation_type=consultation_type,
+        )
 
     @server.tool(
         description="The earliest free slots across matching doctors (or one doctor), earliest "
@@ -226,7 +249,14 @@ def build(app: FastAPI, server: MCPServer) -> None:
             sentence += f"; {speech.count(more, 'more slot')} found." if more else "."
             return _listed(items), sentence
 
-        return await run(ctx, None, work)
+        return await run(
+            ctx,
+            None,
+            work,
+            specialization=specialization,
+            language=language,
+            consultation_type=consultation_type,
+        )
 
     @server.tool(description="One doctor's free slots, day by day (default: today).")
     async def get_availability(
@@ -369,7 +399,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
             name = await doctor_name(session, booked.doctor_id)
             return body, f"Booked with {name} on {speech.when(booked.date, booked.start_time)}."
 
-        return await run(ctx, call_id, work)
+        return await run(ctx, call_id, work, idempotency_key=idempotency_key)
 
     @server.tool(description="The patient with this mobile number, if the clinic knows them.")
     async def find_patient(ctx: Context, mobile_number: Mobile) -> CallToolResult:
@@ -382,7 +412,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
                 f"Found {found.name}."
             )
 
-        return await run(ctx, None, work)
+        return await run(ctx, None, work, mobile_number=mobile_number)
 
     @server.tool(
         description="A patient's appointments starting after now (any status); "
@@ -426,7 +456,7 @@ def build(app: FastAPI, server: MCPServer) -> None:
             sentence += f"first is {speech.when(first.date, first.start_time)} with {name}."
             return body, sentence
 
-        return await run(ctx, None, work)
+        return await run(ctx, None, work, mobile_number=mobile_number)
 
     @server.tool(description="Move an appointment to another slot of the same doctor.")
     async def reschedule_appointment(

@@ -4,7 +4,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, CheckConstraint, Integer, String, Text, Uuid
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +31,9 @@ class Doctor(Base):
         CheckConstraint("booking_horizon_days BETWEEN 1 AND 730", name="horizon_range"),
         CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_range"),
         CheckConstraint("max_appointments_per_day BETWEEN 1 AND 500", name="daily_limit_range"),
+        # The search's filter (`doctor_filters`): without it, a clinic group's every search
+        # scans all its doctors (migration 0009).
+        Index("ix_doctors_specialization", text("lower(specialization)")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -30,7 +30,9 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def _parse_clock(value: Any) -> Any:
     if isinstance(value, dt.time):
         return value
-    if not isinstance(value, str) or not (match := _CLOCK.match(value.strip())):
+    # Spaces around are forgiven, nothing else (a tab or line break is a control character),
+    # and the whole text must match: `$` alone would let a trailing line break through.
+    if not isinstance(value, str) or not (match := _CLOCK.fullmatch(value.strip(" "))):
         raise ValueError("must be a time as HH:MM")
     hour, minute, second = match.groups()
     return dt.time(int(hour), int(minute), int(second or 0))
@@ -58,8 +60,8 @@ EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 
 def parse_calendar_date(value: str) -> dt.date:
     """A strict `YYYY-MM-DD` date (no compact or week forms) from 1900 to 2999."""
-    text = value.strip()
-    if not _DATE.match(text):
+    text = value.strip(" ")  # as `_parse_clock`: no other whitespace, nothing after the date
+    if not _DATE.fullmatch(text):
         raise ValueError("must be a date as YYYY-MM-DD")
     try:
         day = dt.date.fromisoformat(text)
@@ -104,12 +106,14 @@ def _has_control(value: Any, pattern: re.Pattern[str]) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_control(item, pattern) for item in value)
     # A dict is a nested body (an InputModel, which checks its own fields) or a weekly grid
-    # whose keys and values are parsed strictly.
+    # of windows, whose keys are field names and whose times `ClockTime` parses strictly.
     return False
 
 
-def check_text(value: Any, field: str) -> Any:
-    """Refuse control characters in `value` (tab and newline allowed in free-text fields)."""
+def check_text(value: Any, field: str | None = None) -> Any:
+    """Refuse control characters in `value`: tab and newline are allowed only in the value of
+    a free-text field (`field`; None for text that is no body's field). The one rule for
+    bodies, paths, query strings, kept headers and the agent's tool arguments."""
     if field in FREE_TEXT_FIELDS:
         if _has_control(value, _CONTROL_IN_FREE_TEXT):
             raise ValueError("must not contain control characters other than tab and newline")
@@ -128,7 +132,7 @@ class InputModel(BaseModel):
     @classmethod
     def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
         # Before the field's own parsing: a stripped name must not hide a trailing newline.
-        return check_text(value, info.field_name or "")
+        return check_text(value, info.field_name)
 
 
 class PartialUpdate(InputModel):
