@@ -7,7 +7,6 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic_core import to_json
 from starlette.datastructures import QueryParams
 
 from app.database import ReadSessionDep
@@ -192,7 +191,7 @@ async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
         given_date(query.get("start_date"), "start_date"),
         given_date(query.get("end_date"), "end_date"),
     )
-    result = await availability_service.doctor_availability(
+    body = await availability_service.availability_json(
         reading.session,
         doctor_id,
         first,
@@ -201,31 +200,7 @@ async def get_availability(doctor_id: uuid.UUID, request: Request) -> Response:
         reading.day_cache,
         given_id(query.get("visit_type_id"), "visit_type_id"),
     )
-    return availability_response(result, reading.settings.clinic_timezone)
-
-
-def availability_response(
-    result: availability_service.DoctorAvailability, timezone: str
-) -> Response:
-    """The hottest read, serialised straight to JSON (the shape is AvailabilityRead), once
-    per answer: a remembered answer keeps its JSON."""
-    if result.rendered is None:
-        result.rendered = to_json(
-            {
-                "doctor_id": str(result.doctor_id),
-                "timezone": timezone,
-                "slot_duration_minutes": result.slot_duration_minutes,
-                "days": [
-                    {
-                        "date": day.date.isoformat(),
-                        "unavailable_reason": day.unavailable_reason,
-                        "slots": [slot_json(s) for s in day.slots],
-                    }
-                    for day in result.days
-                ],
-            }
-        )
-    return Response(result.rendered, media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.post(

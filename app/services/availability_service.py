@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.errors import InvalidInput
+from app.schemas.common import clock_text
 from app.services import visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
@@ -24,6 +27,7 @@ from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
     NO_FACTS,
     Day,
+    DayFacts,
     Moment,
     SlotTime,
     availability,
@@ -39,13 +43,11 @@ from app.services.scheduling.queries import (
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DoctorAvailability:
     doctor_id: uuid.UUID
     slot_duration_minutes: int
     days: list[Day]
-    # Its JSON, kept by the route once rendered: a remembered answer is rendered once.
-    rendered: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,41 +92,118 @@ async def doctor_availability(
 ) -> DoctorAvailability:
     """One doctor's days: one small statement when every day is remembered in `cache` at its
     current version, else one more that reads the whole range (and is remembered); with a
-    visit type, one more for its length.
+    visit type, one more for its length."""
+    read = await _read(session, doctor_id, date_range(first, last), clinic, cache, visit_type_id)
+    return read.availability(clinic)
+
+
+async def availability_json(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    first: dt.date,
+    last: dt.date,
+    clinic: Clinic,
+    cache: DayCache,
+    visit_type_id: uuid.UUID | None = None,
+) -> bytes:
+    """`doctor_availability` as the API answers it (the JSON of `AvailabilityRead`).
 
     A range that starts after the doctor's minimum notice ends has slots that depend on the
-    versions read and the clinic's date alone, not on the time of day: its whole answer is
-    remembered under a stamp of exactly those, and the engine runs only for a new stamp."""
+    versions read and the clinic's date alone, not on the time of day: its answer is
+    remembered under a stamp of exactly those, and the engine runs only for a new stamp. It is
+    remembered as its JSON alone, bytes the garbage collector does not walk: kept as objects
+    (days, their slot tuples), the answers a clinic group's reads remember were hundreds of
+    thousands of objects, and every full collection walked them all (BENCHMARKS.md, Scale)."""
     span = date_range(first, last)
+    read = await _read(session, doctor_id, span, clinic, cache, visit_type_id, answers=True)
+    if read.answer is not None:
+        return read.answer
+    result = read.availability(clinic)
+    body = to_json(
+        {
+            "doctor_id": str(result.doctor_id),
+            "timezone": clinic.tz.key,
+            "slot_duration_minutes": result.slot_duration_minutes,
+            "days": [
+                {
+                    "date": day.date.isoformat(),
+                    "unavailable_reason": day.unavailable_reason,
+                    "slots": [
+                        {"start_time": clock_text(s.start), "end_time": clock_text(s.end)}
+                        for s in day.slots
+                    ],
+                }
+                for day in result.days
+            ],
+        }
+    )
+    # `read.calendar` is the read whose versions describe the facts the answer was made of.
+    stamp = _stamp(read.calendar, span, clinic, read.visit_minutes)
+    if stamp is not None:
+        expiries = [
+            hold[3] for day in span for hold in read.facts.get(day, NO_FACTS).holding(clinic.now)
+        ]
+        cache.remember_answer(stamp, body, len(span), min(expiries, default=None))
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a doctor's range was decided on: the read (whose versions describe `facts`), the
+    days' facts, the visit's length; or, instead, the answer remembered for it."""
+
+    calendar: DoctorCalendar
+    span: list[dt.date]
+    facts: Mapping[dt.date, DayFacts]
+    visit_minutes: int | None
+    answer: bytes | None = None
+
+    def availability(self, clinic: Clinic) -> DoctorAvailability:
+        schedule = self.calendar.schedule
+        days = availability(
+            schedule,
+            self.span[0],
+            self.span[-1],
+            self.facts,
+            clinic.now,
+            clinic.tz,
+            self.visit_minutes,
+        )
+        return DoctorAvailability(self.calendar.doctor_id, schedule.slot_minutes, days)
+
+
+async def _read(
+    session: AsyncSession,
+    doctor_id: uuid.UUID,
+    span: list[dt.date],
+    clinic: Clinic,
+    cache: DayCache,
+    visit_type_id: uuid.UUID | None,
+    *,
+    answers: bool = False,
+) -> _Read:
+    """The days' facts from `cache` when every day is remembered at its current version, else
+    from one read of the whole range (then remembered); with `answers`, the answer remembered
+    for the range instead, when there is one."""
+    first, last = span[0], span[-1]
     remembered = None
     visit_minutes = None
     if cache.capacity:
         calendar = await load_doctor_versions(session, doctor_id, first, last)
         visit_minutes = await visit_length(session, calendar, visit_type_id)
-        stamp = _stamp(calendar, span, clinic, visit_minutes)
+        stamp = _stamp(calendar, span, clinic, visit_minutes) if answers else None
         if stamp is not None and (answer := cache.answer(stamp, clinic.now)) is not None:
             metrics.AVAILABILITY_READS.labels("answer").inc()
-            return cast(DoctorAvailability, answer)
+            return _Read(calendar, span, {}, visit_minutes, cast(bytes, answer))
         remembered = cache.lookup(doctor_id, span, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
     if remembered is not None:
-        facts = remembered
-    else:
-        calendar = await load_doctor_calendar(session, doctor_id, first, last)
-        facts = calendar.facts
-        cache.remember(doctor_id, span, calendar.day_versions, facts)
-        if not cache.capacity:
-            visit_minutes = await visit_length(session, calendar, visit_type_id)
-    days = availability(calendar.schedule, first, last, facts, clinic.now, clinic.tz, visit_minutes)
-    result = DoctorAvailability(doctor_id, calendar.schedule.slot_minutes, days)
-    # `calendar` is the read whose versions describe `facts`.
-    stamp = _stamp(calendar, span, clinic, visit_minutes)
-    if stamp is not None:
-        expiries = [
-            hold[3] for day in span for hold in facts.get(day, NO_FACTS).holding(clinic.now)
-        ]
-        cache.remember_answer(stamp, result, len(span), min(expiries, default=None))
-    return result
+        return _Read(calendar, span, remembered, visit_minutes)
+    calendar = await load_doctor_calendar(session, doctor_id, first, last)
+    cache.remember(doctor_id, span, calendar.day_versions, calendar.facts)
+    if not cache.capacity:
+        visit_minutes = await visit_length(session, calendar, visit_type_id)
+    return _Read(calendar, span, calendar.facts, visit_minutes)
 
 
 def _stamp(
