@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import housekeeping, launcher
 from app.agent import server as agent_server
@@ -34,11 +37,36 @@ from app.routes import (
     sync,
     visit_type,
 )
+from app.routes.deps import clinic_of
 from app.security import KeyRateLimiter, parse_api_keys, require_api_key
+from app.services import availability_service
 from app.services.scheduling.day_cache import DayCache
 from app.services.sync_service import build_dispatcher
 
 logger = logging.getLogger("app")
+
+
+async def _warm_day_cache(app: FastAPI, settings: Settings) -> None:
+    if not settings.availability_warm_days:
+        return
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(settings.availability_warm_seconds):
+            warmed = await availability_service.warm_day_cache(
+                app.state.sessionmaker,
+                app.state.day_cache,
+                clinic_of(settings).today,
+                settings.availability_warm_days,
+            )
+    except (TimeoutError, OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+        # A cold cache costs only speed: the service starts (/ready tells of the database),
+        # and keeps what was read before the budget ran out.
+        logger.warning("day cache not fully warmed", extra={"error": type(exc).__name__})
+        return
+    logger.info(
+        "day cache warmed",
+        extra={"doctor_days": warmed, "seconds": round(time.monotonic() - started, 2)},
+    )
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -79,6 +107,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 dispatcher = None
         app.state.dispatcher = dispatcher
         chores = asyncio.create_task(housekeeping.run_forever(app.state.sessionmaker))
+        await _warm_day_cache(app, settings)
         # Everything loaded so far (modules, routes, schemas) lives as long as the process; keep
         # it out of the collector's full passes, whose pauses otherwise set the latency tail.
         gc.freeze()

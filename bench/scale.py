@@ -3,9 +3,11 @@
 Seeds two clinics side by side: the `make bench` clinic (50 doctors, 120 days ahead) and a
 large group (500 doctors, the same 120 days ahead, and two years of history: about a million
 appointments). Each is measured the way `make bench` measures (wrk, 32 connections, the
-service as configured by default, a baseline before and after on the same database) for
-one doctor's availability over 1 and 30 days, the cross-doctor search (five matching doctors,
-as in the small clinic) and booking. Each phase's ratio to its own run's baseline is compared.
+service as configured by default) for one doctor's availability over 1 and 30 days, the
+cross-doctor search (five matching doctors, as in the small clinic) and booking, each phase
+between two runs of the baseline on the same database, and each read phase after a few
+seconds of its own requests (the steady state). Each phase's ratio to the baselines around
+it is compared.
 The search is also measured as the number of matching doctors grows (5, 10, 50, 200), and the
 plans of the hot statements on the large database are kept. Writes
 `bench/results-scale.json` and the scale section of BENCHMARKS.md.
@@ -20,6 +22,7 @@ import json
 import os
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +37,9 @@ from bench.run import (
     ROOT,
     Phase,
     RssSampler,
+    availability_reads,
     machine,
+    remembered_share,
     request_lines,
     server,
     uvicorn_command,
@@ -70,6 +75,19 @@ def search_lines(specializations: list[str], today: dt.date, rng: random.Random)
     ]
 
 
+@dataclass
+class Measured:
+    """A clinic's phases, each with the baseline measured right before and after it."""
+
+    phases: dict[str, Phase]
+    baselines: dict[str, tuple[Phase, Phase]]
+    peak_worker_mb: float
+
+    def ratio(self, phase: str) -> float:
+        before, after = self.baselines[phase]
+        return round(self.phases[phase].rps / ((before.rps + after.rps) / 2), 3)
+
+
 def measure(
     url: str,
     seeded: Seeded,
@@ -79,12 +97,16 @@ def measure(
     search_specs: list[str],
     curve: dict[int, str],
     per_doctor: int,
-) -> tuple[dict[str, Phase], float]:
-    """Each phase against the service, with a baseline before and after; and the largest
-    worker's peak resident memory (MB)."""
+    warm: int,
+) -> Measured:
+    """Each phase against the service, between two runs of the baseline (both servers stay
+    up, the idle one costing nothing): the machine's speed drifts by tens of percent over
+    minutes, and a baseline taken right around a phase follows it."""
     rng = random.Random(7)
     lines = request_lines(seeded, today, rng)
     lines["search"] = search_lines(search_specs, today, rng)
+    for doctors, specialization in curve.items():
+        lines[f"search_{doctors}"] = search_lines([specialization], today, rng)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -95,40 +117,42 @@ def measure(
         # (40,000 days for 500) is discussed in BENCHMARKS.md.
         "AVAILABILITY_CACHE_DAYS": str(cache_days(len(seeded.doctor_ids), per_doctor)),
     }
-    results: dict[str, Phase] = {}
-
-    def baseline(name: str) -> None:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with server(
-            uvicorn_command("bench.baseline:app", port, workers),
+    phases: dict[str, Phase] = {}
+    baselines: dict[str, tuple[Phase, Phase]] = {}
+    base_port, port = free_port(), free_port()
+    baseline_url, base = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{port}"
+    with (
+        server(
+            uvicorn_command("bench.baseline:app", base_port, workers),
             env,
-            f"{base}/doctor/{seeded.doctor_ids[0]}",
-        ):
-            wrk("warmup", base, lines["baseline"], 2)
-            results[name] = wrk(name, base, lines["baseline"], seconds)
-
-    baseline("baseline")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with server(
-        [sys.executable, "-m", "app", "serve"], {**env, "PORT": str(port)}, f"{base}/ready"
-    ) as proc:
+            f"{baseline_url}/doctor/{seeded.doctor_ids[0]}",
+        ),
+        server(
+            [sys.executable, "-m", "app", "serve"], {**env, "PORT": str(port)}, f"{base}/ready"
+        ) as proc,
+    ):
         sampler = RssSampler(proc.pid)
+        wrk("warmup", baseline_url, lines["baseline"], 2)
         wrk("warmup", base, lines["availability_1d"], 2)
-        for name in PHASES:
-            results[name] = wrk(name, base, lines[name], seconds)
-        for doctors, specialization in curve.items():
-            curve_lines = search_lines([specialization], today, rng)
-            results[f"search_{doctors}"] = wrk(f"search_{doctors}", base, curve_lines, seconds)
+        baseline = wrk("baseline", baseline_url, lines["baseline"], seconds)
+        for name in [*PHASES, *(f"search_{doctors}" for doctors in curve)]:
+            # Each read phase is measured once its own requests have run for `warm` seconds:
+            # the steady state of a running service, whose day cache holds the days asked for.
+            if warm and name != "booking":
+                wrk("warmup", base, lines[name], warm)
+            before = availability_reads(base)
+            phases[name] = wrk(name, base, lines[name], seconds)
+            phases[name].remembered_share = remembered_share(before, availability_reads(base))
+            after = wrk("baseline", baseline_url, lines["baseline"], seconds)
+            baselines[name] = (baseline, after)
+            baseline = after
         sampler.stop()
-    baseline("baseline_after")
-    for name, phase in results.items():
+    for name, phase in phases.items():
         # A phase that answered errors fast would measure nothing; bookings may be 409s.
         failed = phase.statuses["other"] + phase.statuses["socket_errors"]
         if failed:
             raise RuntimeError(f"{name}: {failed} requests failed: {phase.statuses}")
-    return results, sampler.peak_worker
+    return Measured(phases, baselines, sampler.peak_worker)
 
 
 def cache_days(doctors: int, per_doctor: int) -> int:
@@ -187,10 +211,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "make bench-scale",
         "machine": machine(),
         "seconds_per_phase": args.seconds,
+        "warm_seconds": args.warm_seconds,
         "tolerance": TOLERANCE,
     }
-    measured: dict[str, dict[str, Phase]] = {}
-    memory: dict[str, float] = {}
+    measured: dict[str, Measured] = {}
     seeded_counts: dict[str, dict[str, int]] = {}
     with throwaway_database() as small_url, throwaway_database() as large_url:
         for label, url in (("small", small_url), ("large", large_url)):
@@ -217,14 +241,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "appointments": seeded.appointments,
             }
             print(f"{label}: seeded {seeded_counts[label]}", flush=True)
-            measured[label], memory[label] = measure(
-                url, seeded, today, args.seconds, args.workers, specs, curve, args.cache_days
+            measured[label] = measure(
+                url,
+                seeded,
+                today,
+                args.seconds,
+                args.workers,
+                specs,
+                curve,
+                args.cache_days,
+                args.warm_seconds,
             )
 
     def ratio(label: str, phase: str) -> float:
-        runs = measured[label]
-        base = (runs["baseline"].rps + runs["baseline_after"].rps) / 2
-        return round(runs[phase].rps / base, 3)
+        return measured[label].ratio(phase)
 
     report["seeded"] = seeded_counts
     report["phases"] = {
@@ -239,16 +269,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **{str(n): ratio("large", f"search_{n}") for n in CURVE},
     }
     report["p99_ms"] = {
-        label: {phase: round(runs[phase].p99_ms, 1) for phase in PHASES}
+        label: {phase: round(runs.phases[phase].p99_ms, 1) for phase in PHASES}
         for label, runs in measured.items()
     }
-    report["peak_worker_rss_mb"] = {label: round(mb, 1) for label, mb in memory.items()}
+    report["remembered_share"] = {
+        label: {phase: runs.phases[phase].remembered_share for phase in PHASES[:2]}
+        for label, runs in measured.items()
+    }
+    report["peak_worker_rss_mb"] = {
+        label: round(runs.peak_worker_mb, 1) for label, runs in measured.items()
+    }
     report["cache_days"] = {
         label: cache_days(counts["doctors"], args.cache_days)
         for label, counts in seeded_counts.items()
     }
+    # Each phase's own baselines (the mean of the runs before and after it), to show the drift.
     report["baseline_rps"] = {
-        label: round((runs["baseline"].rps + runs["baseline_after"].rps) / 2, 1)
+        label: {
+            phase: round((before.rps + after.rps) / 2, 1)
+            for phase, (before, after) in runs.baselines.items()
+        }
         for label, runs in measured.items()
     }
     return report
@@ -275,14 +315,16 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "<!-- scale:start (written by `make bench-scale`; edit outside these markers) -->",
             f"Run {report['date']} with `make bench-scale` on {m['cpus']} x {m['cpu_model']}. "
             f"Seeded: small {report['seeded']['small']}, large {report['seeded']['large']}. "
-            f"Ratios to each run's own baseline ({report['baseline_rps']['small']:.0f} and "
-            f"{report['baseline_rps']['large']:.0f} req/s); {report['seconds_per_phase']} s "
-            "per phase.",
+            "Each phase's ratio is to the baseline measured right before and after it (req/s "
+            f"by phase: {report['baseline_rps']}); {report['seconds_per_phase']} s per phase, "
+            f"each read phase after {report['warm_seconds']} s of its own requests.",
             "",
             *rows,
             "",
             f"- The search by matching doctors (ratio to baseline): {curve}.",
             f"- p99 ms: {report['p99_ms']}.",
+            "- Share of availability reads answered from remembered days: "
+            f"{report['remembered_share']}.",
             f"- `AVAILABILITY_CACHE_DAYS`: {report['cache_days']}; peak resident memory of the "
             f"largest worker: {report['peak_worker_rss_mb']} MB.",
             "",
@@ -305,6 +347,9 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--warm-seconds", type=int, default=5, help="each read phase's own requests first (0: none)"
+    )
     parser.add_argument(
         "--cache-days", type=int, default=0, help="AVAILABILITY_CACHE_DAYS per doctor (0: default)"
     )

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tests.clock import Clock
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, create_doctor, next_weekday
 
@@ -50,11 +51,22 @@ async def test_remembered_days_follow_every_change(
     # days it needs for 100 slots.
     search = {"doctor_id": doctor["id"], "start_date": first.isoformat(), "limit": 100}
 
+    # Ranges that overlap the window: answered from the days' remembered JSON, not the
+    # window's remembered answer.
+    overlapping = [
+        {"start_date": (first + dt.timedelta(days=1)).isoformat(), "end_date": window["end_date"]},
+        {"date": (first + dt.timedelta(days=3)).isoformat()},
+    ]
+
     async def same_as_fresh() -> dict[str, Any]:
         remembered = await client.get(url, params=window)
         computed = await fresh.get(url, params=window)
         assert remembered.status_code == computed.status_code == 200
-        assert remembered.json() == computed.json()
+        assert remembered.content == computed.content
+        for params in overlapping:
+            part = await client.get(url, params=params)
+            assert part.status_code == 200
+            assert part.content == (await fresh.get(url, params=params)).content
         found = await client.get("/api/v1/appointments/availability", params=search)
         expected = await fresh.get("/api/v1/appointments/availability", params=search)
         assert found.status_code == expected.status_code == 200
@@ -227,3 +239,95 @@ def test_an_answer_that_holds_a_hold_is_forgotten_when_the_hold_expires() -> Non
     assert cache.answer("held", expiry) is None
     # Forgotten, not just hidden: its days no longer count against the budget.
     assert cache._answer_days == 0
+
+
+async def test_a_held_days_json_is_not_remembered_past_the_hold(
+    client: httpx.AsyncClient, fresh: httpx.AsyncClient, clock: Clock
+) -> None:
+    doctor = (await create_doctor(client))["id"]
+    first = next_weekday(0, weeks_ahead=2)
+    held = first + dt.timedelta(days=1)
+    response = await client.post(
+        "/api/v1/holds/",
+        json={
+            "doctor_id": doctor,
+            "date": held.isoformat(),
+            "start_time": "10:00",
+            "ttl_seconds": 60,
+        },
+    )
+    assert response.status_code == 201, response.text
+    url = f"/api/v1/appointments/availability/{doctor}"
+
+    async def offered_on_held_day(start: dt.date) -> list[str]:
+        params = {"start_date": start.isoformat(), "end_date": (held + dt.timedelta(3)).isoformat()}
+        remembered = await client.get(url, params=params)
+        assert remembered.content == (await fresh.get(url, params=params)).content
+        days = {day["date"]: day for day in remembered.json()["days"]}
+        return [slot["start_time"] for slot in days[held.isoformat()]["slots"]]
+
+    # Two ranges over the held day: the second is put together from remembered days' JSON.
+    assert "10:00" not in await offered_on_held_day(first)
+    assert "10:00" not in await offered_on_held_day(held)
+    clock.later(seconds=61)
+    # The first range's answer is forgotten at the hold's expiry; its days are remembered.
+    assert "10:00" in await offered_on_held_day(first)
+    assert "10:00" in await offered_on_held_day(held)
+
+
+def _reads(metrics_text: str) -> dict[str, float]:
+    counts = {"answer": 0.0, "remembered": 0.0, "read": 0.0}
+    for line in metrics_text.splitlines():
+        if line.startswith("availability_reads_total{"):
+            labels, value = line.rsplit(" ", 1)
+            for source in counts:
+                if f'source="{source}"' in labels:
+                    counts[source] += float(value)
+    return counts
+
+
+async def test_a_worker_reads_the_coming_days_before_it_serves(
+    committed_client: httpx.AsyncClient, committed: AsyncEngine, database_url: str
+) -> None:
+    doctors = [(await create_doctor(committed_client))["id"] for _ in range(3)]
+    first = next_weekday(1)
+    await book(committed_client, doctors[0], first, "10:00")
+    inactive = (await create_doctor(committed_client))["id"]
+    deactivated = await committed_client.patch(
+        f"/api/v1/doctors/{inactive}", json={"is_active": False}
+    )
+    assert deactivated.status_code == 200, deactivated.text
+
+    # Room for 20 days of each active doctor (these 3, and any an earlier test left
+    # committed): 20 are read, not the 30 asked for.
+    async with committed.connect() as conn:
+        active = (await conn.execute(text("SELECT count(*) FROM doctors WHERE is_active"))).one()
+    settings = make_settings(availability_cache_days=20 * active[0], availability_warm_days=30)
+    app, lifespan = await started_app(settings, database_url)
+    try:
+        async with client_for(app) as warmed:
+            url = "/api/v1/appointments/availability/{}"
+            before = _reads((await warmed.get("/metrics")).text)
+            today = dt.datetime.now(dt.UTC).date()  # the clinic's zone in the tests
+            within = {
+                "start_date": today.isoformat(),
+                "end_date": (today + dt.timedelta(19)).isoformat(),
+            }
+            for doctor in doctors:
+                response = await warmed.get(url.format(doctor), params=within)
+                assert response.status_code == 200
+            one_day = {"date": first.isoformat()}
+            booked_day = (await warmed.get(url.format(doctors[0]), params=one_day)).json()
+            offered = [slot["start_time"] for slot in booked_day["days"][0]["slots"]]
+            assert "09:30" in offered and "10:00" not in offered
+            after = _reads((await warmed.get("/metrics")).text)
+            assert after["read"] == before["read"]
+            assert after["remembered"] - before["remembered"] == len(doctors) + 1
+            # Past the days warmed, and an inactive doctor: read from the database.
+            beyond = {"date": (today + dt.timedelta(days=25)).isoformat()}
+            assert (await warmed.get(url.format(doctors[1]), params=beyond)).status_code == 200
+            assert (await warmed.get(url.format(inactive), params=beyond)).status_code == 200
+            last = _reads((await warmed.get("/metrics")).text)
+            assert last["read"] - after["read"] == 2
+    finally:
+        await lifespan.__aexit__(None, None, None)

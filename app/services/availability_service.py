@@ -10,13 +10,14 @@ import datetime as dt
 import heapq
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.database import Sessions, unit_of_work
 from app.errors import InvalidInput
 from app.schemas.common import clock_text
 from app.services import visit_type_service
@@ -36,6 +37,7 @@ from app.services.scheduling.engine import (
 )
 from app.services.scheduling.queries import (
     DoctorCalendar,
+    active_doctor_ids,
     load_days,
     load_doctor_calendar,
     load_doctor_versions,
@@ -113,30 +115,14 @@ async def availability_json(
     remembered under a stamp of exactly those, and the engine runs only for a new stamp. It is
     remembered as its JSON alone, bytes the garbage collector does not walk: kept as objects
     (days, their slot tuples), the answers a clinic group's reads remember were hundreds of
-    thousands of objects, and every full collection walked them all (BENCHMARKS.md, Scale)."""
+    thousands of objects, and every full collection walked them all (BENCHMARKS.md, Scale).
+    Each day's JSON is remembered too, so a range not remembered whole is put together from
+    its days' (`DayCache.rendered`)."""
     span = date_range(first, last)
     read = await _read(session, doctor_id, span, clinic, cache, visit_type_id, answers=True)
     if read.answer is not None:
         return read.answer
-    result = read.availability(clinic)
-    body = to_json(
-        {
-            "doctor_id": str(result.doctor_id),
-            "timezone": clinic.tz.key,
-            "slot_duration_minutes": result.slot_duration_minutes,
-            "days": [
-                {
-                    "date": day.date.isoformat(),
-                    "unavailable_reason": day.unavailable_reason,
-                    "slots": [
-                        {"start_time": clock_text(s.start), "end_time": clock_text(s.end)}
-                        for s in day.slots
-                    ],
-                }
-                for day in result.days
-            ],
-        }
-    )
+    body = _render(read, clinic, cache)
     # `read.calendar` is the read whose versions describe the facts the answer was made of.
     stamp = _stamp(read.calendar, span, clinic, read.visit_minutes)
     if stamp is not None:
@@ -147,16 +133,63 @@ async def availability_json(
     return body
 
 
+def _render(read: _Read, clinic: Clinic, cache: DayCache) -> bytes:
+    """The JSON of `read`'s range: each day's remembered JSON, or the engine's answer (then
+    remembered, unless it depends on the time of day: inside the notice, or holding a hold)."""
+    calendar = read.calendar
+    schedule = calendar.schedule
+    moment = Moment.of(clinic.now, clinic.tz, schedule.rules.min_notice_minutes)
+    context = _day_context(calendar, clinic, read.visit_minutes)
+    days: list[bytes] = []
+    for date in read.span:
+        body = read.rendered.get(date)
+        if body is None:
+            facts = read.facts.get(date, NO_FACTS)
+            day = day_availability(schedule, date, facts, moment, clinic.tz, read.visit_minutes)
+            body = to_json(
+                {
+                    "date": date.isoformat(),
+                    "unavailable_reason": day.unavailable_reason,
+                    "slots": [
+                        {"start_time": clock_text(s.start), "end_time": clock_text(s.end)}
+                        for s in day.slots
+                    ],
+                }
+            )
+            if date > moment.earliest_date and not facts.holding(clinic.now):
+                version = calendar.day_versions.get(date, 0)
+                cache.remember_rendered(calendar.doctor_id, date, version, context, body)
+        days.append(body)
+    head = to_json(
+        {
+            "doctor_id": str(calendar.doctor_id),
+            "timezone": clinic.tz.key,
+            "slot_duration_minutes": schedule.slot_minutes,
+        }
+    )
+    # The same bytes as encoding the whole answer at once, with "days" as its last key.
+    return head[:-1] + b',"days":[' + b",".join(days) + b"]}"
+
+
+def _day_context(
+    calendar: DoctorCalendar, clinic: Clinic, visit_minutes: int | None
+) -> tuple[object, ...]:
+    """What a day's JSON past the notice depends on besides the day's version."""
+    return (calendar.schedule_version, visit_minutes, clinic.today)
+
+
 @dataclass(frozen=True, slots=True)
 class _Read:
     """What a doctor's range was decided on: the read (whose versions describe `facts`), the
-    days' facts, the visit's length; or, instead, the answer remembered for it."""
+    days' facts, the visit's length; or, instead, the answer remembered for it. `rendered`:
+    days whose JSON is remembered at those versions (their facts are then not needed)."""
 
     calendar: DoctorCalendar
     span: list[dt.date]
     facts: Mapping[dt.date, DayFacts]
     visit_minutes: int | None
     answer: bytes | None = None
+    rendered: Mapping[dt.date, bytes] = field(default_factory=dict)
 
     def availability(self, clinic: Clinic) -> DoctorAvailability:
         schedule = self.calendar.schedule
@@ -184,21 +217,27 @@ async def _read(
 ) -> _Read:
     """The days' facts from `cache` when every day is remembered at its current version, else
     from one read of the whole range (then remembered); with `answers`, the answer remembered
-    for the range instead, when there is one."""
+    for the range instead when there is one, and the JSON remembered for its days (whose
+    facts are then not looked up)."""
     first, last = span[0], span[-1]
     remembered = None
     visit_minutes = None
+    rendered: dict[dt.date, bytes] = {}
     if cache.capacity:
         calendar = await load_doctor_versions(session, doctor_id, first, last)
         visit_minutes = await visit_length(session, calendar, visit_type_id)
-        stamp = _stamp(calendar, span, clinic, visit_minutes) if answers else None
-        if stamp is not None and (answer := cache.answer(stamp, clinic.now)) is not None:
-            metrics.AVAILABILITY_READS.labels("answer").inc()
-            return _Read(calendar, span, {}, visit_minutes, cast(bytes, answer))
-        remembered = cache.lookup(doctor_id, span, calendar.day_versions)
+        if answers:
+            stamp = _stamp(calendar, span, clinic, visit_minutes)
+            if stamp is not None and (answer := cache.answer(stamp, clinic.now)) is not None:
+                metrics.AVAILABILITY_READS.labels("answer").inc()
+                return _Read(calendar, span, {}, visit_minutes, cast(bytes, answer))
+            context = _day_context(calendar, clinic, visit_minutes)
+            rendered = cache.rendered(doctor_id, span, calendar.day_versions, context)
+        rest = [day for day in span if day not in rendered]
+        remembered = cache.lookup(doctor_id, rest, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
     if remembered is not None:
-        return _Read(calendar, span, remembered, visit_minutes)
+        return _Read(calendar, span, remembered, visit_minutes, rendered=rendered)
     calendar = await load_doctor_calendar(session, doctor_id, first, last)
     cache.remember(doctor_id, span, calendar.day_versions, calendar.facts)
     if not cache.capacity:
@@ -318,3 +357,34 @@ async def _add_days(
         cache.remember(
             calendar.doctor_id, span, versions[calendar.doctor_id], facts[calendar.doctor_id]
         )
+
+
+# Doctors read per statement while warming: each statement's rows stay a few thousand.
+_WARM_BATCH = 25
+
+
+async def warm_day_cache(sessions: Sessions, cache: DayCache, today: dt.date, days: int) -> int:
+    """Read the next `days` days of every active doctor into `cache`, before the worker
+    serves: otherwise each worker answers its first reads of a large clinic from the
+    database, one doctor's range at a time, for minutes (BENCHMARKS.md, Scale). Fewer days
+    when the cache does not hold that many for every doctor. Answers the doctor-days
+    remembered; a caller that stops it early keeps those remembered so far."""
+    if not cache.capacity:
+        return 0
+    async with unit_of_work(sessions) as session:
+        doctor_ids = await active_doctor_ids(session)
+        if not doctor_ids:
+            return 0
+        days = min(days, cache.capacity // len(doctor_ids))
+        if days <= 0:
+            return 0
+        first, last = today, today + dt.timedelta(days=days - 1)
+        span = date_range(first, last)
+        warmed = 0
+        for at in range(0, len(doctor_ids), _WARM_BATCH):
+            batch = doctor_ids[at : at + _WARM_BATCH]
+            facts, versions = await load_days(session, batch, first, last)
+            for doctor_id in batch:
+                cache.remember(doctor_id, span, versions[doctor_id], facts[doctor_id])
+            warmed += len(batch) * len(span)
+    return warmed

@@ -13,6 +13,12 @@ depends on: the doctor, the range, the visit length, the schedule version, every
 and the clinic's date. A caller stamps only ranges that start after the minimum notice ends,
 whose slots no longer depend on the time of day (see `availability_service`), except through
 the holds they hold: such an answer is true only until the first of them expires.
+
+Each day's JSON is remembered as well (`rendered`), under the day's version and a context
+naming the rest of what it depends on (the schedule version, the visit length, the clinic's
+date), for days past the minimum notice that hold no hold. A range that is not remembered
+whole (a clinic group asks for far more ranges than fit) is then put together from its days'
+JSON, without running the engine or encoding again.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class DayCache:
         self._answers: OrderedDict[Stamp, tuple[Any, int, dt.datetime | None]] = OrderedDict()
         self._answer_days = 0
         self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
+        self._rendered: OrderedDict[tuple[uuid.UUID, dt.date, int, Stamp], bytes] = OrderedDict()
 
     def answer(self, stamp: Stamp, now: dt.datetime) -> Any:
         """The answer remembered under `stamp` and still true at `now`, or None."""
@@ -98,4 +105,34 @@ class DayCache:
             entries[key] = facts.get(day, NO_FACTS)
             entries.move_to_end(key)
         while len(entries) > self.capacity:
+            entries.popitem(last=False)
+
+    def rendered(
+        self,
+        doctor_id: uuid.UUID,
+        days: Sequence[dt.date],
+        versions: Mapping[dt.date, int],
+        context: Stamp,
+    ) -> dict[dt.date, bytes]:
+        """The JSON remembered for each of `days` at its current version under `context`;
+        days without one are left out."""
+        found: dict[dt.date, bytes] = {}
+        entries = self._rendered
+        for day in days:
+            key = (doctor_id, day, versions.get(day, 0), context)
+            body = entries.get(key)
+            if body is not None:
+                entries.move_to_end(key)
+                found[day] = body
+        return found
+
+    def remember_rendered(
+        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp, body: bytes
+    ) -> None:
+        """Remember a day's JSON, true for as long as `version` and `context` are current."""
+        if self.capacity <= 0:
+            return
+        entries = self._rendered
+        entries[(doctor_id, day, version, context)] = body
+        if len(entries) > self.capacity:
             entries.popitem(last=False)

@@ -311,6 +311,13 @@ async def load_facts(
     return _facts_of(rows, doctor_ids, {})
 
 
+_ACTIVE_DOCTORS = Sql("SELECT id FROM doctors WHERE is_active ORDER BY id", standalone=True)
+
+
+async def active_doctor_ids(session: AsyncSession) -> list[uuid.UUID]:
+    return [row["id"] for row in await fetch(session, _ACTIVE_DOCTORS)]
+
+
 async def load_days(
     session: AsyncSession, doctor_ids: Sequence[uuid.UUID], first: dt.date, last: dt.date
 ) -> tuple[dict[uuid.UUID, Facts], dict[uuid.UUID, dict[dt.date, int]]]:
