@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     dispatcher_backoff_max_seconds: float = Field(default=60.0, gt=0, le=86400)
 
     rate_limit_per_minute: int = Field(default=0, ge=0)
-    availability_cache_days: int = Field(default=10_000, ge=0, le=1_000_000)
+    availability_cache_days: int = Field(default=40_000, ge=0, le=1_000_000)
     # Days from today each worker reads into the day cache before it serves (0: none), as
     # many as the cache holds for every active doctor, for at most the budget's seconds.
     availability_warm_days: int = Field(default=60, ge=0, le=366)

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
+import statistics
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 
+from app.config import Settings
 from app.launcher import migrate
 from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling import queries
@@ -51,6 +55,9 @@ from tests.servers import free_port
 
 PHASES = ("availability_1d", "availability_30d", "search", "booking")
 CURVE = {10: "Neurology", 50: "Cardiology", 200: "Family medicine"}
+SMALL_CURVE = {5: SPECIALIZATIONS[0]}
+# The large group's search asks about five matching doctors, as the small clinic's does.
+LARGE_SEARCH = [f"Specialty {i:02d}" for i in range(48)]
 TOLERANCE = 0.15
 
 
@@ -76,87 +83,122 @@ def search_lines(specializations: list[str], today: dt.date, rng: random.Random)
 
 
 @dataclass
-class Measured:
-    """A clinic's phases, each with the baseline measured right before and after it."""
+class Clinic:
+    """One of the two seeded clinics, with its request lines and its service's settings."""
 
-    phases: dict[str, Phase]
-    baselines: dict[str, tuple[Phase, Phase]]
-    peak_worker_mb: float
+    label: str
+    url: str
+    seeded: Seeded
+    lines: dict[str, list[str]]
+    env: dict[str, str]
+    base: str = ""
+
+
+@dataclass
+class Measured:
+    """A clinic's phases: each round of a phase with its ratio to the baseline runs right
+    before and after it."""
+
+    rounds: dict[str, list[tuple[Phase, float]]] = field(default_factory=dict)
+    peak_worker_mb: float = 0.0
 
     def ratio(self, phase: str) -> float:
-        before, after = self.baselines[phase]
-        return round(self.phases[phase].rps / ((before.rps + after.rps) / 2), 3)
+        return round(statistics.median(ratio for _, ratio in self.rounds[phase]), 3)
+
+    def p99_ms(self, phase: str) -> float:
+        return round(statistics.median(p.p99_ms for p, _ in self.rounds[phase]), 1)
+
+    def remembered(self, phase: str) -> float | None:
+        shares = [p.remembered_share for p, _ in self.rounds[phase]]
+        return None if None in shares else round(min(s for s in shares if s is not None), 3)
 
 
-def measure(
-    url: str,
-    seeded: Seeded,
-    today: dt.date,
-    seconds: int,
-    workers: int,
-    search_specs: list[str],
-    curve: dict[int, str],
-    per_doctor: int,
-    warm: int,
-) -> Measured:
-    """Each phase against the service, between two runs of the baseline (both servers stay
-    up, the idle one costing nothing): the machine's speed drifts by tens of percent over
-    minutes, and a baseline taken right around a phase follows it."""
+def clinic(
+    label: str, url: str, seeded: Seeded, today: dt.date, args: argparse.Namespace
+) -> Clinic:
     rng = random.Random(7)
     lines = request_lines(seeded, today, rng)
-    lines["search"] = search_lines(search_specs, today, rng)
-    for doctors, specialization in curve.items():
+    specs = SPECIALIZATIONS if label == "small" else LARGE_SEARCH
+    lines["search"] = search_lines(specs, today, rng)
+    for doctors, specialization in (CURVE if label == "large" else SMALL_CURVE).items():
         lines[f"search_{doctors}"] = search_lines([specialization], today, rng)
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "SERVICE_API_KEY": f"bench:{API_KEY}",
         "LOG_LEVEL": "WARNING",
-        "WORKERS": str(workers),
-        # `--cache-days` per doctor (0: the default for both): a run with 80 per doctor
-        # (40,000 days for 500) is discussed in BENCHMARKS.md.
-        "AVAILABILITY_CACHE_DAYS": str(cache_days(len(seeded.doctor_ids), per_doctor)),
+        "WORKERS": str(args.workers),
+        # Its own metrics files: two services on one data directory would share them.
+        "DATA_DIR": tempfile.mkdtemp(prefix=f"bench-scale-{label}-"),
     }
-    phases: dict[str, Phase] = {}
-    baselines: dict[str, tuple[Phase, Phase]] = {}
-    base_port, port = free_port(), free_port()
-    baseline_url, base = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{port}"
-    with (
-        server(
-            uvicorn_command("bench.baseline:app", base_port, workers),
-            env,
-            f"{baseline_url}/doctor/{seeded.doctor_ids[0]}",
-        ),
-        server(
-            [sys.executable, "-m", "app", "serve"], {**env, "PORT": str(port)}, f"{base}/ready"
-        ) as proc,
-    ):
-        sampler = RssSampler(proc.pid)
-        wrk("warmup", baseline_url, lines["baseline"], 2)
-        wrk("warmup", base, lines["availability_1d"], 2)
-        baseline = wrk("baseline", baseline_url, lines["baseline"], seconds)
-        for name in [*PHASES, *(f"search_{doctors}" for doctors in curve)]:
-            # Each read phase is measured once its own requests have run for `warm` seconds:
-            # the steady state of a running service, whose day cache holds the days asked for.
-            if warm and name != "booking":
-                wrk("warmup", base, lines[name], warm)
-            before = availability_reads(base)
-            phases[name] = wrk(name, base, lines[name], seconds)
-            phases[name].remembered_share = remembered_share(before, availability_reads(base))
-            after = wrk("baseline", baseline_url, lines["baseline"], seconds)
-            baselines[name] = (baseline, after)
-            baseline = after
-        sampler.stop()
-    for name, phase in phases.items():
-        # A phase that answered errors fast would measure nothing; bookings may be 409s.
-        failed = phase.statuses["other"] + phase.statuses["socket_errors"]
-        if failed:
-            raise RuntimeError(f"{name}: {failed} requests failed: {phase.statuses}")
-    return Measured(phases, baselines, sampler.peak_worker)
+    if args.cache_days:  # per doctor; else the service's default for both
+        env["AVAILABILITY_CACHE_DAYS"] = str(cache_days(len(seeded.doctor_ids), args.cache_days))
+    return Clinic(label, url, seeded, lines, env)
 
 
-def cache_days(doctors: int, per_doctor: int) -> int:
-    return max(10_000, doctors * per_doctor)
+def measure(clinics: list[Clinic], args: argparse.Namespace) -> dict[str, Measured]:
+    """Both clinics' services stay up side by side (the idle one costs nothing), with the
+    baseline's server. Each phase runs `args.rounds` times for each clinic in turn, each run
+    between two runs of the baseline, and the median ratio counts: the machine's speed drifts
+    by tens of percent over minutes, so a phase's ratio is to the baseline taken right around
+    it, and the two clinics are measured within seconds of each other. Read phases first run
+    their own requests for `args.warm_seconds` (the steady state of a running service)."""
+    seconds, rounds = args.seconds, args.rounds
+    small = clinics[0]
+    measured = {c.label: Measured() for c in clinics}
+    base_port = free_port()
+    baseline_url = f"http://127.0.0.1:{base_port}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            server(
+                uvicorn_command("bench.baseline:app", base_port, args.workers),
+                small.env,
+                f"{baseline_url}/doctor/{small.seeded.doctor_ids[0]}",
+            )
+        )
+        samplers = {}
+        for c in clinics:
+            port = free_port()
+            c.base = f"http://127.0.0.1:{port}"
+            proc = stack.enter_context(
+                server(
+                    [sys.executable, "-m", "app", "serve"],
+                    {**c.env, "PORT": str(port)},
+                    f"{c.base}/ready",
+                )
+            )
+            samplers[c.label] = RssSampler(proc.pid)
+        wrk("warmup", baseline_url, small.lines["baseline"], 2)
+        baseline = wrk("baseline", baseline_url, small.lines["baseline"], seconds)
+        phases = [*PHASES, *(f"search_{n}" for n in SMALL_CURVE), *(f"search_{n}" for n in CURVE)]
+        for name in phases:
+            taking = [c for c in clinics if name in c.lines]
+            if name != "booking" and args.warm_seconds:
+                for c in taking:
+                    wrk("warmup", c.base, c.lines[name], args.warm_seconds)
+            for r in range(rounds):
+                for c in taking:
+                    # Booking rounds take disjoint slots: each run of wrk starts at the top.
+                    lines = c.lines[name][r::rounds] if name == "booking" else c.lines[name]
+                    before = availability_reads(c.base)
+                    phase = wrk(name, c.base, lines, seconds)
+                    phase.remembered_share = remembered_share(before, availability_reads(c.base))
+                    after = wrk("baseline", baseline_url, small.lines["baseline"], seconds)
+                    ratio = phase.rps / ((baseline.rps + after.rps) / 2)
+                    measured[c.label].rounds.setdefault(name, []).append((phase, ratio))
+                    baseline = after
+                    failed = phase.statuses["other"] + phase.statuses["socket_errors"]
+                    if failed:  # errors answered fast would measure nothing; 409s may be
+                        raise RuntimeError(f"{name}: {failed} requests failed: {phase.statuses}")
+        for c in clinics:
+            samplers[c.label].stop()
+            measured[c.label].peak_worker_mb = samplers[c.label].peak_worker
+    return measured
+
+
+def cache_days(doctors: int, per_doctor: int) -> int | None:
+    """The cache size a run sets (None: the service's default)."""
+    return doctors * per_doctor if per_doctor else None
 
 
 async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
@@ -204,25 +246,22 @@ async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     today = dt.date.today()
-    small_specs = SPECIALIZATIONS
-    large_specs = [f"Specialty {i:02d}" for i in range(48)]
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "make bench-scale",
         "machine": machine(),
         "seconds_per_phase": args.seconds,
+        "rounds": args.rounds,
         "warm_seconds": args.warm_seconds,
         "tolerance": TOLERANCE,
     }
-    measured: dict[str, Measured] = {}
-    seeded_counts: dict[str, dict[str, int]] = {}
+    clinics: list[Clinic] = []
     with throwaway_database() as small_url, throwaway_database() as large_url:
         for label, url in (("small", small_url), ("large", large_url)):
             migrate(url)
             dsn = url.replace("postgresql+asyncpg", "postgresql")
             if label == "small":
                 seeded = asyncio.run(seed(dsn, today, doctors=50))
-                specs, curve = small_specs, {5: SPECIALIZATIONS[0]}
             else:
                 seeded = asyncio.run(
                     seed(
@@ -234,62 +273,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         history_share=0.15,
                     )
                 )
-                specs, curve = large_specs, CURVE
                 report["plans"] = asyncio.run(plans(dsn, seeded, today))
-            seeded_counts[label] = {
-                "doctors": len(seeded.doctor_ids),
-                "appointments": seeded.appointments,
-            }
-            print(f"{label}: seeded {seeded_counts[label]}", flush=True)
-            measured[label] = measure(
-                url,
-                seeded,
-                today,
-                args.seconds,
-                args.workers,
-                specs,
-                curve,
-                args.cache_days,
-                args.warm_seconds,
-            )
+            print(f"{label}: seeded {len(seeded.doctor_ids)} doctors", flush=True)
+            clinics.append(clinic(label, url, seeded, today, args))
+        measured = measure(clinics, args)
 
-    def ratio(label: str, phase: str) -> float:
-        return measured[label].ratio(phase)
-
-    report["seeded"] = seeded_counts
+    small, large = measured["small"], measured["large"]
+    report["seeded"] = {
+        c.label: {"doctors": len(c.seeded.doctor_ids), "appointments": c.seeded.appointments}
+        for c in clinics
+    }
     report["phases"] = {
-        phase: {"small": ratio("small", phase), "large": ratio("large", phase)} for phase in PHASES
+        phase: {"small": small.ratio(phase), "large": large.ratio(phase)} for phase in PHASES
     }
     report["within_tolerance"] = {
         phase: abs(v["large"] / v["small"] - 1) <= TOLERANCE
         for phase, v in report["phases"].items()
     }
+    report["rounds_by_phase"] = {
+        phase: {
+            label: [round(ratio, 3) for _, ratio in runs.rounds[phase]]
+            for label, runs in measured.items()
+        }
+        for phase in PHASES
+    }
     report["search_by_matching_doctors"] = {
-        "5": ratio("small", "search_5"),
-        **{str(n): ratio("large", f"search_{n}") for n in CURVE},
+        **{str(n): small.ratio(f"search_{n}") for n in SMALL_CURVE},
+        **{str(n): large.ratio(f"search_{n}") for n in CURVE},
     }
     report["p99_ms"] = {
-        label: {phase: round(runs.phases[phase].p99_ms, 1) for phase in PHASES}
-        for label, runs in measured.items()
+        label: {phase: runs.p99_ms(phase) for phase in PHASES} for label, runs in measured.items()
     }
     report["remembered_share"] = {
-        label: {phase: runs.phases[phase].remembered_share for phase in PHASES[:2]}
+        label: {phase: runs.remembered(phase) for phase in PHASES[:2]}
         for label, runs in measured.items()
     }
     report["peak_worker_rss_mb"] = {
         label: round(runs.peak_worker_mb, 1) for label, runs in measured.items()
     }
+    default_days = Settings.model_fields["availability_cache_days"].default
     report["cache_days"] = {
-        label: cache_days(counts["doctors"], args.cache_days)
-        for label, counts in seeded_counts.items()
-    }
-    # Each phase's own baselines (the mean of the runs before and after it), to show the drift.
-    report["baseline_rps"] = {
-        label: {
-            phase: round((before.rps + after.rps) / 2, 1)
-            for phase, (before, after) in runs.baselines.items()
-        }
-        for label, runs in measured.items()
+        c.label: cache_days(len(c.seeded.doctor_ids), args.cache_days) or default_days
+        for c in clinics
     }
     return report
 
@@ -315,9 +340,12 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "<!-- scale:start (written by `make bench-scale`; edit outside these markers) -->",
             f"Run {report['date']} with `make bench-scale` on {m['cpus']} x {m['cpu_model']}. "
             f"Seeded: small {report['seeded']['small']}, large {report['seeded']['large']}. "
-            "Each phase's ratio is to the baseline measured right before and after it (req/s "
-            f"by phase: {report['baseline_rps']}); {report['seconds_per_phase']} s per phase, "
-            f"each read phase after {report['warm_seconds']} s of its own requests.",
+            "Both services run side by side; each phase runs "
+            f"{report['rounds']} times per clinic, in turn, each run "
+            f"{report['seconds_per_phase']} s between two runs of the baseline, and the median "
+            "ratio to the baseline around it counts; each read phase first runs "
+            f"{report['warm_seconds']} s of its own requests. Every round's ratio: "
+            f"{report['rounds_by_phase']}.",
             "",
             *rows,
             "",
@@ -346,7 +374,8 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--warm-seconds", type=int, default=5, help="each read phase's own requests first (0: none)"
     )

@@ -255,7 +255,7 @@ def _stamp(
         return None
     versions = calendar.day_versions
     return (
-        calendar.doctor_id,
+        calendar.doctor_id.int,  # plain values only: see day_cache
         span[0],
         span[-1],
         visit_minutes,

@@ -14,6 +14,10 @@ and the clinic's date. A caller stamps only ranges that start after the minimum 
 whose slots no longer depend on the time of day (see `availability_service`), except through
 the holds they hold: such an answer is true only until the first of them expires.
 
+Keys hold a doctor's id as its integer, never the UUID object: a tuple of plain values only
+is left out of the garbage collector's passes, and a clinic group's cache holds hundreds of
+thousands of keys.
+
 Each day's JSON is remembered as well (`rendered`), under the day's version and a context
 naming the rest of what it depends on (the schedule version, the visit length, the clinic's
 date), for days past the minimum notice that hold no hold. A range that is not remembered
@@ -41,11 +45,11 @@ ANSWER_DAYS_PER_DAY = 5
 class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._days: OrderedDict[tuple[uuid.UUID, dt.date, int], DayFacts] = OrderedDict()
+        self._days: OrderedDict[tuple[int, dt.date, int], DayFacts] = OrderedDict()
         self._answers: OrderedDict[Stamp, tuple[Any, int, dt.datetime | None]] = OrderedDict()
         self._answer_days = 0
         self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
-        self._rendered: OrderedDict[tuple[uuid.UUID, dt.date, int, Stamp], bytes] = OrderedDict()
+        self._rendered: OrderedDict[tuple[int, dt.date, int, Stamp], bytes] = OrderedDict()
 
     def answer(self, stamp: Stamp, now: dt.datetime) -> Any:
         """The answer remembered under `stamp` and still true at `now`, or None."""
@@ -81,7 +85,7 @@ class DayCache:
         found: dict[dt.date, DayFacts] = {}
         entries = self._days
         for day in days:
-            key = (doctor_id, day, versions.get(day, 0))
+            key = (doctor_id.int, day, versions.get(day, 0))
             facts = entries.get(key)
             if facts is None:
                 return None
@@ -101,7 +105,7 @@ class DayCache:
             return
         entries = self._days
         for day in days:
-            key = (doctor_id, day, versions.get(day, 0))
+            key = (doctor_id.int, day, versions.get(day, 0))
             entries[key] = facts.get(day, NO_FACTS)
             entries.move_to_end(key)
         while len(entries) > self.capacity:
@@ -119,7 +123,7 @@ class DayCache:
         found: dict[dt.date, bytes] = {}
         entries = self._rendered
         for day in days:
-            key = (doctor_id, day, versions.get(day, 0), context)
+            key = (doctor_id.int, day, versions.get(day, 0), context)
             body = entries.get(key)
             if body is not None:
                 entries.move_to_end(key)
@@ -133,6 +137,6 @@ class DayCache:
         if self.capacity <= 0:
             return
         entries = self._rendered
-        entries[(doctor_id, day, version, context)] = body
+        entries[(doctor_id.int, day, version, context)] = body
         if len(entries) > self.capacity:
             entries.popitem(last=False)
