@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tests.clock import Clock
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, create_doctor, next_weekday
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -329,5 +330,20 @@ async def test_a_worker_reads_the_coming_days_before_it_serves(
             assert (await warmed.get(url.format(inactive), params=beyond)).status_code == 200
             last = _reads((await warmed.get("/metrics")).text)
             assert last["read"] - after["read"] == 2
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_worker_that_cannot_warm_its_cache_still_starts(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    app, lifespan = await started_app(make_settings(availability_warm_days=60), unreachable)
+    try:
+        assert '"message": "day cache not fully warmed"' in capfd.readouterr().err
+        async with client_for(app) as client:
+            ready = await client.get("/ready")
+            assert ready.status_code == 503
+            assert ready.json()["database"] != "ok"
     finally:
         await lifespan.__aexit__(None, None, None)
