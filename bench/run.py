@@ -129,9 +129,13 @@ def server(
 
 def availability_reads(base: str) -> dict[str, float]:
     """`availability_reads_total` by source, summed over the workers."""
-    text = httpx.get(f"{base}/metrics", timeout=10).text
+    return reads_by_source(httpx.get(f"{base}/metrics", timeout=10).text)
+
+
+def reads_by_source(metrics_text: str) -> dict[str, float]:
+    """`availability_reads_total` by source in a /metrics answer, summed over its labels."""
     counts = {"answer": 0.0, "remembered": 0.0, "read": 0.0}
-    for line in text.splitlines():
+    for line in metrics_text.splitlines():
         if line.startswith("availability_reads_total{"):
             labels, value = line.rsplit(" ", 1)
             for source in counts:

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bench.run import reads_by_source
 from tests.clock import Clock
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import book, create_doctor, next_weekday
@@ -276,17 +277,6 @@ async def test_a_held_days_json_is_not_remembered_past_the_hold(
     assert "10:00" in await offered_on_held_day(held)
 
 
-def _reads(metrics_text: str) -> dict[str, float]:
-    counts = {"answer": 0.0, "remembered": 0.0, "read": 0.0}
-    for line in metrics_text.splitlines():
-        if line.startswith("availability_reads_total{"):
-            labels, value = line.rsplit(" ", 1)
-            for source in counts:
-                if f'source="{source}"' in labels:
-                    counts[source] += float(value)
-    return counts
-
-
 async def test_a_worker_reads_the_coming_days_before_it_serves(
     committed_client: httpx.AsyncClient, committed: AsyncEngine, database_url: str
 ) -> None:
@@ -308,7 +298,7 @@ async def test_a_worker_reads_the_coming_days_before_it_serves(
     try:
         async with client_for(app) as warmed:
             url = "/api/v1/appointments/availability/{}"
-            before = _reads((await warmed.get("/metrics")).text)
+            before = reads_by_source((await warmed.get("/metrics")).text)
             today = dt.datetime.now(dt.UTC).date()  # the clinic's zone in the tests
             within = {
                 "start_date": today.isoformat(),
@@ -321,14 +311,14 @@ async def test_a_worker_reads_the_coming_days_before_it_serves(
             booked_day = (await warmed.get(url.format(doctors[0]), params=one_day)).json()
             offered = [slot["start_time"] for slot in booked_day["days"][0]["slots"]]
             assert "09:30" in offered and "10:00" not in offered
-            after = _reads((await warmed.get("/metrics")).text)
+            after = reads_by_source((await warmed.get("/metrics")).text)
             assert after["read"] == before["read"]
             assert after["remembered"] - before["remembered"] == len(doctors) + 1
             # Past the days warmed, and an inactive doctor: read from the database.
             beyond = {"date": (today + dt.timedelta(days=25)).isoformat()}
             assert (await warmed.get(url.format(doctors[1]), params=beyond)).status_code == 200
             assert (await warmed.get(url.format(inactive), params=beyond)).status_code == 200
-            last = _reads((await warmed.get("/metrics")).text)
+            last = reads_by_source((await warmed.get("/metrics")).text)
             assert last["read"] - after["read"] == 2
     finally:
         await lifespan.__aexit__(None, None, None)

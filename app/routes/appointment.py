@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -33,7 +32,6 @@ from app.schemas.appointment import (
 from app.schemas.common import (
     CalendarDate,
     Limit,
-    clock_text,
     json_response,
 )
 from app.security import Role, allow
@@ -46,15 +44,8 @@ from app.services import (
 )
 from app.services.appointment_service import AppointmentFilters
 from app.services.doctor_filters import DoctorFilters
-from app.services.scheduling.engine import SlotTime
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
-
-
-@lru_cache(maxsize=8192)
-def slot_json(slot: SlotTime) -> dict[str, str]:
-    # Slots are shared immutable objects (one per grid cell), so their JSON form is too.
-    return {"start_time": clock_text(slot.start), "end_time": clock_text(slot.end)}
 
 
 DateQuery = Annotated[CalendarDate | None, Query()]
@@ -164,7 +155,7 @@ async def find_earliest_slots(request: Request) -> Response:
                 "doctor_id": str(f.doctor_id),
                 "doctor_name": f.doctor_name,
                 "date": f.date.isoformat(),
-                **slot_json(f.slot),
+                **availability_service.slot_json(f.slot),
             }
             for f in found
         ]

@@ -11,6 +11,7 @@ import heapq
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import cast
 
 from pydantic_core import to_json
@@ -150,10 +151,7 @@ def _render(read: _Read, clinic: Clinic, cache: DayCache) -> bytes:
                 {
                     "date": date.isoformat(),
                     "unavailable_reason": day.unavailable_reason,
-                    "slots": [
-                        {"start_time": clock_text(s.start), "end_time": clock_text(s.end)}
-                        for s in day.slots
-                    ],
+                    "slots": [slot_json(slot) for slot in day.slots],
                 }
             )
             if date > moment.earliest_date and not facts.holding(clinic.now):
@@ -169,6 +167,13 @@ def _render(read: _Read, clinic: Clinic, cache: DayCache) -> bytes:
     )
     # The same bytes as encoding the whole answer at once, with "days" as its last key.
     return head[:-1] + b',"days":[' + b",".join(days) + b"]}"
+
+
+@lru_cache(maxsize=8192)
+def slot_json(slot: SlotTime) -> dict[str, str]:
+    """A slot as the API shows it. Slots are shared immutable objects (one per grid cell), so
+    their JSON form is too."""
+    return {"start_time": clock_text(slot.start), "end_time": clock_text(slot.end)}
 
 
 def _day_context(
