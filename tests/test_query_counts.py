@@ -93,3 +93,15 @@ async def test_cross_doctor_search_reads_do_not_grow_with_the_doctors(
         counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
     # 50 slots of one doctor need more than the first day: days 1, then 2-5.
     assert counts == [3, 3, 3]
+    # Asked again, both chunks' days are remembered at the versions read with the doctors.
+    async with counting(connection) as statements:
+        again = await client.get(
+            "/api/v1/appointments/availability",
+            params={
+                "specialization": "Neurology",
+                "limit": 50,
+                "start_date": next_weekday(1).isoformat(),
+            },
+        )
+    assert again.json() == response.json()
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1

@@ -281,6 +281,13 @@ async def visit_length(
     return await visit_type_service.active_duration(session, visit_type_id)
 
 
+# The days whose versions the search reads with the doctors: its first two chunks (1 and 4
+# days). A search that needs more than its first day (a Sunday, a day of long visits, a
+# doctor's short Saturday) then still finds the next days remembered; reading versions is
+# cheap next to reading a day's bookings.
+_VERSIONED_DAYS = 5
+
+
 async def earliest_slots(
     session: AsyncSession,
     filters: DoctorFilters,
@@ -297,12 +304,13 @@ async def earliest_slots(
     Day by day, so a busy clinic stops as soon as the earliest `limit` are known, reading the
     days in growing chunks (1, 4, 16 days...): the earliest slots are usually on the first day,
     and reading two weeks of every matching doctor's bookings to use one day of them was most
-    of the search's cost. The first day's versions come with the doctors, so its remembered
-    doctor-days (`cache`) are not read again (BENCHMARKS.md)."""
+    of the search's cost. The versions of the first two chunks' days come with the doctors,
+    so their remembered doctor-days (`cache`) are not read again (BENCHMARKS.md)."""
     visit_minutes = None
     if filters.visit_type_id is not None:
         visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
-    calendars = await load_matching_doctors(session, filters, first, first)
+    versioned_until = min(last, first + dt.timedelta(days=_VERSIONED_DAYS - 1))
+    calendars = await load_matching_doctors(session, filters, first, versioned_until)
     found: list[FoundSlot] = []
     moments = [
         Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
@@ -311,7 +319,14 @@ async def earliest_slots(
     for day in date_range(first, last):
         if day > loaded_until:
             loaded_until = min(last, day + dt.timedelta(days=chunk - 1))
-            await _add_days(session, calendars, day, loaded_until, cache, versions_read=chunk == 1)
+            await _add_days(
+                session,
+                calendars,
+                day,
+                loaded_until,
+                cache,
+                versions_read=loaded_until <= versioned_until,
+            )
             chunk *= 4
         todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
         for calendar, moment in zip(calendars, moments, strict=True):
