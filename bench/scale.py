@@ -216,11 +216,11 @@ async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
             queries._DOCTOR_CALENDAR,
             {"doctor_id": doctor, "first": day, "last": later, "exclude_hold": None},
         ),
-        "search: matching doctors with their first day's versions": (
+        "search: matching doctors with their first five days' versions": (
             queries._matching_doctors(where),
-            {**params, "first": day, "last": day},
+            {**params, "first": day, "last": day + dt.timedelta(days=4)},
         ),
-        "search: a day of five doctors": (
+        "search: a day of five doctors (when not remembered)": (
             queries._FACTS_AND_VERSIONS,
             {
                 "doctor_ids": seeded.doctor_ids[300:305],
