@@ -199,9 +199,19 @@ async def test_remembered_answers_follow_a_visit_types_length(
     url = f"/api/v1/appointments/availability/{doctor['id']}"
     params = {"date": day.isoformat(), "visit_type_id": visit_type["id"]}
 
+    search = {
+        "doctor_id": doctor["id"],
+        "start_date": day.isoformat(),
+        "visit_type_id": visit_type["id"],
+        "limit": 1,
+    }
+
     async def ends() -> list[str]:
         remembered = (await client.get(url, params=params)).json()
         assert remembered == (await fresh.get(url, params=params)).json()
+        found = (await client.get("/api/v1/appointments/availability", params=search)).json()
+        assert found == (await fresh.get("/api/v1/appointments/availability", params=search)).json()
+        assert found[0]["end_time"] == remembered["days"][0]["slots"][0]["end_time"]
         return [slot["end_time"] for slot in remembered["days"][0]["slots"]]
 
     assert (await ends())[0] == "10:00"
@@ -268,13 +278,24 @@ async def test_a_held_days_json_is_not_remembered_past_the_hold(
         days = {day["date"]: day for day in remembered.json()["days"]}
         return [slot["start_time"] for slot in days[held.isoformat()]["slots"]]
 
+    async def found_on_held_day() -> list[str]:
+        # The search from the day before: the held day is its second chunk's first day.
+        params = {"doctor_id": doctor, "start_date": first.isoformat(), "limit": 100}
+        found = await client.get("/api/v1/appointments/availability", params=params)
+        expected = await fresh.get("/api/v1/appointments/availability", params=params)
+        assert found.json() == expected.json()
+        return [slot["start_time"] for slot in found.json() if slot["date"] == held.isoformat()]
+
     # Two ranges over the held day: the second is put together from remembered days' JSON.
     assert "10:00" not in await offered_on_held_day(first)
     assert "10:00" not in await offered_on_held_day(held)
+    assert "10:00" not in await found_on_held_day()
+    assert "10:00" not in await found_on_held_day()  # the search's slots are not kept either
     clock.later(seconds=61)
     # The first range's answer is forgotten at the hold's expiry; its days are remembered.
     assert "10:00" in await offered_on_held_day(first)
     assert "10:00" in await offered_on_held_day(held)
+    assert "10:00" in await found_on_held_day()
 
 
 async def test_a_worker_reads_the_coming_days_before_it_serves(

@@ -24,7 +24,7 @@ from app.schemas.common import clock_text
 from app.services import visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
-from app.services.scheduling.day_cache import DayCache
+from app.services.scheduling.day_cache import DayCache, Offered
 from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
     NO_FACTS,
@@ -315,6 +315,7 @@ async def earliest_slots(
     moments = [
         Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
     ]
+    contexts = [_day_context(c, clinic, visit_minutes) for c in calendars]
     loaded_until, chunk = first - dt.timedelta(days=1), 1
     for day in date_range(first, last):
         if day > loaded_until:
@@ -328,21 +329,40 @@ async def earliest_slots(
                 versions_read=loaded_until <= versioned_until,
             )
             chunk *= 4
-        todays: list[tuple[dt.time, str, uuid.UUID, SlotTime]] = []
-        for calendar, moment in zip(calendars, moments, strict=True):
-            offered = day_availability(
-                calendar.schedule, day, calendar.day(day), moment, clinic.tz, visit_minutes
-            )
-            todays.extend(
-                (slot.start, calendar.name, calendar.doctor_id, slot) for slot in offered.slots
-            )
-        for _, name, doctor_id, slot in heapq.nsmallest(
+        todays: list[tuple[dt.time, str, uuid.UUID, dt.time]] = []
+        for calendar, moment, context in zip(calendars, moments, contexts, strict=True):
+            slots = _offered(calendar, day, moment, context, clinic, visit_minutes, cache)
+            todays.extend((start, calendar.name, calendar.doctor_id, end) for start, end in slots)
+        for start, name, doctor_id, end in heapq.nsmallest(
             limit - len(found), todays, key=lambda item: (item[0], item[1], str(item[2]))
         ):
-            found.append(FoundSlot(doctor_id, name, day, slot))
+            found.append(FoundSlot(doctor_id, name, day, SlotTime(start, end)))
         if len(found) >= limit:
             break
     return found
+
+
+def _offered(
+    calendar: DoctorCalendar,
+    day: dt.date,
+    moment: Moment,
+    context: tuple[object, ...],
+    clinic: Clinic,
+    visit_minutes: int | None,
+    cache: DayCache,
+) -> Offered:
+    """A doctor's slots on `day`, remembered under the day's version on the terms a day's
+    JSON is (`_render`): past the notice, and holding no hold."""
+    keep = day > moment.earliest_date
+    version = calendar.day_versions.get(day, 0)
+    if keep and (slots := cache.offered(calendar.doctor_id, day, version, context)) is not None:
+        return slots
+    facts = calendar.day(day)
+    offered = day_availability(calendar.schedule, day, facts, moment, clinic.tz, visit_minutes)
+    slots = tuple((slot.start, slot.end) for slot in offered.slots)
+    if keep and not facts.holding(clinic.now):
+        cache.remember_offered(calendar.doctor_id, day, version, context, slots)
+    return slots
 
 
 async def _add_days(
@@ -356,7 +376,8 @@ async def _add_days(
 ) -> None:
     """Add what the days from `first` to `last` bring to each calendar: remembered days at
     the versions read with the doctors (`versions_read`) as they are, the others read in one
-    statement together with their versions, and remembered."""
+    statement together with their versions, and remembered. Either way each calendar's
+    `day_versions` then describe its facts for these days."""
     span = date_range(first, last)
     unread: list[DoctorCalendar] = []
     for calendar in calendars:
@@ -373,10 +394,10 @@ async def _add_days(
         return
     facts, versions = await load_days(session, [c.doctor_id for c in unread], first, last)
     for calendar in unread:
+        read = versions[calendar.doctor_id]
         calendar.facts.update(facts[calendar.doctor_id])
-        cache.remember(
-            calendar.doctor_id, span, versions[calendar.doctor_id], facts[calendar.doctor_id]
-        )
+        calendar.day_versions.update({day: read.get(day, 0) for day in span})
+        cache.remember(calendar.doctor_id, span, read, facts[calendar.doctor_id])
 
 
 # Doctors read per statement while warming: each statement's rows stay a few thousand.

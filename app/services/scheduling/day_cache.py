@@ -22,7 +22,10 @@ Each day's JSON is remembered as well (`rendered`), under the day's version and 
 naming the rest of what it depends on (the schedule version, the visit length, the clinic's
 date), for days past the minimum notice that hold no hold. A range that is not remembered
 whole (a clinic group asks for far more ranges than fit) is then put together from its days'
-JSON, without running the engine or encoding again.
+JSON, without running the engine or encoding again. The search remembers each doctor-day's
+offered slots the same way (`offered`): it merges slots across doctors, so it needs them as
+times, not as JSON. They are kept as (start, end) pairs of times, plain values the collector
+leaves alone, as the keys are.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any
 from app.services.scheduling.engine import NO_FACTS, DayFacts
 
 Stamp = Hashable
+# A day's offered slots as (start, end) pairs.
+Offered = tuple[tuple[dt.time, dt.time], ...]
 
 # Answers are bounded by the days they cover, this many times the days remembered: a day of
 # an answer (its slots and their JSON) weighs about what a remembered day does.
@@ -50,6 +55,7 @@ class DayCache:
         self._answer_days = 0
         self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
         self._rendered: OrderedDict[tuple[int, dt.date, int, Stamp], bytes] = OrderedDict()
+        self._offered: OrderedDict[tuple[int, dt.date, int, Stamp], Offered] = OrderedDict()
 
     def answer(self, stamp: Stamp, now: dt.datetime) -> Any:
         """The answer remembered under `stamp` and still true at `now`, or None."""
@@ -138,5 +144,32 @@ class DayCache:
             return
         entries = self._rendered
         entries[(doctor_id.int, day, version, context)] = body
+        if len(entries) > self.capacity:
+            entries.popitem(last=False)
+
+    def offered(
+        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp
+    ) -> Offered | None:
+        """The slots remembered as offered on `day` at `version` under `context`, or None."""
+        key = (doctor_id.int, day, version, context)
+        slots = self._offered.get(key)
+        if slots is not None:
+            self._offered.move_to_end(key)
+        return slots
+
+    def remember_offered(
+        self,
+        doctor_id: uuid.UUID,
+        day: dt.date,
+        version: int,
+        context: Stamp,
+        slots: Offered,
+    ) -> None:
+        """Remember a day's offered slots, true for as long as `version` and `context` are
+        current (the same terms as a day's JSON)."""
+        if self.capacity <= 0:
+            return
+        entries = self._offered
+        entries[(doctor_id.int, day, version, context)] = slots
         if len(entries) > self.capacity:
             entries.popitem(last=False)
