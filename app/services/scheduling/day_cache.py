@@ -140,12 +140,7 @@ class DayCache:
         self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp, body: bytes
     ) -> None:
         """Remember a day's JSON, true for as long as `version` and `context` are current."""
-        if self.capacity <= 0:
-            return
-        entries = self._rendered
-        entries[(doctor_id.int, day, version, context)] = body
-        if len(entries) > self.capacity:
-            entries.popitem(last=False)
+        self._remember_day(self._rendered, (doctor_id.int, day, version, context), body)
 
     def offered(
         self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp
@@ -167,9 +162,12 @@ class DayCache:
     ) -> None:
         """Remember a day's offered slots, true for as long as `version` and `context` are
         current (the same terms as a day's JSON)."""
+        self._remember_day(self._offered, (doctor_id.int, day, version, context), slots)
+
+    def _remember_day(self, entries: OrderedDict[Any, Any], key: Hashable, value: object) -> None:
+        """Keep `value` under `key` among at most `capacity` entries, least recent out."""
         if self.capacity <= 0:
             return
-        entries = self._offered
-        entries[(doctor_id.int, day, version, context)] = slots
+        entries[key] = value
         if len(entries) > self.capacity:
             entries.popitem(last=False)
