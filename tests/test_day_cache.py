@@ -298,6 +298,41 @@ async def test_a_held_days_json_is_not_remembered_past_the_hold(
     assert "10:00" in await found_on_held_day()
 
 
+async def test_a_day_remembered_past_the_notice_is_cut_once_the_notice_reaches_it(
+    client: httpx.AsyncClient, fresh: httpx.AsyncClient, clock: Clock
+) -> None:
+    """With 12 hours' notice, tomorrow is past the notice in the morning and is its cut day by
+    the evening, within the same clinic date: what was remembered for it in the morning must
+    not be answered in the evening."""
+    doctor = (await create_doctor(client, min_notice_minutes=720))["id"]
+    day = next_weekday(1)
+    url = f"/api/v1/appointments/availability/{doctor}"
+    week = {"start_date": (day - dt.timedelta(days=1)).isoformat(), "end_date": day.isoformat()}
+    search = {"doctor_id": doctor, "start_date": day.isoformat(), "limit": 20}
+
+    async def offered() -> tuple[list[str], list[str]]:
+        read = await client.get(url, params=week)
+        assert read.content == (await fresh.get(url, params=week)).content
+        found = await client.get("/api/v1/appointments/availability", params=search)
+        assert (
+            found.json()
+            == (await fresh.get("/api/v1/appointments/availability", params=search)).json()
+        )
+        days = {d["date"]: d for d in read.json()["days"]}
+        slots = [slot["start_time"] for slot in days[day.isoformat()]["slots"]]
+        return slots, [
+            slot["start_time"] for slot in found.json() if slot["date"] == day.isoformat()
+        ]
+
+    clock.set(day - dt.timedelta(days=1), "08:00")  # the notice ends at 20:00 the day before
+    assert await offered() == (await offered())  # remembered by the first
+    read, found = await offered()
+    assert "09:00" in read and "09:00" in found
+    clock.set(day - dt.timedelta(days=1), "22:50")  # now it ends at 10:50 on the day
+    read, found = await offered()
+    assert read[0] == found[0] == "11:00"
+
+
 async def test_a_worker_reads_the_coming_days_before_it_serves(
     committed_client: httpx.AsyncClient, committed: AsyncEngine, database_url: str
 ) -> None:

@@ -237,7 +237,11 @@ async def _read(
                 metrics.AVAILABILITY_READS.labels("answer").inc()
                 return _Read(calendar, span, {}, visit_minutes, cast(bytes, answer))
             context = _day_context(calendar, clinic, visit_minutes)
-            rendered = cache.rendered(doctor_id, span, calendar.day_versions, context)
+            # Days inside the notice are worked out anew: the notice may have reached a day
+            # since its JSON was remembered, within the same clinic date.
+            notice_ends = _notice_ends(calendar, clinic)
+            past = [day for day in span if day > notice_ends]
+            rendered = cache.rendered(doctor_id, past, calendar.day_versions, context)
         rest = [day for day in span if day not in rendered]
         remembered = cache.lookup(doctor_id, rest, calendar.day_versions)
     metrics.AVAILABILITY_READS.labels("read" if remembered is None else "remembered").inc()
@@ -250,13 +254,20 @@ async def _read(
     return _Read(calendar, span, calendar.facts, visit_minutes)
 
 
+def _notice_ends(calendar: DoctorCalendar, clinic: Clinic) -> dt.date:
+    """The date the doctor's minimum notice reaches from now. A later day's slots depend on
+    its version and `_day_context` alone, not on the time of day, so what is worked out for
+    it may be remembered and answered again."""
+    notice = calendar.schedule.rules.min_notice_minutes
+    return Moment.of(clinic.now, clinic.tz, notice).earliest_date
+
+
 def _stamp(
     calendar: DoctorCalendar, span: list[dt.date], clinic: Clinic, visit_minutes: int | None
 ) -> tuple[object, ...] | None:
     """Everything an answer for `span` depends on, or None when it also depends on the time
     of day (the range reaches into the minimum notice, or today)."""
-    notice = calendar.schedule.rules.min_notice_minutes
-    if span[0] <= Moment.of(clinic.now, clinic.tz, notice).earliest_date:
+    if span[0] <= _notice_ends(calendar, clinic):
         return None
     versions = calendar.day_versions
     return (
