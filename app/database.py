@@ -191,6 +191,15 @@ _UNIT_ADAPTER = "unit_adapter"  # a unit of work: the asyncpg adapter of its bou
 _UNIT_DRIVER = "unit_driver"  # a unit of work: (its transaction, the asyncpg adapter)
 
 
+def commits_at_once(session: AsyncSession) -> bool:
+    """Whether a `standalone` statement on this unit of work's session would run, and commit,
+    by itself now: no transaction is open on it."""
+    if session.sync_session.get_transaction() is not None:
+        return False
+    bound = session.info.get(_UNIT_ADAPTER)
+    return bound is not None and bound._transaction is None
+
+
 async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.Connection:
     """The asyncpg connection for `session`'s hand-written statements.
 

@@ -44,6 +44,12 @@ BOOKINGS_DECIDED_AGAIN = Counter(
     "Bookings whose doctor's day changed between their read and their write, so they were "
     "decided again under the doctor's row lock.",
 )
+BOOKING_BATCH_ROWS = Histogram(
+    "booking_batch_rows",
+    "Bookings written by one statement: those whose write came while others were being "
+    "written go together (app/services/booking/batch.py).",
+    buckets=(1, 2, 4, 8, 16),
+)
 CONFLICTS = Counter(
     "conflicts_total",
     "409 answers, by error code (slot_unavailable, invalid_state, ...).",

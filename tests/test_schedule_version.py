@@ -55,8 +55,7 @@ async def _claim(
 ) -> AppointmentRead | booking_sql.Refusal:
     """The booking's write for a new caller, at `start` for 30 minutes, decided on `read`."""
     async with unit_of_work(app.state.sessionmaker) as session:
-        return await booking_sql.book_if_current(
-            session,
+        row = booking_sql.booking_row(
             read=read,
             patient_id=None,
             new_patient=booking_sql.NewPatient("Caller", "+14155550123", None, None, None),
@@ -68,6 +67,7 @@ async def _claim(
             caller=Caller("agent"),
             mirror_to_calendar=True,
         )
+        return await booking_sql.book_if_current(session, row)
 
 
 async def test_every_availability_change_moves_the_version(

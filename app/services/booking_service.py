@@ -61,8 +61,7 @@ async def book(
     wanted = await hold_service.wanted_by(session, data, clinic)
 
     async def write(read: DoctorCalendar, slot: SlotTime) -> AppointmentRead | Refusal:
-        return await booking_sql.book_if_current(
-            session,
+        row = booking_sql.booking_row(
             read=read,
             day=wanted.date,
             slot=slot,
@@ -74,6 +73,7 @@ async def book(
             mirror_to_calendar=clinic.calendar_enabled,
             hold_id=data.hold_id,
         )
+        return await booking_sql.book_if_current(session, row)
 
     decided = await decide_and_write(session, wanted, clinic, write, exclude_hold=data.hold_id)
     outcome = decided.outcome

@@ -37,15 +37,16 @@ def snapshot(appointment: Appointment) -> dict[str, Any]:
     )
 
 
-def insert_events(appointments: str) -> str:
-    """An INSERT of one trail row for each row of `appointments` (a FROM clause whose rows
-    have the appointment's `id` and `source`), taking the parameters of `event_values`."""
+def insert_events(changes: str) -> str:
+    """An INSERT of one trail row for each row of `changes`: a FROM clause whose rows have the
+    appointment's `id` and `source` and the event's `action`, `before`, `after`, `actor` and
+    `correlation_id` as `event_values` gives them (the JSON as text)."""
     return f"""
         INSERT INTO appointment_events (appointment_id, action, before, after, actor, source,
                                         correlation_id)
-        SELECT id, :action, CAST(:before AS jsonb), CAST(:after AS jsonb), :actor, source,
-               :correlation_id
-          FROM {appointments}"""
+        SELECT id, CAST(action AS appointment_action), CAST(before AS jsonb),
+               CAST(after AS jsonb), actor, source, correlation_id
+          FROM {changes}"""
 
 
 def event_values(
@@ -63,7 +64,14 @@ def event_values(
     }
 
 
-_RECORD = text(insert_events("appointments WHERE id = :appointment_id"))
+_RECORD = text(
+    insert_events(
+        """(SELECT id, source, CAST(:action AS text) AS action, CAST(:before AS text) AS before,
+                   CAST(:after AS text) AS after, CAST(:actor AS text) AS actor,
+                   CAST(:correlation_id AS text) AS correlation_id
+              FROM appointments WHERE id = :appointment_id) AS changed"""
+    )
+)
 
 
 async def record(

@@ -62,15 +62,18 @@ def _row(record: asyncpg.Record) -> HoldRow:
 
 _HOLD = Sql(
     f"""
-    WITH {CLAIM}, held AS (
+    WITH wanted AS (
+        SELECT :doctor_id::uuid AS doctor_id, :schedule_version::int AS schedule_version,
+               :day::date AS day, :day_version::int AS day_version
+    ), {CLAIM}, held AS (
         INSERT INTO holds (id, doctor_id, date, start_time, end_time, visit_type_id,
                            expires_at, actor, correlation_id)
-        SELECT :hold_id, day.doctor_id, :day, :start_time, :end_time, :visit_type_id::uuid,
+        SELECT :hold_id, doctor_id, date, :start_time, :end_time, :visit_type_id::uuid,
                :expires_at, :actor, :correlation_id
-          FROM day
+          FROM claimed
         RETURNING {_COLUMNS}
     )
-    SELECT (SELECT count(*) FROM day) AS current, held.*
+    SELECT (SELECT count(*) FROM claimed) AS current, held.*
       FROM (SELECT 1) AS one LEFT JOIN held ON true
     """,
     standalone=True,

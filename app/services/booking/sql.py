@@ -6,7 +6,9 @@ schedule version and the day's version. The engine decides on what was read; the
 `book_if_current` claims the day by bumping its version, on the condition that both versions
 are still the ones read, and writes everything at once: the patient (when new), the
 appointment, its audit row and, when the calendar is mirrored, its outbox job and the
-dispatchers' wake-up.
+dispatchers' wake-up. The statement takes its bookings as rows (`write_bookings`), each
+claimed, checked and written on its own, so bookings that arrive together are written by one
+statement and one commit (`booking.batch`).
 
 Why that is enough: every change to a doctor's day bumps that day's version through a
 trigger. A change committed after the read shows up as a new version. One still in flight
@@ -21,11 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, execute, fetchrow
+from app.database import Sql, commits_at_once, execute, fetch
 from app.models.enums import (
     AppointmentAction,
     AppointmentSource,
@@ -34,7 +38,9 @@ from app.models.enums import (
     active_status_sql,
 )
 from app.schemas.appointment import AppointmentRead
+from app.services.booking import batch
 from app.services.booking.audit import event_values, insert_events, snapshot_of
+from app.services.booking.batch import Row
 from app.services.context import Caller
 from app.services.outbox import jobs
 from app.services.scheduling.engine import SlotTime
@@ -71,22 +77,28 @@ class NewPatient:
     date_of_birth: dt.date | None
 
 
-# The claim both writes (a booking, a hold) make: `day` has a row only if the doctor's schedule
-# and the day are still at the versions read, and it moves the day's version.
+# The claim both writes (a booking, a hold) make, for each row of `wanted` (doctor_id,
+# schedule_version, day, day_version): `claimed` has the row's doctor and day only if the
+# doctor's schedule and the day are still at the versions read, and it moves the day's version.
+# A day no one has claimed yet is read as version 0 and claimed as version 1. Days are claimed
+# in (doctor, day) order, so two statements claiming several never wait on each other in a
+# cycle; a statement claims a day at most once.
 CLAIM = """
-    doctor AS (
-        SELECT id FROM doctors WHERE id = :doctor_id AND schedule_version = :schedule_version
-    ), day AS (
+    claimed AS (
         INSERT INTO doctor_days AS v (doctor_id, date, version)
-        SELECT id, :day, 1 FROM doctor
+        SELECT w.doctor_id, w.day, w.day_version + 1
+          FROM wanted w JOIN doctors d
+               ON d.id = w.doctor_id AND d.schedule_version = w.schedule_version
+         ORDER BY w.doctor_id, w.day
         ON CONFLICT (doctor_id, date) DO UPDATE SET version = v.version + 1
-        WHERE v.version = :day_version
-        RETURNING doctor_id
+        WHERE v.version = excluded.version - 1
+        RETURNING doctor_id, date
     )"""
 
 
 def claim_values(read: DoctorCalendar, day: dt.date) -> dict[str, object]:
-    """`CLAIM`'s parameters: the versions `read` saw of the doctor's schedule and of `day`."""
+    """What `CLAIM` needs of one write: the versions `read` saw of the doctor's schedule and of
+    `day`."""
     return {
         "doctor_id": read.doctor_id,
         "schedule_version": read.schedule_version,
@@ -95,49 +107,97 @@ def claim_values(read: DoctorCalendar, day: dt.date) -> dict[str, object]:
     }
 
 
+# One row per booking, as arrays of columns (`book_rows`), so bookings arriving together are
+# written by one statement (`booking.batch`). Statuses go in as text: asyncpg sends arrays of
+# the enums' labels that way without looking the types up.
+_BOOKING_COLUMNS = {
+    "appointment_id": "uuid",
+    "doctor_id": "uuid",
+    "schedule_version": "int",
+    "day": "date",
+    "day_version": "int",
+    "start_time": "time",
+    "end_time": "time",
+    "status": "text",
+    "source": "text",
+    "visit_type_id": "uuid",
+    "calendar_sync_status": "text",
+    "patient_id": "uuid",
+    "new_patient_id": "uuid",
+    "name": "varchar",
+    "mobile": "varchar",
+    "email": "varchar",
+    "gender": "varchar",
+    "date_of_birth": "date",
+    "mirror": "boolean",
+    "hold_id": "uuid",
+    "action": "text",
+    "before": "text",
+    "after": "text",
+    "actor": "text",
+    "correlation_id": "text",
+}
+
+_ARRAYS = ", ".join(f":{name}::{kind}[]" for name, kind in _BOOKING_COLUMNS.items())
+
 _BOOK = Sql(
     f"""
-    WITH {CLAIM}, hold AS (
+    WITH wanted AS (
+        SELECT * FROM unnest({_ARRAYS}) WITH ORDINALITY AS w({", ".join(_BOOKING_COLUMNS)}, n)
+    ), {CLAIM}, current AS (
+        SELECT w.* FROM wanted w JOIN claimed c ON c.doctor_id = w.doctor_id AND c.date = w.day
+    ), hold AS (
         -- No hold, or one not yet booked or released (an expired one books if still free).
-        SELECT 1 AS ok WHERE :hold_id::uuid IS NULL
-        UNION ALL
-        SELECT 1 FROM holds WHERE id = :hold_id::uuid AND status = 'active'
+        SELECT w.n FROM wanted w
+         WHERE w.hold_id IS NULL
+            OR EXISTS (SELECT 1 FROM holds h WHERE h.id = w.hold_id AND h.status = 'active')
     ), new_patient AS (
         INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
-        SELECT :new_patient_id::uuid, :name::varchar, :mobile::varchar, :email::varchar,
-               :gender::varchar, :date_of_birth::date
-          FROM day WHERE :mobile IS NOT NULL
+        SELECT new_patient_id, name, mobile, email, gender, date_of_birth
+          FROM current WHERE mobile IS NOT NULL
+         ORDER BY mobile
         ON CONFLICT (mobile_number) DO NOTHING
-        RETURNING id
+        RETURNING id, mobile_number
     ), patient AS (
-        SELECT id FROM new_patient
-        UNION ALL
-        SELECT id FROM patients WHERE id = :patient_id OR mobile_number = :mobile
-        LIMIT 1
+        SELECT w.n, coalesce(
+                   (SELECT id FROM new_patient WHERE mobile_number = w.mobile),
+                   (SELECT id FROM patients
+                     WHERE id = w.patient_id OR mobile_number = w.mobile LIMIT 1)) AS id
+          FROM wanted w
     ), booked AS (
         INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
                                   status, source, visit_type_id, calendar_sync_status)
-        SELECT :appointment_id, day.doctor_id, patient.id, :day, :start_time, :end_time,
-               :status, :source, :visit_type_id::uuid, :calendar_sync_status
-          FROM day, patient, hold
+        SELECT c.appointment_id, c.doctor_id, p.id, c.day, c.start_time, c.end_time,
+               c.status::appointment_status, c.source::appointment_source, c.visit_type_id,
+               c.calendar_sync_status::calendar_sync_status
+          FROM current c JOIN patient p ON p.n = c.n AND p.id IS NOT NULL
+          JOIN hold h ON h.n = c.n
         ON CONFLICT (doctor_id, date, start_time) WHERE {active_status_sql()}
         DO NOTHING
         RETURNING *
+    ), booked_as_wanted AS (
+        SELECT b.id, b.source, w.hold_id, w.mirror, w.action, w.before, w.after, w.actor,
+               w.correlation_id
+          FROM booked b JOIN wanted w ON w.appointment_id = b.id
     ), converted AS (
-        UPDATE holds SET status = 'booked', appointment_id = booked.id, updated_at = now()
-          FROM booked WHERE holds.id = :hold_id::uuid
+        UPDATE holds SET status = 'booked', appointment_id = b.id, updated_at = now()
+          FROM booked_as_wanted b WHERE holds.id = b.hold_id
         RETURNING holds.id
     ), audited AS (
-        {insert_events("booked")}
+        {insert_events("booked_as_wanted")}
         RETURNING 1
-    ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked WHERE :mirror::boolean")}
-    SELECT (SELECT count(*) FROM day) AS current, (SELECT id FROM patient) AS found_patient,
-           (SELECT count(*) FROM hold) AS hold_ok, (SELECT count(*) FROM converted) AS converted,
-           (SELECT count(*) FROM audited) AS audited, (SELECT count(*) FROM woken) AS woken,
-           booked.*
-      FROM (SELECT 1) AS one LEFT JOIN booked ON true
+    ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked_as_wanted WHERE mirror")}
+    SELECT w.n, c.n IS NOT NULL AS current, p.id AS found_patient, h.n IS NOT NULL AS hold_ok,
+           (SELECT count(*) FROM converted) AS converted, (SELECT count(*) FROM audited) AS audited,
+           (SELECT count(*) FROM woken) AS woken, b.*
+      FROM wanted w
+      LEFT JOIN current c ON c.n = w.n
+      LEFT JOIN patient p ON p.n = w.n
+      LEFT JOIN hold h ON h.n = w.n
+      LEFT JOIN booked b ON b.id = w.appointment_id
+     ORDER BY w.n
     """,
-    # Complete by itself: everything the booking writes is in this one statement.
+    # Complete by itself: everything the bookings write is in this one statement.
     standalone=True,
 )
 
@@ -152,8 +212,15 @@ class Refusal(enum.Enum):
     SLOT_TAKEN = "the engine does not offer the slot, or an active appointment starts there"
 
 
-async def book_if_current(
-    session: AsyncSession,
+async def write_bookings(session: AsyncSession, rows: Sequence[Row]) -> list[asyncpg.Record]:
+    """Write each row (`booking_row`) if its day is still at the version read: one statement,
+    one answer per row, in order (`outcome` reads it)."""
+    return await fetch(
+        session, _BOOK, **{name: [row[name] for row in rows] for name in _BOOKING_COLUMNS}
+    )
+
+
+def booking_row(
     *,
     read: DoctorCalendar,
     day: dt.date,
@@ -165,44 +232,62 @@ async def book_if_current(
     mirror_to_calendar: bool,
     visit_type_id: uuid.UUID | None = None,
     hold_id: uuid.UUID | None = None,
-) -> AppointmentRead | Refusal:
-    """Book `slot` on `day` if the doctor's schedule and day are still as `read` saw them
-    (and, through `hold_id`, mark the hold booked)."""
+) -> Row:
+    """The row `write_bookings` writes for booking `slot` on `day`, decided on `read`."""
     status = AppointmentStatus.BOOKED
-    row = await fetchrow(
-        session,
-        _BOOK,
-        appointment_id=uuid.uuid4(),
+    return {
+        "appointment_id": uuid.uuid4(),
         **claim_values(read, day),
-        start_time=slot.start,
-        end_time=slot.end,
-        status=status,
-        source=source,
-        visit_type_id=visit_type_id,
-        calendar_sync_status=(
+        "start_time": slot.start,
+        "end_time": slot.end,
+        "status": status,
+        "source": source,
+        "visit_type_id": visit_type_id,
+        "calendar_sync_status": (
             CalendarSyncStatus.PENDING if mirror_to_calendar else CalendarSyncStatus.DISABLED
         ),
-        patient_id=patient_id,
-        new_patient_id=uuid.uuid4(),
-        name=new_patient.name if new_patient else None,
-        mobile=new_patient.mobile if new_patient else None,
-        email=new_patient.email if new_patient else None,
-        gender=new_patient.gender if new_patient else None,
-        date_of_birth=new_patient.date_of_birth if new_patient else None,
-        mirror=mirror_to_calendar,
-        hold_id=hold_id,
+        "patient_id": patient_id,
+        "new_patient_id": uuid.uuid4(),
+        "name": new_patient.name if new_patient else None,
+        "mobile": new_patient.mobile if new_patient else None,
+        "email": new_patient.email if new_patient else None,
+        "gender": new_patient.gender if new_patient else None,
+        "date_of_birth": new_patient.date_of_birth if new_patient else None,
+        "mirror": mirror_to_calendar,
+        "hold_id": hold_id,
         **event_values(
             AppointmentAction.CREATED, caller, None, snapshot_of(day, slot.start, slot.end, status)
         ),
-    )
-    if row is None:  # the statement always answers one row
-        raise RuntimeError("the booking statement answered no row")
-    if row["id"] is not None:
-        return AppointmentRead.model_validate(dict(row.items()))
-    if not row["current"]:
+    }
+
+
+def outcome(written: asyncpg.Record, row: Row) -> AppointmentRead | Refusal:
+    """What `write_bookings` did with `row`: the appointment, or why it wrote nothing."""
+    if written["id"] is not None:
+        return AppointmentRead.model_validate(dict(written.items()))
+    if not written["current"]:
         return Refusal.STALE
-    if row["found_patient"] is None:
-        return Refusal.PATIENT_RACE if new_patient is not None else Refusal.PATIENT_MISSING
-    if not row["hold_ok"]:
+    if written["found_patient"] is None:
+        return Refusal.PATIENT_RACE if row["mobile"] is not None else Refusal.PATIENT_MISSING
+    if not written["hold_ok"]:
         return Refusal.HOLD_GONE
     return Refusal.SLOT_TAKEN
+
+
+async def book_if_current(session: AsyncSession, row: Row) -> AppointmentRead | Refusal:
+    """Book as `row` (`booking_row`) says if the doctor's schedule and the day are still as its
+    read saw them (and, through its hold, mark the hold booked).
+
+    When the statement would commit by itself, the booking is written with those arriving
+    meanwhile (`booking.batch`); inside a transaction (a booking deciding again, or one with an
+    idempotency key) it is written alone, in it."""
+
+    async def write(rows: Sequence[Row]) -> list[asyncpg.Record]:
+        return await write_bookings(session, rows)
+
+    if commits_at_once(session):
+        key = (row["doctor_id"], row["day"])
+        written = await batch.batcher().write(row, key, write)
+    else:
+        (written,) = await write([row])
+    return outcome(written, row)

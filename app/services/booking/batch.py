@@ -1,0 +1,172 @@
+"""Bookings that arrive together are written by one statement.
+
+A booking's write is one statement that commits by itself (`booking.sql`). Most of what
+PostgreSQL spends on it is per statement, not per row: starting the plan's many nodes, the
+commit and its WAL flush. Under load a worker has many bookings in flight, so bookings whose
+write comes while a batch is being written wait for it to end and then go as the next batch:
+one statement, one commit, one round trip. At low load a booking is written at once, as
+before: nothing waits for a batch to fill.
+
+What keeps a batch the same as writing each booking alone:
+- Each row is claimed on its own versions: a stale row is refused as it would be alone, and
+  the others are written.
+- A batch holds one booking per doctor-day (a statement claims a day once). Another one for
+  the same day waits for the next batch, where its claim finds the day moved, as it would
+  have alone.
+- A batch runs on the connection of one of the requests it writes for, so it never waits
+  for the pool while those requests hold their connections.
+- A batch whose statement fails committed nothing; each of its bookings is then written
+  alone, so an error is its own request's.
+- A batch is written to its end even if the request that runs it is cancelled: the other
+  rows are other requests' bookings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from app import metrics
+
+Row = Mapping[str, object]
+# Writes rows with one statement on a request's connection, answering one record per row.
+Write = Callable[[Sequence[Row]], Awaitable[list[asyncpg.Record]]]
+
+# Rows per statement: past this the statement's fixed cost is already spread thin.
+MOST_ROWS = 16
+# Batches written at once per worker: one waiting on a day's lock does not hold up the rest.
+WRITERS = 2
+
+
+class _Turn(enum.Enum):
+    LEAD = "write the next batch"
+    ALONE = "the batch failed: write this row alone"
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    row: Row
+    key: Hashable
+    write: Write
+    answer: asyncio.Future[asyncpg.Record | _Turn]
+
+
+class Batcher:
+    """Bookings of one event loop, written in batches of up to `most_rows`, `writers` at once."""
+
+    def __init__(self, most_rows: int = MOST_ROWS, writers: int = WRITERS) -> None:
+        self._most_rows = most_rows
+        self._writers = writers
+        self._writing = 0
+        self._waiting: deque[_Waiting] = deque()
+
+    async def write(self, row: Row, key: Hashable, write: Write) -> asyncpg.Record:
+        """Write `row` (whose doctor-day is `key`) with the next batch; `write` writes rows on
+        this request's connection, should this request be the one to write a batch."""
+        if self._writing < self._writers:
+            self._writing += 1
+            return await self._lead(_Waiting(row, key, write, _settled()))
+        waiting = _Waiting(row, key, write, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        try:
+            answer = await waiting.answer
+        except asyncio.CancelledError:
+            if waiting in self._waiting:
+                self._waiting.remove(waiting)
+            elif _handed(waiting, _Turn.LEAD):
+                self._hand_on()
+            raise
+        if answer is _Turn.LEAD:
+            return await self._lead(waiting)
+        if answer is _Turn.ALONE:
+            return (await write([row]))[0]
+        return answer
+
+    async def _lead(self, own: _Waiting) -> asyncpg.Record:
+        try:
+            batch = [own, *self._take(own.key)]
+            metrics.BOOKING_BATCH_ROWS.observe(len(batch))
+            written = asyncio.ensure_future(own.write([w.row for w in batch]))
+            cancelled = await _finish(written)
+        finally:
+            self._hand_on()
+        error = written.exception()
+        for waiting, index in zip(batch[1:], range(1, len(batch)), strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(_Turn.ALONE if error else written.result()[index])
+        if cancelled:
+            raise asyncio.CancelledError
+        if error is None:
+            return written.result()[0]
+        if len(batch) == 1:
+            raise error
+        return (await own.write([own.row]))[0]
+
+    def _take(self, key: Hashable) -> list[_Waiting]:
+        """Waiting bookings for the batch, oldest first, one per doctor-day."""
+        taken: list[_Waiting] = []
+        keys = {key}
+        kept: deque[_Waiting] = deque()
+        while self._waiting and len(taken) < self._most_rows - 1:
+            waiting = self._waiting.popleft()
+            if waiting.key in keys:
+                kept.append(waiting)
+            else:
+                keys.add(waiting.key)
+                taken.append(waiting)
+        kept.extend(self._waiting)
+        self._waiting = kept
+        return taken
+
+    def _hand_on(self) -> None:
+        """A batch is written: the oldest waiting booking writes the next one."""
+        while self._waiting:
+            waiting = self._waiting.popleft()
+            if not waiting.answer.done():
+                waiting.answer.set_result(_Turn.LEAD)
+                return
+        self._writing -= 1
+
+
+async def _finish(written: asyncio.Future[list[asyncpg.Record]]) -> bool:
+    """Wait for the batch to be written, even through a cancellation; whether one came."""
+    cancelled = False
+    while not written.done():
+        try:
+            await asyncio.shield(written)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:  # read from the future by the caller
+            break
+    return cancelled
+
+
+def _settled() -> asyncio.Future[asyncpg.Record | _Turn]:
+    future: asyncio.Future[asyncpg.Record | _Turn] = asyncio.get_running_loop().create_future()
+    future.set_result(_Turn.LEAD)
+    return future
+
+
+def _handed(waiting: _Waiting, turn: _Turn) -> bool:
+    answer = waiting.answer
+    return answer.done() and not answer.cancelled() and answer.result() is turn
+
+
+_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def batcher() -> Batcher:
+    """The running event loop's batcher (a worker has one loop; tests start several)."""
+    loop = asyncio.get_running_loop()
+    found = _BATCHERS.get(loop)
+    if found is None:
+        found = _BATCHERS[loop] = Batcher()
+    return found
