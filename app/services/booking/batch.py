@@ -40,8 +40,13 @@ Write = Callable[[Sequence[Row]], Awaitable[list[asyncpg.Record]]]
 
 # Rows per statement: past this the statement's fixed cost is already spread thin.
 MOST_ROWS = 16
-# Batches written at once per worker: one waiting on a day's lock does not hold up the rest.
-WRITERS = 2
+# Batches written at once per worker. One: the bookings that come while it is written make
+# the next batch bigger, and PostgreSQL's CPU per booking falls with a batch's size (BENCHMARKS:
+# about 1 ms alone, 0.19 ms in a batch of 16); two in flight left half the batches at one row.
+# The cost: a batch waiting for a day another transaction holds (a reschedule, a booking
+# deciding again; milliseconds, and never longer than the lock timeout) holds up the worker's
+# other bookings that long. Nothing that holds a day waits for a batch, so it always ends.
+WRITERS = 1
 
 
 class _Turn(enum.Enum):

@@ -25,6 +25,7 @@ import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,8 +88,8 @@ CLAIM = """
     claimed AS (
         INSERT INTO doctor_days AS v (doctor_id, date, version)
         SELECT w.doctor_id, w.day, w.day_version + 1
-          FROM wanted w JOIN doctors d
-               ON d.id = w.doctor_id AND d.schedule_version = w.schedule_version
+          FROM wanted w
+         WHERE w.schedule_version = (SELECT schedule_version FROM doctors WHERE id = w.doctor_id)
          ORDER BY w.doctor_id, w.day
         ON CONFLICT (doctor_id, date) DO UPDATE SET version = v.version + 1
         WHERE v.version = excluded.version - 1
@@ -107,9 +108,8 @@ def claim_values(read: DoctorCalendar, day: dt.date) -> dict[str, object]:
     }
 
 
-# One row per booking, as arrays of columns (`book_rows`), so bookings arriving together are
-# written by one statement (`booking.batch`). Statuses go in as text: asyncpg sends arrays of
-# the enums' labels that way without looking the types up.
+# One row per booking (`booking_row`), so bookings arriving together are written by one
+# statement (`booking.batch`); statuses go in as text and are cast where they are stored.
 _BOOKING_COLUMNS = {
     "appointment_id": "uuid",
     "doctor_id": "uuid",
@@ -138,12 +138,31 @@ _BOOKING_COLUMNS = {
     "correlation_id": "text",
 }
 
-_ARRAYS = ", ".join(f":{name}::{kind}[]" for name, kind in _BOOKING_COLUMNS.items())
 
-_BOOK = Sql(
-    f"""
-    WITH wanted AS (
-        SELECT * FROM unnest({_ARRAYS}) WITH ORDINALITY AS w({", ".join(_BOOKING_COLUMNS)}, n)
+# How many rows a statement takes; a batch goes in the smallest that holds it, the rest of the
+# rows left empty. The rows are a VALUES list, so the plan PostgreSQL keeps for a statement
+# knows how many rows come. (Given as arrays, of a length a kept plan cannot know, the statement
+# was planned anew on every execution, which cost more than running it.) A few sizes, not one
+# per count, because PostgreSQL plans each statement afresh five times on every connection
+# before it keeps a plan.
+_SIZES = (1, 2, 4, 8, batch.MOST_ROWS)
+_EMPTY: Row = dict.fromkeys(_BOOKING_COLUMNS)
+
+
+@cache
+def _book(size: int) -> Sql:
+    values = ",\n".join(
+        "("
+        + ", ".join(f":{name}_{index}::{kind}" for name, kind in _BOOKING_COLUMNS.items())
+        + f", {index})"
+        for index in range(size)
+    )
+    return Sql(_BOOK.replace("{values}", values), standalone=True)
+
+
+_BOOK = f"""
+    WITH wanted ({", ".join(_BOOKING_COLUMNS)}, n) AS (
+        VALUES {{values}}
     ), {CLAIM}, current AS (
         SELECT w.* FROM wanted w JOIN claimed c ON c.doctor_id = w.doctor_id AND c.date = w.day
     ), hold AS (
@@ -195,11 +214,9 @@ _BOOK = Sql(
       LEFT JOIN patient p ON p.n = w.n
       LEFT JOIN hold h ON h.n = w.n
       LEFT JOIN booked b ON b.id = w.appointment_id
+     WHERE w.appointment_id IS NOT NULL
      ORDER BY w.n
-    """,
-    # Complete by itself: everything the bookings write is in this one statement.
-    standalone=True,
-)
+    """
 
 
 class Refusal(enum.Enum):
@@ -215,9 +232,16 @@ class Refusal(enum.Enum):
 async def write_bookings(session: AsyncSession, rows: Sequence[Row]) -> list[asyncpg.Record]:
     """Write each row (`booking_row`) if its day is still at the version read: one statement,
     one answer per row, in order (`outcome` reads it)."""
-    return await fetch(
-        session, _BOOK, **{name: [row[name] for row in rows] for name in _BOOKING_COLUMNS}
-    )
+    size = next((size for size in _SIZES if size >= len(rows)), None)
+    if size is None or not rows:
+        raise ValueError(f"{len(rows)} bookings for one statement")
+    filled = [*rows, *[_EMPTY] * (size - len(rows))]
+    values = {
+        f"{name}_{index}": row[name]
+        for index, row in enumerate(filled)
+        for name in _BOOKING_COLUMNS
+    }
+    return await fetch(session, _book(size), **values)
 
 
 def booking_row(
