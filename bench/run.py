@@ -414,7 +414,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results[name] = wrk(name, base, lines[name], seconds)
                 results[name].remembered_share = remembered_share(before, availability_reads(base))
             results["booking"] = wrk("booking", base, lines["booking"], seconds)
-            doctors = seeded.doctor_ids[1:]  # the first one's days are kept for the rounds
+            # The contended rounds' doctor is left out, so no flow takes a round's slot.
+            doctors = [d for d in seeded.doctor_ids if str(d) != race_doctor]
             flows = {
                 via: agent_flows(base, API_KEY, doctors, today, seconds, AGENTS, via)
                 for via in ("rest", "mcp")
