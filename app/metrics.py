@@ -14,8 +14,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+_PROCESS = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PROCESS.__setitem__(0, os.getpid()))
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Each change to a value checks the process id, to notice a fork. Asked of the kernel every
+    # time (a system call), that was 2.5% of a booking's worker time; it is kept here instead,
+    # and renewed in a forked child. Set before any metric below is made.
+    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _PROCESS[0])  # type: ignore[no-untyped-call]
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -46,8 +55,10 @@ BOOKINGS_DECIDED_AGAIN = Counter(
 )
 BOOKING_BATCH_ROWS = Histogram(
     "booking_batch_rows",
-    "Bookings written by one statement: those whose write came while others were being "
-    "written go together (app/services/booking/batch.py).",
+    "Bookings (and holds) served by one statement, by kind (read: the days they decide on; "
+    "write: the bookings written): those that came while one was under way go together "
+    "(app/services/booking/batch.py).",
+    ["kind"],
     buckets=(1, 2, 4, 8, 16),
 )
 CONFLICTS = Counter(

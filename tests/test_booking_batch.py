@@ -26,7 +26,12 @@ from app.services.booking.batch import Batcher, Row
 from app.services.booking.sql import NewPatient, Refusal
 from app.services.context import Caller
 from app.services.scheduling.engine import SlotTime
-from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar
+from app.services.scheduling.queries import (
+    CalendarWanted,
+    DoctorCalendar,
+    load_doctor_calendar,
+    load_doctor_calendars,
+)
 from tests.conftest import client_for
 from tests.factories import create_doctor, create_patient, next_weekday
 from tests.test_metrics import sample
@@ -195,9 +200,14 @@ async def test_concurrent_bookings_go_in_batches_and_each_lands_once(
     statuses = [a.status_code for a in answers]
     assert statuses.count(201) == len(wanted), [a.text for a in answers if a.status_code != 201]
     assert statuses.count(409) == len(asked) - len(wanted)
-    rows = sample(after, "booking_batch_rows_sum") - sample(before, "booking_batch_rows_sum")
-    batches = sample(after, "booking_batch_rows_count") - sample(before, "booking_batch_rows_count")
-    assert rows >= len(wanted) and batches < rows, (rows, batches)
+    for kind in ("read", "write"):
+        rows = sample(after, "booking_batch_rows_sum", kind=kind) - sample(
+            before, "booking_batch_rows_sum", kind=kind
+        )
+        batches = sample(after, "booking_batch_rows_count", kind=kind) - sample(
+            before, "booking_batch_rows_count", kind=kind
+        )
+        assert rows >= len(wanted) and batches < rows, (kind, rows, batches)
 
     async with committed.connect() as conn:
         booked = (
@@ -289,3 +299,59 @@ async def test_a_cancelled_writer_still_writes_its_batch_and_hands_on() -> None:
     writes.gate.set()
     assert await first == "written 3"
     assert batcher._writing == 0 and not batcher._waiting
+
+
+async def test_days_read_together_equal_days_read_alone(committed_app: FastAPI) -> None:
+    """The batched read (`load_doctor_calendars`) answers for each range exactly what the read
+    of that range alone does: leaves, bookings, holds (but the one left out), overrides,
+    holidays and versions; None for a doctor that does not exist."""
+    app = committed_app
+    monday, tuesday = next_weekday(0), next_weekday(1)
+    async with client_for(app) as client:
+        first = (await create_doctor(client))["id"]
+        second = (await create_doctor(client))["id"]
+        patient = await create_patient(client)
+        for doctor, day, start in ((first, monday, "09:00"), (second, tuesday, "11:00")):
+            answer = await client.post(
+                "/api/v1/appointments/",
+                json={
+                    "doctor_id": doctor,
+                    "date": day.isoformat(),
+                    "start_time": start,
+                    "source": "ADMIN",
+                    "patient_id": patient["id"],
+                },
+            )
+            assert answer.status_code == 201, answer.text
+        held = await client.post(
+            "/api/v1/holds",
+            json={"doctor_id": first, "date": monday.isoformat(), "start_time": "10:00"},
+        )
+        assert held.status_code == 201, held.text
+        leave = await client.post(
+            f"/api/v1/doctors/{second}/leaves",
+            json={"date": tuesday.isoformat(), "start_time": "14:00", "end_time": "15:00"},
+        )
+        assert leave.status_code == 201, leave.text
+    hold_id = uuid.UUID(held.json()["id"])
+    ranges = [
+        CalendarWanted(uuid.UUID(first), monday, monday),
+        CalendarWanted(uuid.UUID(first), monday, monday, exclude_hold=hold_id),
+        CalendarWanted(uuid.UUID(second), monday, tuesday + dt.timedelta(days=6)),
+        CalendarWanted(uuid.uuid4(), monday, monday),
+        CalendarWanted(uuid.UUID(second), tuesday, tuesday),
+    ]
+    async with unit_of_work(app.state.sessionmaker) as session:
+        together = await load_doctor_calendars(session, ranges)
+        alone = [
+            await load_doctor_calendar(
+                session, one.doctor_id, one.first, one.last, exclude_hold=one.exclude_hold
+            )
+            for one in ranges
+            if one.doctor_id in {uuid.UUID(first), uuid.UUID(second)}
+        ]
+    assert together[3] is None
+    assert [c for c in together if c is not None] == alone
+    assert together[0] is not None and together[1] is not None
+    assert together[0].day(monday).holds and not together[1].day(monday).holds
+    assert together[2] is not None and together[2].day(tuesday).leaves

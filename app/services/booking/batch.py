@@ -1,4 +1,4 @@
-"""Bookings that arrive together are written by one statement.
+"""Bookings that arrive together are written by one statement (and their days read by one).
 
 A booking's write is one statement that commits by itself (`booking.sql`). Most of what
 PostgreSQL spends on it is per statement, not per row: starting the plan's many nodes, the
@@ -19,6 +19,9 @@ What keeps a batch the same as writing each booking alone:
   alone, so an error is its own request's.
 - A batch is written to its end even if the request that runs it is cancelled: the other
   rows are other requests' bookings.
+
+The days a booking decides on are read the same way (`decide`): reads that come while one is
+under way go together, one range each, in one statement.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-
-import asyncpg
+from typing import Any, Generic, TypeVar
 
 from app import metrics
 
 Row = Mapping[str, object]
-# Writes rows with one statement on a request's connection, answering one record per row.
-Write = Callable[[Sequence[Row]], Awaitable[list[asyncpg.Record]]]
+In = TypeVar("In")
+Out = TypeVar("Out")
+# Runs rows with one statement on a request's connection, answering one result per row.
+Write = Callable[[Sequence[In]], Awaitable[list[Out]]]
 
 # Rows per statement: past this the statement's fixed cost is already spread thin.
 MOST_ROWS = 16
@@ -55,48 +59,56 @@ class _Turn(enum.Enum):
 
 
 @dataclass(eq=False, slots=True)
-class _Waiting:
-    row: Row
+class _Waiting(Generic[In, Out]):
+    row: In
     key: Hashable
-    write: Write
-    answer: asyncio.Future[asyncpg.Record | _Turn]
+    write: Write[In, Out]
+    answer: asyncio.Future[Out | _Turn]
 
 
-class Batcher:
-    """Bookings of one event loop, written in batches of up to `most_rows`, `writers` at once."""
+class Batcher(Generic[In, Out]):
+    """Rows of one event loop, run in batches of up to `most_rows`, `writers` at once."""
 
-    def __init__(self, most_rows: int = MOST_ROWS, writers: int = WRITERS) -> None:
+    def __init__(
+        self,
+        most_rows: int = MOST_ROWS,
+        writers: int = WRITERS,
+        observe: Callable[[int], None] = lambda rows: None,
+    ) -> None:
+        self._observe = observe
         self._most_rows = most_rows
         self._writers = writers
         self._writing = 0
-        self._waiting: deque[_Waiting] = deque()
+        self._waiting: deque[_Waiting[In, Out]] = deque()
 
-    async def write(self, row: Row, key: Hashable, write: Write) -> asyncpg.Record:
-        """Write `row` (whose doctor-day is `key`) with the next batch; `write` writes rows on
-        this request's connection, should this request be the one to write a batch."""
+    async def write(self, row: In, key: Hashable, write: Write[In, Out]) -> Out:
+        """Run `row` with the next batch, which holds one row per `key` (a booking's
+        doctor-day); `write` runs rows on this request's connection, should this request be
+        the one to run a batch."""
         if self._writing < self._writers:
             self._writing += 1
             return await self._lead(_Waiting(row, key, write, _settled()))
-        waiting = _Waiting(row, key, write, asyncio.get_running_loop().create_future())
+        answer: asyncio.Future[Out | _Turn] = asyncio.get_running_loop().create_future()
+        waiting = _Waiting(row, key, write, answer)
         self._waiting.append(waiting)
         try:
-            answer = await waiting.answer
+            outcome = await waiting.answer
         except asyncio.CancelledError:
             if waiting in self._waiting:
                 self._waiting.remove(waiting)
             elif _handed(waiting, _Turn.LEAD):
                 self._hand_on()
             raise
-        if answer is _Turn.LEAD:
+        if outcome is _Turn.LEAD:
             return await self._lead(waiting)
-        if answer is _Turn.ALONE:
+        if outcome is _Turn.ALONE:
             return (await write([row]))[0]
-        return answer
+        return outcome
 
-    async def _lead(self, own: _Waiting) -> asyncpg.Record:
+    async def _lead(self, own: _Waiting[In, Out]) -> Out:
         try:
             batch = [own, *self._take(own.key)]
-            metrics.BOOKING_BATCH_ROWS.observe(len(batch))
+            self._observe(len(batch))
             written = asyncio.ensure_future(own.write([w.row for w in batch]))
             cancelled = await _finish(written)
         finally:
@@ -113,11 +125,11 @@ class Batcher:
             raise error
         return (await own.write([own.row]))[0]
 
-    def _take(self, key: Hashable) -> list[_Waiting]:
-        """Waiting bookings for the batch, oldest first, one per doctor-day."""
-        taken: list[_Waiting] = []
+    def _take(self, key: Hashable) -> list[_Waiting[In, Out]]:
+        """Waiting rows for the batch, oldest first, one per key."""
+        taken: list[_Waiting[In, Out]] = []
         keys = {key}
-        kept: deque[_Waiting] = deque()
+        kept: deque[_Waiting[In, Out]] = deque()
         while self._waiting and len(taken) < self._most_rows - 1:
             waiting = self._waiting.popleft()
             if waiting.key in keys:
@@ -139,7 +151,7 @@ class Batcher:
         self._writing -= 1
 
 
-async def _finish(written: asyncio.Future[list[asyncpg.Record]]) -> bool:
+async def _finish(written: asyncio.Future[list[Out]]) -> bool:
     """Wait for the batch to be written, even through a cancellation; whether one came."""
     cancelled = False
     while not written.done():
@@ -152,26 +164,28 @@ async def _finish(written: asyncio.Future[list[asyncpg.Record]]) -> bool:
     return cancelled
 
 
-def _settled() -> asyncio.Future[asyncpg.Record | _Turn]:
-    future: asyncio.Future[asyncpg.Record | _Turn] = asyncio.get_running_loop().create_future()
+def _settled() -> asyncio.Future[Out | _Turn]:
+    future: asyncio.Future[Out | _Turn] = asyncio.get_running_loop().create_future()
     future.set_result(_Turn.LEAD)
     return future
 
 
-def _handed(waiting: _Waiting, turn: _Turn) -> bool:
+def _handed(waiting: _Waiting[In, Out], turn: _Turn) -> bool:
     answer = waiting.answer
     return answer.done() and not answer.cancelled() and answer.result() is turn
 
 
-_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = (
+_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Batcher[Any, Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def batcher() -> Batcher:
-    """The running event loop's batcher (a worker has one loop; tests start several)."""
+def batcher(kind: str) -> Batcher[Any, Any]:
+    """The running event loop's batcher of `kind` ("read", "write"; a worker has one loop,
+    tests start several)."""
     loop = asyncio.get_running_loop()
-    found = _BATCHERS.get(loop)
+    kinds = _BATCHERS.setdefault(loop, {})
+    found = kinds.get(kind)
     if found is None:
-        found = _BATCHERS[loop] = Batcher()
+        found = kinds[kind] = Batcher(observe=metrics.BOOKING_BATCH_ROWS.labels(kind).observe)
     return found

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
-from app.errors import SlotUnavailable
+from app.database import commits_at_once
+from app.errors import NotFound, SlotUnavailable
 from app.schemas.common import format_clock
 from app.services import availability_service
+from app.services.booking import batch
 from app.services.booking import sql as booking_sql
 from app.services.booking.sql import Refusal
 from app.services.context import Clinic
@@ -35,7 +37,13 @@ from app.services.scheduling.engine import (
     nearest_alternatives,
     refusal,
 )
-from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar, load_facts
+from app.services.scheduling.queries import (
+    CalendarWanted,
+    DoctorCalendar,
+    load_doctor_calendar,
+    load_doctor_calendars,
+    load_facts,
+)
 
 Written = TypeVar("Written")
 
@@ -68,9 +76,7 @@ async def _attempt(
     write: Callable[[DoctorCalendar, SlotTime], Awaitable[Written | Refusal]],
     exclude_hold: uuid.UUID | None,
 ) -> Decided[Written]:
-    read = await load_doctor_calendar(
-        session, wanted.doctor_id, wanted.date, wanted.date, exclude_hold=exclude_hold
-    )
+    read = await _read_day(session, wanted, exclude_hold)
     visit_minutes = await availability_service.visit_length(session, read, wanted.visit_type_id)
     offered = day_availability(
         read.schedule,
@@ -84,6 +90,28 @@ async def _attempt(
     if slot is None:
         return Decided(read, visit_minutes, Refusal.SLOT_TAKEN)
     return Decided(read, visit_minutes, await write(read, slot))
+
+
+async def _read_day(
+    session: AsyncSession, wanted: Wanted, exclude_hold: uuid.UUID | None
+) -> DoctorCalendar:
+    """The doctor's day as the engine needs it. Outside a transaction it is read with the
+    reads that come meanwhile (`booking.batch`); inside one (deciding again on a claimed day)
+    it must be read in the transaction, alone."""
+    if not commits_at_once(session):
+        return await load_doctor_calendar(
+            session, wanted.doctor_id, wanted.date, wanted.date, exclude_hold=exclude_hold
+        )
+
+    async def read(ranges: Sequence[CalendarWanted]) -> list[DoctorCalendar | None]:
+        return await load_doctor_calendars(session, ranges)
+
+    day = CalendarWanted(wanted.doctor_id, wanted.date, wanted.date, exclude_hold)
+    # Every read is its own row: a key of its own never makes it wait for a later batch.
+    found: DoctorCalendar | None = await batch.batcher("read").write(day, object(), read)
+    if found is None:
+        raise NotFound(f"Doctor {wanted.doctor_id} was not found.")
+    return found
 
 
 async def decide_and_write(

@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,46 +89,77 @@ _DOCTOR_VERSIONS = Sql(
     standalone=True,
 )
 
-# Everything for the range in one round trip, when some day is not remembered. Leaves and
-# bookings come back as typed arrays, which the driver decodes natively (no JSON in between).
-_DOCTOR_CALENDAR = Sql(
-    f"""
+
+def _calendar_text(doctors: str, first: str, last: str, exclude_hold: str) -> str:
+    """Everything for a range in one round trip: the doctor (`d`, from `doctors`) with its
+    leaves, active appointments, overrides, the clinic's holidays, active holds and day
+    versions from `first` to `last`. Leaves and bookings come back as typed arrays, which the
+    driver decodes natively (no JSON in between)."""
+    return f"""
     SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions,
            l.days AS leave_days, l.starts AS leave_starts, l.ends AS leave_ends,
            a.days AS busy_days, a.starts AS busy_starts, a.ends AS busy_ends,
            o.days AS override_days, o.windows AS override_windows, h.days AS holidays,
            k.days AS hold_days, k.starts AS hold_starts, k.ends AS hold_ends,
            k.expiries AS hold_expiries
-      FROM doctors d {_DAY_VERSIONS}
+      FROM {doctors}
+      LEFT JOIN LATERAL (
+           SELECT array_agg(date) AS days, array_agg(version) AS versions
+             FROM doctor_days
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}) v ON true
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
                   array_agg(end_time) AS ends
              FROM doctor_leaves
-            WHERE doctor_id = d.id AND date BETWEEN :first AND :last) l ON true
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}) l ON true
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
                   array_agg(end_time) AS ends
              FROM appointments
-            WHERE doctor_id = d.id AND date BETWEEN :first AND :last
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}
               AND {active_status_sql()}) a ON true
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(windows::text) AS windows
              FROM doctor_date_overrides
-            WHERE doctor_id = d.id AND date BETWEEN :first AND :last) o ON true
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}) o ON true
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days
              FROM clinic_holidays
-            WHERE date BETWEEN :first AND :last) h ON true
+            WHERE date BETWEEN {first} AND {last}) h ON true
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
                   array_agg(end_time) AS ends, array_agg(expires_at) AS expiries
              FROM holds
-            WHERE doctor_id = d.id AND date BETWEEN :first AND :last
-              AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM :exclude_hold::uuid) k ON true
-     WHERE d.id = :doctor_id
-    """,
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}
+              AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM {exclude_hold}) k ON true
+    """
+
+
+# One doctor's range, when some day of it is not remembered.
+_DOCTOR_CALENDAR = Sql(
+    _calendar_text("doctors d", ":first", ":last", ":exclude_hold::uuid")
+    + " WHERE d.id = :doctor_id",
     standalone=True,
 )
+
+# How many ranges one statement reads (`load_doctor_calendars`); as for bookings
+# (`booking.sql`), the ranges are a VALUES list in a few sizes, so PostgreSQL keeps a plan.
+_SIZES = (1, 2, 4, 8, 16)
+
+
+@cache
+def _doctor_calendars(size: int) -> Sql:
+    ranges = ", ".join(
+        f"(:doctor_id_{i}::uuid, :first_{i}::date, :last_{i}::date, :exclude_hold_{i}::uuid, {i})"
+        for i in range(size)
+    )
+    doctors = (
+        f"(VALUES {ranges}) AS r(doctor_id, first, last, exclude_hold, n)"
+        " LEFT JOIN doctors d ON d.id = r.doctor_id"
+    )
+    text = _calendar_text(doctors, "r.first", "r.last", "r.exclude_hold")
+    return Sql(text + " WHERE r.doctor_id IS NOT NULL ORDER BY r.n", standalone=True)
+
 
 # Several doctors' dates at once; holidays come once, for every doctor (no doctor id).
 _FACTS_TEXT = f"""
@@ -253,6 +284,21 @@ async def load_doctor_versions(
     return _calendar(await _load_doctor(session, _DOCTOR_VERSIONS, doctor_id, first, last))
 
 
+def _calendar_with_facts(row: asyncpg.Record) -> DoctorCalendar:
+    overrides = {
+        day: windows_of(text)
+        for day, text in zip(row["override_days"] or (), row["override_windows"] or (), strict=True)
+    }
+    facts = facts_by_day(
+        _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
+        _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
+        overrides,
+        frozenset(row["holidays"] or ()),
+        _held(row["hold_days"], row["hold_starts"], row["hold_ends"], row["hold_expiries"]),
+    )
+    return _calendar(row, facts)
+
+
 async def load_doctor_calendar(
     session: AsyncSession,
     doctor_id: uuid.UUID,
@@ -274,18 +320,36 @@ async def load_doctor_calendar(
     )
     if row is None:
         raise NotFound(f"Doctor {doctor_id} was not found.")
-    overrides = {
-        day: windows_of(text)
-        for day, text in zip(row["override_days"] or (), row["override_windows"] or (), strict=True)
-    }
-    facts = facts_by_day(
-        _zipped(row["leave_days"], row["leave_starts"], row["leave_ends"]),
-        _zipped(row["busy_days"], row["busy_starts"], row["busy_ends"]),
-        overrides,
-        frozenset(row["holidays"] or ()),
-        _held(row["hold_days"], row["hold_starts"], row["hold_ends"], row["hold_expiries"]),
-    )
-    return _calendar(row, facts)
+    return _calendar_with_facts(row)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarWanted:
+    """One range `load_doctor_calendars` reads."""
+
+    doctor_id: uuid.UUID
+    first: dt.date
+    last: dt.date
+    exclude_hold: uuid.UUID | None = None
+
+
+async def load_doctor_calendars(
+    session: AsyncSession, wanted: Sequence[CalendarWanted]
+) -> list[DoctorCalendar | None]:
+    """What `load_doctor_calendar` reads, for up to 16 ranges in one statement, in order; None
+    for a doctor that does not exist."""
+    size = next((size for size in _SIZES if size >= len(wanted)), None)
+    if size is None or not wanted:
+        raise ValueError(f"{len(wanted)} ranges for one statement")
+    values: dict[str, object] = {}
+    for index in range(size):
+        one = wanted[index] if index < len(wanted) else None
+        values[f"doctor_id_{index}"] = one.doctor_id if one else None
+        values[f"first_{index}"] = one.first if one else None
+        values[f"last_{index}"] = one.last if one else None
+        values[f"exclude_hold_{index}"] = one.exclude_hold if one else None
+    rows = await fetch(session, _doctor_calendars(size), **values)
+    return [None if row["id"] is None else _calendar_with_facts(row) for row in rows]
 
 
 async def load_facts(
