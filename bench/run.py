@@ -380,51 +380,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "WORKERS": str(args.workers),
         }
         results: dict[str, Phase] = {}
+        # Every phase runs between two runs of the baseline, and its ratio is to their mean:
+        # this machine's speed drifts by tens of percent within minutes, and a baseline taken
+        # only at the ends of the run misjudges the phases in between.
+        baselines: list[Phase] = []
+        around: dict[str, float] = {}
+        port = free_port()
+        baseline_base = f"http://127.0.0.1:{port}"
+        baseline_cmd = uvicorn_command("bench.baseline:app", port, args.workers)
+        with server(baseline_cmd, env, f"{baseline_base}/doctor/{seeded.doctor_ids[0]}"):
 
-        def measure_baseline() -> Phase:
+            def measure_baseline() -> None:
+                baselines.append(wrk("baseline", baseline_base, lines["baseline"], seconds))
+
+            def measure(name: str, phase: Phase) -> Phase:
+                results[name] = phase
+                measure_baseline()
+                around[name] = (baselines[-2].rps + baselines[-1].rps) / 2
+                return results[name]
+
+            wrk("warmup", baseline_base, lines["baseline"], 2)
+            measure_baseline()
+
+            # The same reads with nothing remembered, so every one goes to the database: what
+            # the day cache is worth, and what a read costs when its days have just changed.
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            baseline_cmd = uvicorn_command("bench.baseline:app", port, args.workers)
-            with server(baseline_cmd, env, f"{base}/doctor/{seeded.doctor_ids[0]}"):
-                wrk("warmup", base, lines["baseline"], 2)
-                return wrk("baseline", base, lines["baseline"], seconds)
+            uncached = {**env, "PORT": str(port), "AVAILABILITY_CACHE_DAYS": "0"}
+            with server([sys.executable, "-m", "app", "serve"], uncached, f"{base}/ready"):
+                wrk("warmup", base, lines["availability_1d"], 2)
+                for name in ("availability_1d", "availability_30d"):
+                    measure(f"{name}_uncached", wrk(name, base, lines[name], seconds))
 
-        # Measured before and after the service, and averaged: the machine's speed drifts
-        # over a run, and a baseline taken at one end only would tilt every ratio.
-        results["baseline"] = measure_baseline()
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env["PORT"] = str(port)
+            with server([sys.executable, "-m", "app", "serve"], env, f"{base}/ready") as proc:
+                sampler = RssSampler(proc.pid)
+                wrk("warmup", base, lines["availability_1d"], 2)
+                for name in ("availability_1d", "availability_30d", "search"):
+                    before = availability_reads(base)
+                    phase = measure(name, wrk(name, base, lines[name], seconds))
+                    phase.remembered_share = remembered_share(before, availability_reads(base))
+                measure("booking", wrk("booking", base, lines["booking"], seconds))
+                # The contended rounds' doctor is left out, so no flow takes a round's slot.
+                callees = [d for d in seeded.doctor_ids if str(d) != race_doctor]
+                flows = {
+                    via: agent_flows(base, API_KEY, callees, today, seconds, AGENTS, via)
+                    for via in ("rest", "mcp")
+                }
+                rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
+                sampler.stop()
 
-        # The same reads with nothing remembered, so every one goes to the database: what the
-        # day cache is worth, and what a read costs when its days have just changed.
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        uncached = {**env, "PORT": str(port), "AVAILABILITY_CACHE_DAYS": "0"}
-        with server([sys.executable, "-m", "app", "serve"], uncached, f"{base}/ready"):
-            wrk("warmup", base, lines["availability_1d"], 2)
-            for name in ("availability_1d", "availability_30d"):
-                results[f"{name}_uncached"] = wrk(name, base, lines[name], seconds)
-
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env["PORT"] = str(port)
-        with server([sys.executable, "-m", "app", "serve"], env, f"{base}/ready") as proc:
-            sampler = RssSampler(proc.pid)
-            wrk("warmup", base, lines["availability_1d"], 2)
-            for name in ("availability_1d", "availability_30d", "search"):
-                before = availability_reads(base)
-                results[name] = wrk(name, base, lines[name], seconds)
-                results[name].remembered_share = remembered_share(before, availability_reads(base))
-            results["booking"] = wrk("booking", base, lines["booking"], seconds)
-            # The contended rounds' doctor is left out, so no flow takes a round's slot.
-            doctors = [d for d in seeded.doctor_ids if str(d) != race_doctor]
-            flows = {
-                via: agent_flows(base, API_KEY, doctors, today, seconds, AGENTS, via)
-                for via in ("rest", "mcp")
-            }
-            rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
-            sampler.stop()
-        results["baseline_after"] = measure_baseline()
-
-    base_rps = (results["baseline"].rps + results["baseline_after"].rps) / 2
+    base_rps = statistics.mean(b.rps for b in baselines)
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "make bench" if not args.smoke else "python -m bench.run --smoke",
@@ -440,10 +448,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "free_slots": len(seeded.free_slots),
         },
         "baseline_rps": round(base_rps, 1),
+        "baseline_runs_rps": [round(b.rps, 1) for b in baselines],
         "phases": {
             name: {
                 "rps": round(p.rps, 1),
-                "ratio_to_baseline": round(p.rps / base_rps, 3),
+                "baseline_around_rps": round(around[name], 1),
+                "ratio_to_baseline": round(p.rps / around[name], 3),
                 "p50_ms": round(p.p50_ms, 2),
                 "p99_ms": round(p.p99_ms, 2),
                 "requests": p.requests,
@@ -527,8 +537,6 @@ def main() -> None:
 
 
 TARGETS = {
-    "baseline": "reference, measured first",
-    "baseline_after": "reference, measured last",
     "availability_1d": "≥ 0.60 of baseline rps; p99 < 50 ms",
     "availability_30d": "≥ 0.40",
     "availability_1d_uncached": "(no target; nothing remembered)",
@@ -542,14 +550,15 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
     """Rewrite the generated part of BENCHMARKS.md; the hand-written analysis stays."""
     m = report["machine"]
     rows = [
-        "| phase | req/s | ratio to baseline | p50 ms | p99 ms | target | generator CPU |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "| phase | req/s | baseline around it, req/s | ratio to baseline | p50 ms | p99 ms "
+        "| target | generator CPU |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, phase in report["phases"].items():
         rows.append(
-            f"| {name} | {phase['rps']:.0f} | {phase['ratio_to_baseline']:.3f} | "
-            f"{phase['p50_ms']:.1f} | {phase['p99_ms']:.1f} | {TARGETS.get(name, 'reference')} | "
-            f"{phase['generator_cpu_share']:.0%} |"
+            f"| {name} | {phase['rps']:.0f} | {phase['baseline_around_rps']:.0f} | "
+            f"{phase['ratio_to_baseline']:.3f} | {phase['p50_ms']:.1f} | {phase['p99_ms']:.1f} | "
+            f"{TARGETS[name]} | {phase['generator_cpu_share']:.0%} |"
         )
     shares = ", ".join(
         f"{name} {phase['remembered_share']:.0%}"
@@ -573,8 +582,11 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "",
             *rows,
             "",
-            "- Ratios are to the mean of the two baseline runs: "
-            f"{report['baseline_rps']:.0f} req/s.",
+            "- Each phase's ratio is to the mean of the baseline runs just before and after it "
+            "(the machine's speed drifts within a run). The baseline ran "
+            f"{len(report['baseline_runs_rps'])} times, in order: "
+            f"{', '.join(f'{rps:.0f}' for rps in report['baseline_runs_rps'])} req/s "
+            f"(mean {report['baseline_rps']:.0f}; the agent flows' ratios are to it).",
             "- Availability reads answered from remembered doctor-days (each checked against "
             f"the day's current version): {shares}.",
             f"- Contended booking, {len(report['contended_rounds'])} rounds of 100 clients for one "
@@ -588,8 +600,12 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
                 f"client CPU {f['generator_cpu_share']:.0%}."
                 for via, f in report["agent_flows"].items()
             ),
-            f"- MCP over REST for the whole flow: {report['mcp_overhead']:+.0%} time per flow "
-            "(the SDK's client on the same two cores is part of it; see the analysis).",
+            (
+                f"- MCP over REST for the whole flow: {report['mcp_overhead']:+.0%} time per flow "
+                "(the SDK's client on the same two cores is part of it; see the analysis)."
+                if report["mcp_overhead"] is not None
+                else "- MCP over REST for the whole flow: no MCP flow completed."
+            ),
             f"- Peak resident memory: {report['rss_mb']:.0f} MB per process (largest), "
             f"{report['rss_total_mb']:.0f} MB for the server and its workers together.",
             "<!-- results:end -->",

@@ -84,8 +84,9 @@ async def seed(
     today: dt.date,
     *,
     doctors: int = 50,
-    # Reads ask about the first 60 days; the rest leaves the booking phase enough free slots.
-    days: int = 120,
+    # Reads ask about the first 60 days; the rest leaves the booking phase, which books free
+    # slots of every day, and the agents' flows after it (first 90 days) enough of them.
+    days: int = 240,
     booked_share: float = 0.7,
     rng_seed: int = 42,
     specialization_of: Callable[[int], str] | None = None,
