@@ -17,7 +17,7 @@ open when the statement is `standalone`.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -253,6 +253,40 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
 
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+# Statements that take several rows at once (bookings written together, the days they read)
+# take them as a VALUES list, in one of these sizes, the unused rows empty (all NULL). A VALUES
+# list tells the plan PostgreSQL keeps how many rows come; rows as arrays, of a length a kept
+# plan cannot know, made PostgreSQL plan such a statement anew on every execution, which cost
+# more than running it. A few sizes, not one per count: PostgreSQL plans each statement five
+# times on every connection before it keeps a plan.
+VALUES_SIZES = (1, 2, 4, 8, 16)
+
+
+def values_list(columns: Mapping[str, str], size: int) -> str:
+    """`size` rows of `:column_i::type` parameters for `columns` (name: SQL type), each ending
+    in its ordinal `n` (0, 1, ...), for `VALUES`."""
+    return ",\n".join(
+        "(" + "".join(f":{name}_{i}::{kind}, " for name, kind in columns.items()) + f"{i})"
+        for i in range(size)
+    )
+
+
+def values_of(
+    columns: Mapping[str, str], rows: Sequence[Mapping[str, object]]
+) -> tuple[int, dict[str, object]]:
+    """The size of `values_list` that holds `rows`, and its parameters (the rest NULL)."""
+    size = next((size for size in VALUES_SIZES if size >= len(rows)), None)
+    if size is None or not rows:
+        raise ValueError(f"{len(rows)} rows for one statement")
+    values: dict[str, object] = dict.fromkeys(
+        (f"{name}_{i}" for i in range(len(rows), size) for name in columns), None
+    )
+    for i, row in enumerate(rows):
+        for name in columns:
+            values[f"{name}_{i}"] = row[name]
+    return size, values
 
 
 class Sql:

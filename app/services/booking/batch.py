@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app import metrics
+from app.database import VALUES_SIZES
 
 Row = Mapping[str, object]
 In = TypeVar("In")
@@ -42,8 +43,9 @@ Out = TypeVar("Out")
 # Runs rows with one statement on a request's connection, answering one result per row.
 Write = Callable[[Sequence[In]], Awaitable[list[Out]]]
 
-# Rows per statement: past this the statement's fixed cost is already spread thin.
-MOST_ROWS = 16
+# Rows per statement (the largest VALUES list): past this the statement's fixed cost is already
+# spread thin.
+MOST_ROWS = VALUES_SIZES[-1]
 # Batches written at once per worker. One: the bookings that come while it is written make
 # the next batch bigger, and PostgreSQL's CPU per booking falls with a batch's size (BENCHMARKS:
 # about 1 ms alone, 0.19 ms in a batch of 16); two in flight left half the batches at one row.

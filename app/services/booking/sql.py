@@ -30,7 +30,7 @@ from functools import cache
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, commits_at_once, execute, fetch
+from app.database import Sql, commits_at_once, execute, fetch, values_list, values_of
 from app.models.enums import (
     AppointmentAction,
     AppointmentSource,
@@ -139,25 +139,9 @@ _BOOKING_COLUMNS = {
 }
 
 
-# How many rows a statement takes; a batch goes in the smallest that holds it, the rest of the
-# rows left empty. The rows are a VALUES list, so the plan PostgreSQL keeps for a statement
-# knows how many rows come. (Given as arrays, of a length a kept plan cannot know, the statement
-# was planned anew on every execution, which cost more than running it.) A few sizes, not one
-# per count, because PostgreSQL plans each statement afresh five times on every connection
-# before it keeps a plan.
-_SIZES = (1, 2, 4, 8, batch.MOST_ROWS)
-_EMPTY: Row = dict.fromkeys(_BOOKING_COLUMNS)
-
-
 @cache
 def _book(size: int) -> Sql:
-    values = ",\n".join(
-        "("
-        + ", ".join(f":{name}_{index}::{kind}" for name, kind in _BOOKING_COLUMNS.items())
-        + f", {index})"
-        for index in range(size)
-    )
-    return Sql(_BOOK.replace("{values}", values), standalone=True)
+    return Sql(_BOOK.replace("{values}", values_list(_BOOKING_COLUMNS, size)), standalone=True)
 
 
 _BOOK = f"""
@@ -232,15 +216,7 @@ class Refusal(enum.Enum):
 async def write_bookings(session: AsyncSession, rows: Sequence[Row]) -> list[asyncpg.Record]:
     """Write each row (`booking_row`) if its day is still at the version read: one statement,
     one answer per row, in order (`outcome` reads it)."""
-    size = next((size for size in _SIZES if size >= len(rows)), None)
-    if size is None or not rows:
-        raise ValueError(f"{len(rows)} bookings for one statement")
-    filled = [*rows, *[_EMPTY] * (size - len(rows))]
-    values = {
-        f"{name}_{index}": row[name]
-        for index, row in enumerate(filled)
-        for name in _BOOKING_COLUMNS
-    }
+    size, values = values_of(_BOOKING_COLUMNS, rows)
     return await fetch(session, _book(size), **values)
 
 

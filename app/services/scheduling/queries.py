@@ -20,7 +20,7 @@ from functools import cache, lru_cache
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, fetch, fetchrow
+from app.database import Sql, fetch, fetchrow, values_list, values_of
 from app.errors import NotFound
 from app.models import Doctor
 from app.models.enums import active_status_sql
@@ -142,19 +142,14 @@ _DOCTOR_CALENDAR = Sql(
     standalone=True,
 )
 
-# How many ranges one statement reads (`load_doctor_calendars`); as for bookings
-# (`booking.sql`), the ranges are a VALUES list in a few sizes, so PostgreSQL keeps a plan.
-_SIZES = (1, 2, 4, 8, 16)
+# What `load_doctor_calendars` takes of each range, as a VALUES list (`database.values_list`).
+_RANGE_COLUMNS = {"doctor_id": "uuid", "first": "date", "last": "date", "exclude_hold": "uuid"}
 
 
 @cache
 def _doctor_calendars(size: int) -> Sql:
-    ranges = ", ".join(
-        f"(:doctor_id_{i}::uuid, :first_{i}::date, :last_{i}::date, :exclude_hold_{i}::uuid, {i})"
-        for i in range(size)
-    )
     doctors = (
-        f"(VALUES {ranges}) AS r(doctor_id, first, last, exclude_hold, n)"
+        f"(VALUES {values_list(_RANGE_COLUMNS, size)}) AS r({', '.join(_RANGE_COLUMNS)}, n)"
         " LEFT JOIN doctors d ON d.id = r.doctor_id"
     )
     text = _calendar_text(doctors, "r.first", "r.last", "r.exclude_hold")
@@ -338,16 +333,9 @@ async def load_doctor_calendars(
 ) -> list[DoctorCalendar | None]:
     """What `load_doctor_calendar` reads, for up to 16 ranges in one statement, in order; None
     for a doctor that does not exist."""
-    size = next((size for size in _SIZES if size >= len(wanted)), None)
-    if size is None or not wanted:
-        raise ValueError(f"{len(wanted)} ranges for one statement")
-    values: dict[str, object] = {}
-    for index in range(size):
-        one = wanted[index] if index < len(wanted) else None
-        values[f"doctor_id_{index}"] = one.doctor_id if one else None
-        values[f"first_{index}"] = one.first if one else None
-        values[f"last_{index}"] = one.last if one else None
-        values[f"exclude_hold_{index}"] = one.exclude_hold if one else None
+    size, values = values_of(
+        _RANGE_COLUMNS, [{name: getattr(one, name) for name in _RANGE_COLUMNS} for one in wanted]
+    )
     rows = await fetch(session, _doctor_calendars(size), **values)
     return [None if row["id"] is None else _calendar_with_facts(row) for row in rows]
 
