@@ -33,7 +33,7 @@ from app.services.scheduling.queries import (
     load_doctor_calendars,
 )
 from tests.conftest import client_for
-from tests.factories import create_doctor, create_patient, next_weekday
+from tests.factories import book, create_doctor, create_patient, next_weekday
 from tests.test_metrics import sample
 
 
@@ -79,16 +79,7 @@ async def test_one_statement_decides_each_row_as_if_alone(committed_app: FastAPI
         stale = await _read(app, first, tuesday)
         taken_read = await _read(app, first, wednesday)
         for day, start in ((tuesday, "09:00"), (wednesday, "10:00")):
-            answer = await client.post(
-                "/api/v1/appointments/",
-                json={
-                    "doctor_id": first,
-                    "date": day.isoformat(),
-                    "start_time": start,
-                    "source": "ADMIN",
-                    "patient_id": patient["id"],
-                },
-            )
+            answer = await book(client, first, day, start, patient_id=patient["id"], source="ADMIN")
             assert answer.status_code == 201, answer.text
         released = await client.post(
             "/api/v1/holds",
@@ -183,7 +174,7 @@ async def test_concurrent_bookings_go_in_batches_and_each_lands_once(
         ]
         asked = [*wanted, *wanted[::4]]
 
-        async def book(doctor: str, day: dt.date, start: str, n: int) -> httpx.Response:
+        async def book_as(doctor: str, day: dt.date, start: str, n: int) -> httpx.Response:
             return await client.post(
                 "/api/v1/appointments/",
                 json={
@@ -195,7 +186,7 @@ async def test_concurrent_bookings_go_in_batches_and_each_lands_once(
                 },
             )
 
-        answers = await asyncio.gather(*(book(*slot, n) for n, slot in enumerate(asked)))
+        answers = await asyncio.gather(*(book_as(*slot, n) for n, slot in enumerate(asked)))
         after = (await anonymous.get("/metrics")).text
     statuses = [a.status_code for a in answers]
     assert statuses.count(201) == len(wanted), [a.text for a in answers if a.status_code != 201]
@@ -312,15 +303,8 @@ async def test_days_read_together_equal_days_read_alone(committed_app: FastAPI) 
         second = (await create_doctor(client))["id"]
         patient = await create_patient(client)
         for doctor, day, start in ((first, monday, "09:00"), (second, tuesday, "11:00")):
-            answer = await client.post(
-                "/api/v1/appointments/",
-                json={
-                    "doctor_id": doctor,
-                    "date": day.isoformat(),
-                    "start_time": start,
-                    "source": "ADMIN",
-                    "patient_id": patient["id"],
-                },
+            answer = await book(
+                client, doctor, day, start, patient_id=patient["id"], source="ADMIN"
             )
             assert answer.status_code == 201, answer.text
         held = await client.post(
