@@ -242,9 +242,7 @@ async def _settle() -> None:
 async def test_waiting_bookings_go_as_the_next_batch_one_per_day() -> None:
     batcher, writes = Batcher(most_rows=3, writers=1), _Writes()
     keys = ["a", "b", "b", "c", "d", "e"]
-    tasks = [
-        asyncio.create_task(batcher.write({"n": n}, key, writes)) for n, key in enumerate(keys)
-    ]
+    tasks = [asyncio.create_task(batcher.run({"n": n}, key, writes)) for n, key in enumerate(keys)]
     await _settle()
     writes.gate.set()
     assert await asyncio.gather(*tasks) == [f"written {n}" for n in range(6)]
@@ -254,7 +252,7 @@ async def test_waiting_bookings_go_as_the_next_batch_one_per_day() -> None:
 
 async def test_a_failed_batch_writes_each_alone_and_the_error_stays_its_own() -> None:
     batcher, writes = Batcher(most_rows=8, writers=1), _Writes(poison=2)
-    tasks = [asyncio.create_task(batcher.write({"n": n}, n, writes)) for n in range(4)]
+    tasks = [asyncio.create_task(batcher.run({"n": n}, n, writes)) for n in range(4)]
     await _settle()
     writes.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -267,9 +265,9 @@ async def test_a_failed_batch_writes_each_alone_and_the_error_stays_its_own() ->
 
 async def test_a_cancelled_writer_still_writes_its_batch_and_hands_on() -> None:
     batcher, writes = Batcher(most_rows=8, writers=1), _Writes()
-    leader = asyncio.create_task(batcher.write({"n": 0}, 0, writes))
+    leader = asyncio.create_task(batcher.run({"n": 0}, 0, writes))
     await _settle()
-    followers = [asyncio.create_task(batcher.write({"n": n}, n, writes)) for n in (1, 2)]
+    followers = [asyncio.create_task(batcher.run({"n": n}, n, writes)) for n in (1, 2)]
     await _settle()
     leader.cancel()
     await _settle()
@@ -282,9 +280,9 @@ async def test_a_cancelled_writer_still_writes_its_batch_and_hands_on() -> None:
     assert writes.batches == [[0], [1, 2]]
     # A follower cancelled while it waits leaves the queue; the batcher is free again.
     writes.gate.clear()
-    first = asyncio.create_task(batcher.write({"n": 3}, 3, writes))
+    first = asyncio.create_task(batcher.run({"n": 3}, 3, writes))
     await _settle()
-    gone = asyncio.create_task(batcher.write({"n": 4}, 4, writes))
+    gone = asyncio.create_task(batcher.run({"n": 4}, 4, writes))
     await _settle()
     gone.cancel()
     writes.gate.set()

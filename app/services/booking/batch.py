@@ -41,7 +41,7 @@ Row = Mapping[str, object]
 In = TypeVar("In")
 Out = TypeVar("Out")
 # Runs rows with one statement on a request's connection, answering one result per row.
-Write = Callable[[Sequence[In]], Awaitable[list[Out]]]
+Run = Callable[[Sequence[In]], Awaitable[list[Out]]]
 
 # Rows per statement (the largest VALUES list): past this the statement's fixed cost is already
 # spread thin.
@@ -56,15 +56,15 @@ WRITERS = 1
 
 
 class _Turn(enum.Enum):
-    LEAD = "write the next batch"
-    ALONE = "the batch failed: write this row alone"
+    LEAD = "run the next batch"
+    ALONE = "the batch failed: run this row alone"
 
 
 @dataclass(eq=False, slots=True)
 class _Waiting(Generic[In, Out]):
     row: In
     key: Hashable
-    write: Write[In, Out]
+    run: Run[In, Out]
     answer: asyncio.Future[Out | _Turn]
 
 
@@ -83,15 +83,15 @@ class Batcher(Generic[In, Out]):
         self._writing = 0
         self._waiting: deque[_Waiting[In, Out]] = deque()
 
-    async def write(self, row: In, key: Hashable, write: Write[In, Out]) -> Out:
+    async def run(self, row: In, key: Hashable, run: Run[In, Out]) -> Out:
         """Run `row` with the next batch, which holds one row per `key` (a booking's
-        doctor-day); `write` runs rows on this request's connection, should this request be
+        doctor-day); `run` runs rows on this request's connection, should this request be
         the one to run a batch."""
         if self._writing < self._writers:
             self._writing += 1
-            return await self._lead(_Waiting(row, key, write, _settled()))
+            return await self._lead(_Waiting(row, key, run, _settled()))
         answer: asyncio.Future[Out | _Turn] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(row, key, write, answer)
+        waiting = _Waiting(row, key, run, answer)
         self._waiting.append(waiting)
         try:
             outcome = await waiting.answer
@@ -104,14 +104,14 @@ class Batcher(Generic[In, Out]):
         if outcome is _Turn.LEAD:
             return await self._lead(waiting)
         if outcome is _Turn.ALONE:
-            return (await write([row]))[0]
+            return (await run([row]))[0]
         return outcome
 
     async def _lead(self, own: _Waiting[In, Out]) -> Out:
         try:
             batch = [own, *self._take(own.key)]
             self._observe(len(batch))
-            written = asyncio.ensure_future(own.write([w.row for w in batch]))
+            written = asyncio.ensure_future(own.run([w.row for w in batch]))
             cancelled = await _finish(written)
         finally:
             self._hand_on()
@@ -125,7 +125,7 @@ class Batcher(Generic[In, Out]):
             return written.result()[0]
         if len(batch) == 1:
             raise error
-        return (await own.write([own.row]))[0]
+        return (await own.run([own.row]))[0]
 
     def _take(self, key: Hashable) -> list[_Waiting[In, Out]]:
         """Waiting rows for the batch, oldest first, one per key."""
@@ -144,7 +144,7 @@ class Batcher(Generic[In, Out]):
         return taken
 
     def _hand_on(self) -> None:
-        """A batch is written: the oldest waiting booking writes the next one."""
+        """A batch has run: the oldest waiting row's request runs the next one."""
         while self._waiting:
             waiting = self._waiting.popleft()
             if not waiting.answer.done():

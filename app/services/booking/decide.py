@@ -108,7 +108,7 @@ async def _read_day(
 
     day = CalendarWanted(wanted.doctor_id, wanted.date, wanted.date, exclude_hold)
     # Every read is its own row: a key of its own never makes it wait for a later batch.
-    found: DoctorCalendar | None = await batch.batcher("read").write(day, object(), read)
+    found: DoctorCalendar | None = await batch.batcher("read").run(day, object(), read)
     if found is None:
         raise NotFound(f"Doctor {wanted.doctor_id} was not found.")
     return found

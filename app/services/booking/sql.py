@@ -287,7 +287,7 @@ async def book_if_current(session: AsyncSession, row: Row) -> AppointmentRead | 
 
     if commits_at_once(session):
         key = (row["doctor_id"], row["day"])
-        written = await batch.batcher("write").write(row, key, write)
+        written = await batch.batcher("write").run(row, key, write)
     else:
         (written,) = await write([row])
     return outcome(written, row)
