@@ -68,12 +68,17 @@ _DOCTOR_COLUMNS = (
     + "".join(f"d.{column}, " for column in RULE_COLUMNS)
     + "d.visit_type_ids, d.schedule_version"
 )
-_DAY_VERSIONS = """
+
+
+def _day_versions(first: str = ":first", last: str = ":last") -> str:
+    """The versions (`v`) of the doctor `d`'s days from `first` to `last`."""
+    return f"""
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(version) AS versions
              FROM doctor_days
-            WHERE doctor_id = d.id AND date BETWEEN :first AND :last) v ON true
+            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}) v ON true
 """
+
 
 # Holds that count: the engine drops those expired by its own "now"; this only prunes.
 _ACTIVE_HOLD = "status = 'active' AND expires_at > now()"
@@ -83,7 +88,7 @@ _ACTIVE_HOLD = "status = 'active' AND expires_at > now()"
 _DOCTOR_VERSIONS = Sql(
     f"""
     SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions
-      FROM doctors d {_DAY_VERSIONS}
+      FROM doctors d {_day_versions()}
      WHERE d.id = :doctor_id
     """,
     standalone=True,
@@ -102,11 +107,7 @@ def _calendar_text(doctors: str, first: str, last: str, exclude_hold: str) -> st
            o.days AS override_days, o.windows AS override_windows, h.days AS holidays,
            k.days AS hold_days, k.starts AS hold_starts, k.ends AS hold_ends,
            k.expiries AS hold_expiries
-      FROM {doctors}
-      LEFT JOIN LATERAL (
-           SELECT array_agg(date) AS days, array_agg(version) AS versions
-             FROM doctor_days
-            WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}) v ON true
+      FROM {doctors} {_day_versions(first, last)}
       LEFT JOIN LATERAL (
            SELECT array_agg(date) AS days, array_agg(start_time) AS starts,
                   array_agg(end_time) AS ends
@@ -429,7 +430,7 @@ def _matching_doctors(where: str) -> Sql:
     return Sql(
         f"""
         SELECT {_DOCTOR_COLUMNS}, v.days AS version_days, v.versions AS day_versions
-          FROM doctors d {_DAY_VERSIONS}
+          FROM doctors d {_day_versions()}
          WHERE {where}
          ORDER BY d.name, d.id
         """,
