@@ -16,7 +16,9 @@ What keeps a batch the same as writing each booking alone:
 - A batch runs on the connection of one of the requests it writes for, so it never waits
   for the pool while those requests hold their connections.
 - A batch whose statement fails committed nothing; each of its bookings is then written
-  alone, so an error is its own request's.
+  alone, so an error is its own request's. (If the connection drops after the commit but
+  before the answer, the bookings are written and each written alone finds its day moved and
+  its slot taken, as a retry of a single booking would after a lost answer.)
 - A batch is written to its end even if the request that runs it is cancelled: the other
   rows are other requests' bookings.
 
