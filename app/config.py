@@ -19,6 +19,7 @@ DEFAULT_GOOGLE_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
 # How much of the patient a Google event shows: `full` (name and mobile), `name`, or `none`
 # (no name, phone or e-mail; the appointment id only), so a clinic chooses what reaches Google.
 EventDetails = Literal["full", "name", "none"]
+PlanCacheMode = Literal["auto", "force_generic_plan", "force_custom_plan"]
 
 
 class SettingsError(Exception):
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_statement_timeout_ms: int = Field(default=15000, ge=0)
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # PostgreSQL's `plan_cache_mode` on every connection. Left at `auto`, it plans each prepared
+    # statement's first five runs on each connection for their values before it keeps one
+    # plan: the booking statement comes in five sizes on twenty connections per worker, and in
+    # a ten-second burst a quarter of its runs were still planned anew (see BENCHMARKS.md).
+    # Every hot statement keeps the generic plan once `auto` has tried it.
+    db_plan_cache_mode: PlanCacheMode = "force_generic_plan"
 
     dispatcher_enabled: bool = True
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0, le=300)

@@ -66,6 +66,7 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
                 "application_name": "clinic-booking",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
                 "lock_timeout": str(settings.db_statement_timeout_ms),
+                "plan_cache_mode": settings.db_plan_cache_mode,
             },
         },
     )
@@ -259,8 +260,8 @@ _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 # take them as a VALUES list, in one of these sizes, the unused rows empty (all NULL). A VALUES
 # list tells the plan PostgreSQL keeps how many rows come; rows as arrays, of a length a kept
 # plan cannot know, made PostgreSQL plan such a statement anew on every execution, which cost
-# more than running it. A few sizes, not one per count: PostgreSQL plans each statement five
-# times on every connection before it keeps a plan.
+# more than running it. A few sizes, not one per count: each size is one more statement to
+# prepare on every connection (and, with `DB_PLAN_CACHE_MODE=auto`, to plan five times).
 VALUES_SIZES = (1, 2, 4, 8, 16)
 
 

@@ -128,3 +128,35 @@ async def test_a_read_session_gives_its_connection_back_used_or_not(
             assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(("mode", "plans"), [("force_generic_plan", (1, 0)), ("auto", (0, 1))])
+async def test_connections_plan_statements_as_configured(
+    db: AsyncEngine, database_url: str, mode: str, plans: tuple[int, int]
+) -> None:
+    """`DB_PLAN_CACHE_MODE` reaches every pooled connection: by default a prepared statement's
+    first run already uses the plan PostgreSQL keeps; `auto` plans it for its values first."""
+    settings = Settings(_env_file=None, db_plan_cache_mode=mode)  # type: ignore[call-arg]
+    engine = create_engine(settings, database_url)
+    sessions = create_sessionmaker(engine)
+    probe = Sql(
+        "SELECT count(*) AS n FROM visit_types WHERE duration_minutes > :d", standalone=True
+    )
+    try:
+        async with unit_of_work(sessions) as session:
+            assert (await fetchrow(session, probe, d=5))["n"] == 0
+            counted = await fetchrow(
+                session,
+                Sql(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE 'SELECT count(*) AS n FROM visit_types%'",
+                    standalone=True,
+                ),
+            )
+            setting = await fetchrow(
+                session, Sql("SELECT current_setting('plan_cache_mode') AS m", standalone=True)
+            )
+        assert setting["m"] == mode
+        assert (counted["generic_plans"], counted["custom_plans"]) == plans
+    finally:
+        await engine.dispose()
