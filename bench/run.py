@@ -256,9 +256,8 @@ async def contended(
 
 
 def combined(name: str, bursts: list[Phase]) -> Phase:
-    """One phase from its bursts: the mean rate, the median p50 and p99, the worst p99. Each
-    burst's first requests wait while wrk opens its connections, so a burst's p99 is higher
-    than that of a phase run in one go."""
+    """One phase from its bursts: the mean rate, the median p50 and p99 (so one burst's stall
+    does not stand for the phase), and each burst's p99."""
     statuses: Counter[str] = Counter()
     for burst in bursts:
         statuses.update(burst.statuses)
@@ -466,7 +465,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     phase = measure(name, base, rotations(lines[name], pairs))
                     phase.remembered_share = remembered_share(before, availability_reads(base))
                 # Bookings of their own first, as the reads had: each connection's first runs
-                # of the booking statements are planned by PostgreSQL, once per statement size
+                # of the booking statements prepare them, once per statement size
                 # (`database.VALUES_SIZES`), and a running service has long paid for that.
                 cut = min(BOOKING_WARMUP, len(lines["booking"]) // 4)
                 warm, booking = lines["booking"][:cut], lines["booking"][cut:]
