@@ -22,8 +22,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
+from asyncpg.transaction import Transaction
 from fastapi import Depends, Request
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import DBAPIError
@@ -92,47 +92,118 @@ def create_read_sessionmaker(engine: AsyncEngine) -> Sessions:
 async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """A session whose work commits when the block ends, or rolls back when it raises.
 
-    The session is bound to a connection checked out here. `standalone` statements run on it
-    without the session opening a transaction, and a session that did nothing else is neither
-    committed nor closed: that bookkeeping (a greenlet switch each, and the autobegun
-    transaction a commit opens) cost a booking, which is two standalone statements, a fifth
-    of its CPU (BENCHMARKS.md). Anything else (the ORM, other statements) opens the
-    session's transaction on the same connection, so a unit never holds two.
+    The session is bound to a connection checked out here, and its hand-written statements
+    run on that connection's asyncpg connection (`driver`). The unit opens no transaction
+    until something needs one: `standalone` statements run at once without one, and a
+    session that did nothing else is neither committed nor closed. That bookkeeping (a
+    greenlet switch each, and the BEGIN and COMMIT round trips) cost a booking, which is two
+    standalone statements, a fifth of its CPU (BENCHMARKS.md). Anything else opens the unit's
+    transaction on the same connection, so a unit never holds two.
     """
     bind = sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        # Sessions made on a connection already (the tests' rollback mode: each unit a
-        # SAVEPOINT on it): every statement runs in the session's transaction.
-        async with _committed(sessions()) as session:
+    async with _checked_out(bind) as connection:
+        unit = _Unit(connection, lent=connection is bind)
+        session = sessions(bind=connection, info={_UNIT: unit})
+        try:
             yield session
-        return
-    async with bind.connect() as connection:
-        # Read off the checked-out connection: `get_raw_connection()` would cost a greenlet switch.
-        assert connection.sync_connection is not None  # set once connected
-        adapter = connection.sync_connection.connection.dbapi_connection
-        if not isinstance(adapter, AsyncAdapt_asyncpg_connection):
-            raise TypeError("the database driver is not asyncpg")
-        async with _committed(sessions(bind=connection, info={_UNIT_ADAPTER: adapter})) as session:
-            yield session
+            if _has_work(session):
+                await session.commit()
+            if unit.transaction is not None:
+                await unit.transaction.commit()
+        except BaseException:
+            await _roll_back(session, unit)
+            raise
+        finally:
+            unit.transaction = None
+            if _has_work(session) or session.sync_session.identity_map:
+                await session.close()
+            if not unit.lent and unit.driver.is_in_transaction():
+                # Never give the pool a connection inside a transaction (a commit or rollback
+                # cut short): the next request would run in it.
+                await connection.invalidate()
 
 
-@asynccontextmanager
-async def _committed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+class _Unit:
+    """What a unit of work's session keeps beside SQLAlchemy's state (`Session.info`).
+
+    Hand-written statements go straight to `driver`; the transaction they need is begun
+    through asyncpg's own API (`transaction`), because SQLAlchemy's driver adapter begins
+    its transaction only with the first statement sent through it. When the ORM then sends
+    one, the adapter's transaction nests in this one (asyncpg makes it a SAVEPOINT); when the
+    ORM came first, the driver's statements run in the adapter's transaction.
+    """
+
+    __slots__ = ("connection", "driver", "lent", "transaction")
+
+    def __init__(self, connection: AsyncConnection, *, lent: bool) -> None:
+        self.connection = connection
+        self.driver = _driver_of(connection)
+        # A connection the sessions are bound to is lent by its owner (the tests' rollback
+        # mode: one connection in a transaction for the whole test); the unit's own
+        # transaction is then a SAVEPOINT in the owner's.
+        self.lent = lent
+        self.transaction: Transaction | None = None
+
+    async def begin(self) -> None:
+        self.transaction = self.driver.transaction()
+        await self.transaction.start()
+
+
+async def _roll_back(session: AsyncSession, unit: _Unit) -> None:
     try:
-        yield session
-        if _has_work(session):
-            await session.commit()
-    except BaseException:
         if _has_work(session):
             await session.rollback()
-        raise
     finally:
-        if _has_work(session) or session.sync_session.identity_map:
-            await session.close()
+        transaction, unit.transaction = unit.transaction, None
+        if transaction is not None and not unit.driver.is_closed():
+            await transaction.rollback()
 
 
 def _has_work(session: AsyncSession) -> bool:
     return session.in_transaction() or bool(session.new or session.deleted or session.dirty)
+
+
+@asynccontextmanager
+async def _checked_out(bind: object) -> AsyncIterator[AsyncConnection]:
+    """A connection from the sessions' engine, or the one they are bound to (lent, not closed)."""
+    if isinstance(bind, AsyncConnection):
+        yield bind
+        return
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("sessions are bound to an engine or a connection")
+    connection = await _connect(bind)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+# Requests of this process inside a pool checkout: waiting for a connection while the pool
+# is exhausted (`metrics.sample_pool`; SQLAlchemy's pool does not count its waiters).
+_checkouts = 0
+
+
+def checkouts_waiting() -> int:
+    return _checkouts
+
+
+async def _connect(engine: AsyncEngine) -> AsyncConnection:
+    global _checkouts
+    _checkouts += 1
+    try:
+        return await engine.connect()
+    finally:
+        _checkouts -= 1
+
+
+def _driver_of(connection: AsyncConnection) -> asyncpg.Connection:
+    # Public API all the way (`Connection.connection`, `driver_connection`), read off the
+    # connection already checked out: `get_raw_connection()` would cost a greenlet switch.
+    assert connection.sync_connection is not None  # set once connected
+    raw = connection.sync_connection.connection.driver_connection
+    if not isinstance(raw, asyncpg.Connection):
+        raise TypeError("the database driver is not asyncpg")
+    return raw
 
 
 async def _request_unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -185,20 +256,17 @@ SessionDep = Annotated[AsyncSession, Depends(_request_unit_of_work, scope="funct
 ReadSessionDep = Annotated[AsyncSession, Depends(_request_reads)]
 
 
-# Where a session keeps its driver connection between statements (`Session.info`).
-_READ_CONNECTION = "read_connection"  # READS: the pooled connection it checked out
+# What a session keeps for its driver statements (`Session.info`).
+_UNIT = "unit"  # a unit of work: its `_Unit`
+_READ_CONNECTION = "read_connection"  # READS: the pooled connection it checked out, if any
 _READ_DRIVER = "read_driver"  # READS: that connection's asyncpg connection
-_UNIT_ADAPTER = "unit_adapter"  # a unit of work: the asyncpg adapter of its bound connection
-_UNIT_DRIVER = "unit_driver"  # a unit of work: (its transaction, the asyncpg adapter)
 
 
 def commits_at_once(session: AsyncSession) -> bool:
     """Whether a `standalone` statement on this unit of work's session would run, and commit,
-    by itself now: no transaction is open on it."""
-    if session.sync_session.get_transaction() is not None:
-        return False
-    bound = session.info.get(_UNIT_ADAPTER)
-    return bound is not None and bound._transaction is None
+    by itself now: the unit has opened no transaction."""
+    unit: _Unit | None = session.info.get(_UNIT)
+    return unit is not None and unit.transaction is None and not session.in_transaction()
 
 
 async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.Connection:
@@ -206,11 +274,9 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
 
     For the hottest statements only: on them SQLAlchemy's statement layer costs more CPU than
     the round trip itself (see BENCHMARKS.md).
-    - A unit of work's statements run inside its transaction. SQLAlchemy's asyncpg adapter
-      sends BEGIN lazily, with the first statement that goes through it; statements sent
-      straight to the driver would bypass that and run outside the transaction, so it is
-      started here, unless the statement is `standalone` and no transaction is open yet:
-      then it runs at once (see `Sql`), saving the BEGIN and COMMIT round trips.
+    - A unit of work's statements run inside its transaction, begun here if none is open
+      (`_Unit`), unless the statement is `standalone` and the unit has opened none yet: then
+      it runs at once (see `Sql`), saving the BEGIN and COMMIT round trips.
     - A session that only reads (`READS`) runs them without a transaction, on a connection
       it checks out of the pool directly: going through the session's transaction bookkeeping
       for a statement that needs none cost the hottest read a tenth of its time.
@@ -218,39 +284,34 @@ async def driver(session: AsyncSession, *, standalone: bool = False) -> asyncpg.
     if session.info.get(READS):
         reader: asyncpg.Connection | None = session.info.get(_READ_DRIVER)
         if reader is None:
-            engine = session.bind
-            if not isinstance(engine, AsyncEngine):
-                raise TypeError("a read session is bound to an engine")
-            connection = await engine.connect()
-            session.info[_READ_CONNECTION] = connection
-            # Read off the checked-out connection: `get_raw_connection()` is a greenlet switch.
-            assert connection.sync_connection is not None  # set once connected
-            reader = connection.sync_connection.connection.driver_connection
-            if not isinstance(reader, asyncpg.Connection):
-                raise TypeError("the database driver is not asyncpg")
-            session.info[_READ_DRIVER] = reader
+            reader = await _open_reads(session)
         return reader
-    # The session's connection is looked up once per transaction: asking the session for it
-    # again costs more than the statement's own driver work.
-    transaction = session.sync_session.get_transaction()
-    if transaction is None and standalone:
-        bound = session.info.get(_UNIT_ADAPTER)
-        if bound is not None and bound._transaction is None:
-            unbegun: asyncpg.Connection = bound._connection
-            return unbegun
-    known = session.info.get(_UNIT_DRIVER)
-    if known is None or transaction is None or known[0] is not transaction:
-        pooled = await (await session.connection()).get_raw_connection()
-        adapter = pooled.dbapi_connection
-        if not isinstance(adapter, AsyncAdapt_asyncpg_connection):
-            raise TypeError("the database driver is not asyncpg")
-        known = (session.sync_session.get_transaction(), adapter)
-        session.info[_UNIT_DRIVER] = known
-    adapter = known[1]
-    if adapter._transaction is None and not standalone:
-        await adapter._start_transaction()
-    raw: asyncpg.Connection = adapter._connection
-    return raw
+    unit: _Unit | None = session.info.get(_UNIT)
+    if unit is None:
+        raise TypeError("hand-written statements run in a unit of work or a read session")
+    if unit.transaction is None:
+        if not session.in_transaction():
+            if standalone:
+                return unit.driver
+            await unit.begin()
+        elif not unit.driver.is_in_transaction():
+            # The session has begun, but its driver adapter sends BEGIN only with the ORM's
+            # first statement, and none has gone yet.
+            await unit.begin()
+    return unit.driver
+
+
+async def _open_reads(session: AsyncSession) -> asyncpg.Connection:
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        connection = bind  # lent (the tests' rollback mode): used, never closed
+    elif isinstance(bind, AsyncEngine):
+        connection = session.info[_READ_CONNECTION] = await _connect(bind)
+    else:
+        raise TypeError("a read session is bound to an engine or a connection")
+    reader = _driver_of(connection)
+    session.info[_READ_DRIVER] = reader
+    return reader
 
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
@@ -367,8 +428,10 @@ async def _discard_if_broken(session: AsyncSession, connection: asyncpg.Connecti
         if pooled is not None:
             await pooled.invalidate()
         return
-    session.info.pop(_UNIT_DRIVER, None)
-    await (await session.connection()).invalidate()
+    unit: _Unit | None = session.info.get(_UNIT)
+    if unit is not None:
+        unit.transaction = None
+        await unit.connection.invalidate()
 
 
 def violated_constraint(exc: DBAPIError | asyncpg.PostgresError) -> str | None:

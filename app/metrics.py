@@ -104,20 +104,12 @@ def render() -> tuple[bytes, str]:
     return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST
 
 
-def sample_pool(pool: Any) -> None:
-    in_use = pool.checkedout()
-    DB_POOL.labels("in_use").set(in_use)
+def sample_pool(pool: Any, waiting: int) -> None:
+    """Read at scrape time: SQLAlchemy's pool counts what it holds; `waiting` is the count of
+    requests inside a checkout (`database.checkouts_waiting`), which the pool does not keep."""
+    DB_POOL.labels("in_use").set(pool.checkedout())
     DB_POOL.labels("idle").set(pool.checkedin())
-    DB_POOL.labels("waiting").set(_pool_waiters(pool))
-
-
-def _pool_waiters(pool: Any) -> int:
-    # SQLAlchemy exposes no waiter count; its async queue is an asyncio.Queue whose pending
-    # getters are exactly the requests waiting for a connection.
-    try:
-        return len(pool._pool._queue._getters)
-    except AttributeError:
-        return 0
+    DB_POOL.labels("waiting").set(waiting)
 
 
 REPLICA_LAG = Gauge(

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
-from app.database import async_url
+from app.database import READS, async_url
 from app.launcher import migrate
 from app.main import create_app
 from tests.browser import browser, browser_session, page  # noqa: F401  (shared fixtures)
@@ -170,6 +170,10 @@ async def connection(
         )
     async with engine.connect() as conn:
         await conn.begin()
+        # SQLAlchemy's driver adapter sends BEGIN with the first statement: send one now, so
+        # that every unit of work of the app nests in this transaction (a SAVEPOINT), whether
+        # its first statement goes through the ORM or straight to the driver.
+        await conn.execute(text("SELECT 1"))
         try:
             yield conn
         finally:
@@ -177,15 +181,17 @@ async def connection(
 
 
 def bind_to_connection(app: FastAPI, connection: AsyncConnection) -> None:
-    """Make every unit of work of `app`, the read-only ones too, a SAVEPOINT on `connection`."""
-    sessions = async_sessionmaker(
-        bind=connection,
-        expire_on_commit=False,
-        autoflush=False,
-        join_transaction_mode="create_savepoint",
-    )
-    app.state.sessionmaker = sessions
-    app.state.read_sessionmaker = sessions
+    """Lend `connection` to every session of `app`: each unit of work is a SAVEPOINT on it,
+    and read sessions read on it. The app's code takes the same path as on its own pool
+    (`app/database.py`): only where the connection comes from differs."""
+    options: dict[str, Any] = {
+        "bind": connection,
+        "expire_on_commit": False,
+        "autoflush": False,
+        "join_transaction_mode": "create_savepoint",
+    }
+    app.state.sessionmaker = async_sessionmaker(**options)
+    app.state.read_sessionmaker = async_sessionmaker(**options, info={READS: True})
 
 
 async def started_app(

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.database import driver
+from app.database import driver, unit_of_work
 from app.schemas.appointment import AppointmentCreate
 from app.services import booking_service
 from app.services.context import Caller, Clinic
@@ -405,6 +405,10 @@ async def test_two_dispatchers_never_deliver_one_job_twice(
         await lifespan.__aexit__(None, None, None)
 
 
+class _RolledBack(Exception):
+    """Raised to roll a unit of work back."""
+
+
 async def test_rolled_back_booking_never_reaches_google(
     db: AsyncEngine, database_url: str, google: FakeGoogle, credentials: Path
 ) -> None:
@@ -418,19 +422,20 @@ async def test_rolled_back_booking_never_reaches_google(
         clinic = Clinic(
             settings.timezone, dt.datetime.now(settings.timezone), None, calendar_enabled=True
         )
-        async with app.state.sessionmaker() as session:
-            # A unit of work whose transaction is already open (as when the edge has claimed an
-            # Idempotency-Key): the booking joins it and goes when it rolls back.
-            await session.execute(text("SELECT 1"))
-            data = AppointmentCreate.model_validate(
-                booking_payload(doctor["id"], next_weekday(0), "10:00")
-            )
-            await booking_service.book(session, data, Caller("agent"), clinic)
-            queued = await (await driver(session)).fetchval("SELECT count(*) FROM outbox_jobs")
-            assert queued == 1
-            async with db.connect() as conn:  # not visible outside the transaction
-                assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
-            await session.rollback()
+        with pytest.raises(_RolledBack):
+            async with unit_of_work(app.state.sessionmaker) as session:
+                # A unit of work whose transaction is already open (as when the edge has claimed
+                # an Idempotency-Key): the booking joins it and goes when it rolls back.
+                await session.execute(text("SELECT 1"))
+                data = AppointmentCreate.model_validate(
+                    booking_payload(doctor["id"], next_weekday(0), "10:00")
+                )
+                await booking_service.book(session, data, Caller("agent"), clinic)
+                queued = await (await driver(session)).fetchval("SELECT count(*) FROM outbox_jobs")
+                assert queued == 1
+                async with db.connect() as conn:  # not visible outside the transaction
+                    assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0
+                raise _RolledBack
         await _dispatcher(app, settings, database_url, "d").run_until_idle()
         async with db.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM outbox_jobs")) == 0

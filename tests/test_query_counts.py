@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,9 @@ async def counting(connection: AsyncConnection) -> AsyncIterator[list[str]]:
     driver.add_query_logger(driver_record)
     try:
         yield statements
+        # asyncpg hands each logged query to its loggers with `call_soon`: let the loop run
+        # them, or the block's last statement would be counted after the count is taken.
+        await asyncio.sleep(0)
     finally:
         event.remove(sync_connection, "before_cursor_execute", record)
         driver.remove_query_logger(driver_record)

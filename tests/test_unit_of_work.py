@@ -1,6 +1,6 @@
-"""The unit of work (app/database.py) in committed mode: one connection per unit, whatever mix
-of standalone statements, driver statements and ORM work it runs, and the commit/rollback
-rules the services rely on."""
+"""The unit of work (app/database.py): one connection per unit, whatever mix of standalone
+statements, driver statements and ORM work it runs, and the commit/rollback rules the services
+rely on, on the pool and on a connection the tests' rollback mode lends."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from app.config import Settings
 from app.database import (
     Sql,
+    commits_at_once,
     create_engine,
     create_sessionmaker,
     execute,
@@ -158,5 +161,68 @@ async def test_connections_plan_statements_as_configured(
             )
         assert setting["m"] == mode
         assert (counted["generic_plans"], counted["custom_plans"]) == plans
+    finally:
+        await engine.dispose()
+
+
+async def test_a_unit_on_a_lent_connection_takes_the_same_path(
+    connection: AsyncConnection,
+) -> None:
+    """Rollback mode lends the test's connection: a unit opens no transaction until it needs
+    one, exactly as on the pool (so bookings there go through the batcher too), and the
+    transaction it opens is a SAVEPOINT that rolls back alone."""
+    sessions = async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(sessions) as session:
+            assert commits_at_once(session)
+            await execute(session, _STANDALONE_INSERT, id=uuid.uuid4(), name="at once")
+            assert commits_at_once(session)
+            await execute(session, _INSERT, id=uuid.uuid4(), name="rolled back")
+            assert not commits_at_once(session)
+            session.add(VisitType(name="rolled back (orm)", duration_minutes=20))
+            await session.flush()
+            raise RuntimeError("the unit fails")
+    async with unit_of_work(sessions) as session:
+        session.add(VisitType(name="orm first", duration_minutes=20))
+        await session.flush()
+        assert not commits_at_once(session)
+        await execute(session, _INSERT, id=uuid.uuid4(), name="after the orm")
+    names = set((await connection.execute(text("SELECT name FROM visit_types"))).scalars())
+    assert names == {"at once", "orm first", "after the orm"}
+
+
+async def test_a_booking_in_rollback_mode_is_written_by_the_batcher(
+    client: httpx.AsyncClient,
+) -> None:
+    def written() -> float:
+        value = REGISTRY.get_sample_value("booking_batch_rows_count", {"kind": "write"})
+        return value or 0.0
+
+    doctor = await create_doctor(client)
+    before = written()
+    booked = await client.post(
+        "/api/v1/appointments/", json=booking_payload(doctor["id"], next_weekday(1), "09:00")
+    )
+    assert booked.status_code == 201, booked.text
+    assert written() == before + 1
+
+
+async def test_a_unit_begun_without_a_statement_still_runs_driver_statements_inside_it(
+    db: AsyncEngine, database_url: str
+) -> None:
+    """The session's transaction has begun, but SQLAlchemy's adapter sends BEGIN only with
+    its first statement: the driver's statement must not run, and commit, outside it."""
+    engine = create_engine(Settings(_env_file=None), database_url)  # type: ignore[call-arg]
+    sessions = create_sessionmaker(engine)
+    try:
+        with pytest.raises(RuntimeError):
+            async with unit_of_work(sessions) as session:
+                await session.connection()
+                await execute(session, _STANDALONE_INSERT, id=uuid.uuid4(), name="in it")
+                raise RuntimeError("the unit fails")
+        assert await _names(db) == set()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()

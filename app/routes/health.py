@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from app import metrics
 from app.config import Settings
+from app.database import checkouts_waiting
 from app.services.outbox import jobs
 
 router = APIRouter(tags=["health"])
@@ -41,7 +42,7 @@ def _mirrors(settings: Settings) -> dict[str, str]:
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus text format; outbox and pool gauges are read at scrape time."""
-    metrics.sample_pool(request.app.state.engine.pool)
+    metrics.sample_pool(request.app.state.engine.pool, checkouts_waiting())
     try:
         async with request.app.state.read_sessionmaker() as session:
             depth = await jobs.depth(session)
