@@ -17,11 +17,11 @@ from pydantic import Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from app.adapters import clinic_of
 from app.agent import speech
 from app.database import unit_of_work
-from app.error_handlers import database_failure, validation_body
+from app.error_bodies import database_failure, validation_body
 from app.errors import InvalidInput, ServiceError
-from app.routes.deps import clinic_of, given_date, given_id
 from app.schemas.appointment import (
     AppointmentCreate,
     AppointmentRead,
@@ -31,6 +31,7 @@ from app.schemas.appointment import (
     RescheduleRequest,
     Slot,
 )
+from app.schemas.arguments import given_date, given_id
 from app.schemas.common import check_text
 from app.schemas.doctor import DoctorRead
 from app.schemas.hold import TTL_DEFAULT_SECONDS, HoldCreate
