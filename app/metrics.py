@@ -91,6 +91,12 @@ DB_POOL = Gauge(
 )
 
 
+def count_refusal(status: int, code: str) -> None:
+    """A `ServiceError` answered, by a REST route or an MCP tool: a 409 counts in `CONFLICTS`."""
+    if status == 409:
+        CONFLICTS.labels(code).inc()
+
+
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
 

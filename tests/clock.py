@@ -1,4 +1,4 @@
-"""The clinic's clock, moved by a test: the service reads "now" through `deps.clinic_now`."""
+"""The clinic's clock, moved by a test: the service reads "now" through `adapters.clinic_now`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.routes import deps
+from app import adapters
 
 
 class Clock:
@@ -26,6 +26,6 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     moved = Clock()
-    real = deps.clinic_now
-    monkeypatch.setattr(deps, "clinic_now", lambda settings: real(settings) + moved.offset)
+    real = adapters.clinic_now
+    monkeypatch.setattr(adapters, "clinic_now", lambda settings: real(settings) + moved.offset)
     yield moved

@@ -4,8 +4,10 @@ against a real service process: the phone agent's whole conversation and its fai
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import API_KEY
-from tests.factories import doctor_payload, next_weekday
+from tests.factories import booking_payload, doctor_payload, next_weekday
 from tests.servers import service_processes
 
 TOOLS = {
@@ -256,3 +258,82 @@ async def test_mcp_needs_a_key(service: str) -> None:
         for method in ("GET", "DELETE"):
             refused = await client.request(method, "/mcp", headers={"X-API-Key": API_KEY})
             assert refused.status_code == 405 and refused.json()["code"] == "method_not_allowed"
+
+
+def counted(metrics_text: str) -> Counter[str]:
+    """Every counter and histogram sample of the service's own metrics, by name and labels;
+    not the HTTP ones, which count by route (all of MCP is one route, `/mcp`)."""
+    kinds: dict[str, str] = {}
+    found: Counter[str] = Counter()
+    for line in metrics_text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, family, kind = line.split(" ", 3)
+            kinds[family] = kind
+            continue
+        match = re.match(r"^([a-z_]+)(\{.*\})? (\S+)$", line)
+        if match is None:
+            continue
+        name = match.group(1)
+        family = re.sub(r"_(total|bucket|count|sum|created)$", "", name)
+        if (
+            kinds.get(family, kinds.get(name)) in {"counter", "histogram"}
+            and not name.endswith("_created")  # when a label was first seen, not a count
+            and not name.startswith(("http_", "process_", "python_"))
+        ):
+            found[name + (match.group(2) or "")] += float(match.group(3))
+    return found
+
+
+async def test_changes_through_mcp_move_the_metrics_rest_moves(
+    db: AsyncEngine, service: str
+) -> None:
+    """A booking, a refused booking, a move and a cancel, once over REST and once through the
+    tools: every counter moves by the same amount either way."""
+    day = next_weekday(2)
+    async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as rest:
+        doctor = (await rest.post("/api/v1/doctors/", json=doctor_payload())).json()
+
+        async def moved(changes: Callable[[], Awaitable[None]]) -> Counter[str]:
+            before = counted((await rest.get("/metrics")).text)
+            await changes()
+            after = counted((await rest.get("/metrics")).text)
+            after.subtract(before)
+            return +after  # only what moved
+
+        async def over_rest() -> None:
+            booked = await rest.post(
+                "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "09:00")
+            )
+            assert booked.status_code == 201, booked.text
+            taken = await rest.post(
+                "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "09:00")
+            )
+            assert taken.json()["code"] == "slot_unavailable"
+            url = f"/api/v1/appointments/{booked.json()['id']}"
+            move = {"date": day.isoformat(), "start_time": "10:00"}
+            assert (await rest.put(f"{url}/reschedule", json=move)).status_code == 200
+            assert (await rest.delete(url)).status_code == 200
+
+        async def over_mcp() -> None:
+            async with agent(service, {"X-API-Key": API_KEY}) as session:
+                slot = {"doctor_id": doctor["id"], "date": day.isoformat(), "start_time": "11:00"}
+                caller = booking_payload(doctor["id"], day, "11:00")["patient"]
+                booked = ok(await call(session, "book_appointment", **slot, patient=caller))
+                taken = await call(session, "book_appointment", **slot, patient=caller)
+                assert taken.is_error and taken.structured_content is not None
+                assert taken.structured_content["code"] == "slot_unavailable"
+                move = {"date": day.isoformat(), "start_time": "12:00"}
+                ok(
+                    await call(
+                        session, "reschedule_appointment", appointment_id=booked["id"], **move
+                    )
+                )
+                ok(await call(session, "cancel_appointment", appointment_id=booked["id"]))
+
+        through_rest = await moved(over_rest)
+        through_mcp = await moved(over_mcp)
+
+    for action in ("booked", "rescheduled", "cancelled"):
+        assert through_mcp[f'appointment_changes_total{{action="{action}"}}'] == 1
+    assert through_mcp['conflicts_total{code="slot_unavailable"}'] == 1
+    assert through_mcp == through_rest

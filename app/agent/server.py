@@ -53,7 +53,7 @@ class _Guard:
         except ServiceError as exc:
             await _refuse(exc, send)
             return
-        # Where the tools read them (`request.state`, as REST routes do).
+        # Where the tools read them (`request.state`, as REST routes do; `answers.agent_of`).
         scope.setdefault("state", {}).update(actor=key.name, role=key.role)
         await self.manager.handle_request(scope, receive, send)
 
@@ -80,7 +80,7 @@ async def _refuse(exc: ServiceError, send: Send) -> None:
 def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:
     """Serve the tools at `/mcp` on `app`; enter the returned context in the app's lifespan."""
     server = MCPServer(name="clinic-booking", instructions=INSTRUCTIONS)
-    tools.build(app, server)
+    tools.register(server)
     # Host and Origin checks guard local tools from web pages; this is a network service whose
     # callers prove themselves with an API key, reached under whatever host it is deployed at.
     server.streamable_http_app(

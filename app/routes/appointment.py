@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import QueryParams
 
+from app import adapters
 from app.database import ReadSessionDep
 from app.errors import InvalidInput
 from app.models.enums import AppointmentStatus
@@ -17,8 +18,6 @@ from app.routes.deps import (
     IdempotencyKeyHeader,
     error_responses,
     get_reading,
-    given_date,
-    given_id,
     idempotent_response,
 )
 from app.schemas.appointment import (
@@ -29,19 +28,14 @@ from app.schemas.appointment import (
     DoctorSlot,
     RescheduleRequest,
 )
+from app.schemas.arguments import given_date, given_id
 from app.schemas.common import (
     CalendarDate,
     Limit,
     json_response,
 )
 from app.security import Role, allow
-from app.services import (
-    appointment_service,
-    availability_service,
-    booking_service,
-    front_desk_service,
-    idempotency_service,
-)
+from app.services import appointment_service, availability_service, front_desk_service
 from app.services.appointment_service import AppointmentFilters
 from app.services.doctor_filters import DoctorFilters
 
@@ -137,13 +131,12 @@ async def find_earliest_slots(request: Request) -> Response:
         given_date(query.get("end_date"), "end_date"),
         default_days=14,
     )
-    filters = DoctorFilters(
+    filters = DoctorFilters.bookable(
         specialization=_text(query, "specialization", 200),
         language=_text(query, "language", 100),
         consultation_type=_text(query, "consultation_type", 100),
-        is_active=True,
-        visit_type_id=given_id(query.get("visit_type_id"), "visit_type_id"),
-        doctor_id=given_id(query.get("doctor_id"), "doctor_id"),
+        visit_type_id=query.get("visit_type_id"),
+        doctor_id=query.get("doctor_id"),
     )
     limit = _limit(query.get("limit"))
     found = await availability_service.earliest_slots(
@@ -211,18 +204,7 @@ async def book_appointment(
 ) -> Response:
     """Book a slot, or the slot a hold keeps (`hold_id`); with an `Idempotency-Key`, a retry
     replays the first answer."""
-    session, caller = change.session, change.caller
-    answer = await idempotency_service.once(
-        session,
-        caller.actor,
-        idempotency_key,
-        "book_appointment",
-        data,
-        lambda: booking_service.book(session, data, caller, change.clinic),
-    )
-    if not answer.replayed:
-        change.counted.append("booked")
-    return idempotent_response(answer)
+    return idempotent_response(await adapters.book(change, data, idempotency_key))
 
 
 async def appointment_filters(
@@ -288,10 +270,7 @@ async def list_appointment_events(
 async def reschedule_appointment(
     appointment_id: uuid.UUID, data: RescheduleRequest, change: ChangeDep
 ) -> AppointmentRead:
-    appointment = await booking_service.reschedule(
-        change.session, appointment_id, data.date, data.start_time, change.caller, change.clinic
-    )
-    change.counted.append("rescheduled")
+    appointment = await adapters.reschedule(change, appointment_id, data.date, data.start_time)
     return AppointmentRead.model_validate(appointment)
 
 
@@ -301,10 +280,7 @@ async def reschedule_appointment(
     responses=error_responses(404, 409),
 )
 async def cancel_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
-    appointment = await booking_service.cancel(
-        change.session, appointment_id, change.caller, change.clinic
-    )
-    change.counted.append("cancelled")
+    appointment = await adapters.cancel(change, appointment_id)
     return AppointmentRead.model_validate(appointment)
 
 
@@ -343,8 +319,4 @@ async def mark_no_show(appointment_id: uuid.UUID, change: ChangeDep) -> Appointm
 async def _desk_step(
     appointment_id: uuid.UUID, step: front_desk_service.Step, change: ChangeDep
 ) -> AppointmentRead:
-    appointment = await front_desk_service.take_step(
-        change.session, appointment_id, step, change.caller, change.clinic
-    )
-    change.counted.append(str(step.action))
-    return AppointmentRead.model_validate(appointment)
+    return AppointmentRead.model_validate(await adapters.take_step(change, appointment_id, step))

@@ -3,27 +3,20 @@ entries of the OpenAPI document."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics
+from app.adapters import Change, open_change
+from app.adapters import clinic_of as clinic_of  # app/main.py imports it from here
 from app.config import Settings
-from app.database import read_session, unit_of_work
-from app.errors import InvalidInput
+from app.database import read_session
 from app.schemas.appointment import SlotUnavailableBody
-from app.schemas.common import (
-    ErrorBody,
-    ServerErrorBody,
-    ValidationErrorBody,
-    parse_calendar_date,
-)
+from app.schemas.common import ErrorBody, ServerErrorBody, ValidationErrorBody
 from app.security import actor_of
 from app.services.context import Caller, Clinic
 from app.services.idempotency_service import Answer
@@ -38,21 +31,6 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def clinic_now(settings: Settings) -> dt.datetime:
-    return dt.datetime.now(settings.timezone)
-
-
-def clinic_of(settings: Settings) -> Clinic:
-    """The clinic as of this request: its zone, its clock read once, its mirrors."""
-    return Clinic(
-        tz=settings.timezone,
-        now=clinic_now(settings),
-        default_region=settings.default_phone_region,
-        calendar_enabled=settings.calendar_enabled,
-        rag_enabled=settings.rag_enabled,
-    )
-
-
 async def get_clinic(settings: SettingsDep) -> Clinic:
     return clinic_of(settings)
 
@@ -64,34 +42,20 @@ IDEMPOTENCY_KEY_MAX, CORRELATION_ID_MAX = 255, 200
 CorrelationIdHeader = Annotated[str | None, Header(max_length=CORRELATION_ID_MAX)]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What an appointment change needs, resolved as one dependency: the request's unit of work
-    (committed when the endpoint returns), the clinic as of now, and who asks. Each dependency
-    FastAPI resolves costs the hot paths measurably (see BENCHMARKS.md)."""
-
-    session: AsyncSession
-    clinic: Clinic
-    caller: Caller
-    # `appointment_changes_total` actions, counted once the unit of work has committed.
-    counted: list[str] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def open_change(request: Request, correlation_id: str | None) -> AsyncIterator[Change]:
-    """The request's unit of work, committed when the block ends, before the answer is sent."""
+def request_change(
+    request: Request, correlation_id: str | None
+) -> AbstractAsyncContextManager[Change]:
+    """The request's unit of work (`adapters.open_change`): committed when the block ends,
+    before the answer is sent."""
+    state = request.app.state
     caller = Caller(actor=actor_of(request), correlation_id=correlation_id)
-    async with unit_of_work(request.app.state.sessionmaker) as session:
-        change = Change(session, clinic_of(request.app.state.settings), caller)
-        yield change
-    for action in change.counted:
-        metrics.APPOINTMENT_CHANGES.labels(action).inc()
+    return open_change(state.sessionmaker, state.settings, caller)
 
 
 async def get_change(
     request: Request, x_correlation_id: CorrelationIdHeader = None
 ) -> AsyncIterator[Change]:
-    async with open_change(request, x_correlation_id) as change:
+    async with request_change(request, x_correlation_id) as change:
         yield change
 
 
@@ -134,26 +98,6 @@ _DESCRIPTIONS = {
 SLOT_409: dict[int | str, dict[str, Any]] = {
     409: {"description": "Slot not available, or the wrong state", "model": SlotUnavailableBody}
 }
-
-
-def given_id(value: str | None, name: str) -> uuid.UUID | None:
-    """An id given as text (a query parameter, a tool's argument), or a 400 naming it."""
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(name, "must be a UUID") from None
-
-
-def given_date(value: str | None, name: str) -> dt.date | None:
-    """A date given as text, YYYY-MM-DD, or a 400 naming it."""
-    if value is None:
-        return None
-    try:
-        return parse_calendar_date(value)
-    except ValueError as exc:
-        raise InvalidInput(name, str(exc)) from None
 
 
 def idempotent_response(answer: Answer) -> Response:

@@ -28,7 +28,7 @@ from starlette.types import Scope
 
 from app.errors import InvalidInput
 from app.routes.appointment import book_appointment, find_earliest_slots, get_availability
-from app.routes.deps import CORRELATION_ID_MAX, IDEMPOTENCY_KEY_MAX, open_change
+from app.routes.deps import CORRELATION_ID_MAX, IDEMPOTENCY_KEY_MAX, request_change
 from app.schemas.appointment import AppointmentCreate
 from app.security import Role, check_role, require_api_key, roles_of
 
@@ -79,7 +79,7 @@ async def booking(request: Request, roles: frozenset[Role]) -> Response:
         data = AppointmentCreate.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-    async with open_change(request, correlation_id) as change:
+    async with request_change(request, correlation_id) as change:
         response = await book_appointment(data, change, idempotency_key)
     return response
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Self
+
+from app.schemas.arguments import given_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +21,30 @@ class DoctorFilters:
     name: str | None = None
     visit_type_id: uuid.UUID | None = None  # doctors offering this visit type
     doctor_id: uuid.UUID | None = None
+
+    @classmethod
+    def bookable(
+        cls,
+        *,
+        specialization: str | None,
+        language: str | None,
+        consultation_type: str | None,
+        visit_type_id: str | None,
+        doctor_id: str | None = None,
+        name: str | None = None,
+    ) -> Self:
+        """The doctors a caller looking for an appointment means: active ones only, matching
+        the filters given as text (by a query or a tool; a malformed id is a 400 naming it).
+        The slot search over REST and MCP, and the agent's doctor search."""
+        return cls(
+            specialization=specialization,
+            language=language,
+            consultation_type=consultation_type,
+            is_active=True,
+            name=name,
+            visit_type_id=given_id(visit_type_id, "visit_type_id"),
+            doctor_id=given_id(doctor_id, "doctor_id"),
+        )
 
     def where(self, table: str) -> tuple[str, dict[str, object]]:
         """The filters as one SQL predicate on `table` (a table name or alias), with its
