@@ -7,13 +7,19 @@ import uuid
 
 import phonenumbers
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import violated_constraint
 from app.errors import DuplicateMobile, InvalidInput, NotFound
 from app.models import Patient, PatientHistory
 from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
+from app.services.persistence import Conflicts, flush_or_conflict, get_or_404
+
+_UNIQUE: Conflicts = {
+    "ix_patients_mobile_number": (
+        DuplicateMobile,
+        "A patient with this mobile number already exists.",
+    )
+}
 
 
 def normalise_mobile(raw: str, default_region: str | None, field: str = "mobile_number") -> str:
@@ -54,16 +60,13 @@ async def create_patient(
         date_of_birth=data.date_of_birth,
     )
     session.add(patient)
-    await _flush_patient(session)
+    await flush_or_conflict(session, _UNIQUE)
     await session.refresh(patient)
     return patient
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:
-    patient = await session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound(f"Patient {patient_id} was not found.")
-    return patient
+    return await get_or_404(session, Patient, patient_id, "Patient")
 
 
 async def get_patient_by_mobile(
@@ -90,18 +93,9 @@ async def update_patient(
     for key, value in changed.items():
         setattr(patient, key, value)
     if changed:
-        await _flush_patient(session)
+        await flush_or_conflict(session, _UNIQUE)
         await session.refresh(patient)
     return patient
-
-
-async def _flush_patient(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "ix_patients_mobile_number":
-            raise DuplicateMobile("A patient with this mobile number already exists.") from None
-        raise
 
 
 async def add_history(
