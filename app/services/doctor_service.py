@@ -18,7 +18,7 @@ from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
 from app.services import google_calendar_service, rag_sync_service, visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
-from app.services.persistence import Conflicts, flush_or_conflict, get_or_404, in_dates
+from app.services.persistence import Conflicts, create_row, get_or_404, in_dates, update_row
 
 _UNIQUE: Conflicts = {
     "uq_doctors_email": (DuplicateEmail, "A doctor with this email already exists.")
@@ -69,9 +69,7 @@ async def create_doctor(
         buffer_minutes=data.buffer_minutes,
         max_appointments_per_day=data.max_appointments_per_day,
     )
-    session.add(doctor)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(doctor)
+    await create_row(session, doctor, _UNIQUE)
     await rag_sync_service.doctor_changed(session, doctor.id, rag_sync_service.RAG_FIELDS, clinic)
     return doctor
 
@@ -108,12 +106,7 @@ async def update_doctor(
     if data.visit_type_ids is not None:
         await visit_type_service.check_known(session, data.visit_type_ids)
         changes["visit_type_ids"] = list(dict.fromkeys(data.visit_type_ids))
-    changed = {k: v for k, v in changes.items() if getattr(doctor, k) != v}
-    for key, value in changed.items():
-        setattr(doctor, key, value)
-    if changed:
-        await flush_or_conflict(session, _UNIQUE)
-        await session.refresh(doctor)
+    changed = await update_row(session, doctor, changes, _UNIQUE)
     if "email" in changed and clinic.calendar_enabled:
         # A new e-mail is a new calendar: the doctor's upcoming appointments move there.
         await google_calendar_service.remirror_upcoming(session, clinic.today, doctor_id=doctor.id)
@@ -150,9 +143,7 @@ async def add_leave(
         start_time=data.start_time,
         end_time=data.end_time,
     )
-    session.add(leave)
-    await session.flush()
-    await session.refresh(leave)
+    await create_row(session, leave)
 
     affected = select(Appointment).where(
         Appointment.doctor_id == doctor_id,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import DuplicateMobile, InvalidInput, NotFound
 from app.models import Patient, PatientHistory
 from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
-from app.services.persistence import Conflicts, flush_or_conflict, get_or_404
+from app.services.persistence import Conflicts, create_row, get_or_404, update_row
 
 _UNIQUE: Conflicts = {
     "ix_patients_mobile_number": (
@@ -59,10 +59,7 @@ async def create_patient(
         gender=data.gender,
         date_of_birth=data.date_of_birth,
     )
-    session.add(patient)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(patient)
-    return patient
+    return await create_row(session, patient, _UNIQUE)
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:
@@ -89,12 +86,7 @@ async def update_patient(
         changes["mobile_number"] = normalise_mobile(data.mobile_number, default_region)
     if data.email is not None:
         changes["email"] = str(data.email).lower()
-    changed = {k: v for k, v in changes.items() if getattr(patient, k) != v}
-    for key, value in changed.items():
-        setattr(patient, key, value)
-    if changed:
-        await flush_or_conflict(session, _UNIQUE)
-        await session.refresh(patient)
+    await update_row(session, patient, changes, _UNIQUE)
     return patient
 
 
@@ -109,10 +101,7 @@ async def add_history(
         allergies=list(data.allergies),
         notes=data.notes,
     )
-    session.add(entry)
-    await session.flush()
-    await session.refresh(entry)
-    return entry
+    return await create_row(session, entry)
 
 
 async def list_history(

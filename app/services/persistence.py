@@ -1,13 +1,14 @@
-"""What every ORM service does the same way with rows: a missing row is a 404, a change that
-breaks a unique constraint is that constraint's 409 (never a 500), and a list's date range
-includes both ends."""
+"""What every ORM service does the same way with rows: a missing row is a 404; a new or changed
+row is read back with what the database filled in, and one that breaks a unique constraint is
+that constraint's 409 (never a 500); an update writes only the fields that differ; a list's
+date range includes both ends."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ Row = TypeVar("Row", bound=Base)
 
 # A unique constraint's name -> the 409 breaking it means, and its sentence.
 Conflicts = Mapping[str, tuple[type[Conflict], str]]
+NO_CONFLICTS: Conflicts = {}
 
 
 async def get_or_404(
@@ -57,6 +59,28 @@ async def flush_or_conflict(session: AsyncSession, conflicts: Conflicts) -> None
             raise
         error, sentence = conflict
         raise error(sentence) from None
+
+
+async def create_row(session: AsyncSession, row: Row, conflicts: Conflicts = NO_CONFLICTS) -> Row:
+    """Insert `row` and read it back with its defaults (id, timestamps)."""
+    session.add(row)
+    await flush_or_conflict(session, conflicts)
+    await session.refresh(row)
+    return row
+
+
+async def update_row(
+    session: AsyncSession, row: Base, changes: Mapping[str, Any], conflicts: Conflicts
+) -> dict[str, Any]:
+    """Set the fields of `changes` that differ from `row`'s and answer those. An update that
+    changes nothing writes nothing (no statement, `updated_at` kept)."""
+    changed = {key: value for key, value in changes.items() if getattr(row, key) != value}
+    for key, value in changed.items():
+        setattr(row, key, value)
+    if changed:
+        await flush_or_conflict(session, conflicts)
+        await session.refresh(row)
+    return changed
 
 
 def in_dates(

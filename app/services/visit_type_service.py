@@ -12,7 +12,7 @@ from app.database import Sql, fetchrow
 from app.errors import DuplicateName, InvalidInput
 from app.models import VisitType
 from app.schemas.visit_type import VisitTypeCreate, VisitTypeUpdate
-from app.services.persistence import Conflicts, flush_or_conflict, get_or_404
+from app.services.persistence import Conflicts, create_row, get_or_404, update_row
 
 _UNIQUE: Conflicts = {
     "uq_visit_types_name_lower": (DuplicateName, "A visit type with this name already exists.")
@@ -20,11 +20,7 @@ _UNIQUE: Conflicts = {
 
 
 async def create(session: AsyncSession, data: VisitTypeCreate) -> VisitType:
-    visit_type = VisitType(**data.model_dump())
-    session.add(visit_type)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(visit_type)
-    return visit_type
+    return await create_row(session, VisitType(**data.model_dump()), _UNIQUE)
 
 
 async def get(session: AsyncSession, visit_type_id: uuid.UUID) -> VisitType:
@@ -45,10 +41,7 @@ async def update(
     session: AsyncSession, visit_type_id: uuid.UUID, data: VisitTypeUpdate
 ) -> VisitType:
     visit_type = await get(session, visit_type_id)
-    for key, value in data.model_dump(exclude_unset=True).items():
-        setattr(visit_type, key, value)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(visit_type)
+    await update_row(session, visit_type, data.model_dump(exclude_unset=True), _UNIQUE)
     return visit_type
 
 
