@@ -49,29 +49,6 @@ from app.services.sync_service import build_dispatcher
 logger = logging.getLogger("app")
 
 
-async def _warm_day_cache(app: FastAPI, settings: Settings) -> None:
-    if not settings.availability_warm_days:
-        return
-    started = time.monotonic()
-    try:
-        async with asyncio.timeout(settings.availability_warm_seconds):
-            warmed = await availability_service.warm_day_cache(
-                app.state.sessionmaker,
-                app.state.day_cache,
-                clinic_of(settings).today,
-                settings.availability_warm_days,
-            )
-    except (TimeoutError, OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
-        # A cold cache costs only speed: the service starts (/ready tells of the database),
-        # and keeps what was read before the budget ran out.
-        logger.warning("day cache not fully warmed", extra={"error": type(exc).__name__})
-        return
-    logger.info(
-        "day cache warmed",
-        extra={"doctor_days": warmed, "seconds": round(time.monotonic() - started, 2)},
-    )
-
-
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -225,6 +202,29 @@ def _start_dispatcher(app: FastAPI, settings: Settings, url: str) -> Dispatcher 
             dispatcher = None
     app.state.dispatcher = dispatcher
     return dispatcher
+
+
+async def _warm_day_cache(app: FastAPI, settings: Settings) -> None:
+    if not settings.availability_warm_days:
+        return
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(settings.availability_warm_seconds):
+            warmed = await availability_service.warm_day_cache(
+                app.state.sessionmaker,
+                app.state.day_cache,
+                clinic_of(settings).today,
+                settings.availability_warm_days,
+            )
+    except (TimeoutError, OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+        # A cold cache costs only speed: the service starts (/ready tells of the database),
+        # and keeps what was read before the budget ran out.
+        logger.warning("day cache not fully warmed", extra={"error": type(exc).__name__})
+        return
+    logger.info(
+        "day cache warmed",
+        extra={"doctor_days": warmed, "seconds": round(time.monotonic() - started, 2)},
+    )
 
 
 async def _stop(
