@@ -1,4 +1,10 @@
-"""Domain errors, each carrying its HTTP status and machine code, rendered by one handler."""
+"""Every error a caller can be answered with, each carrying its HTTP status and machine code,
+rendered by one handler (`app/error_handlers.py`).
+
+Exceptions that never reach a caller stay with the machinery that raises and catches them: a
+mirror delivery's (`services/outbox/delivery.py`), a malformed setting's (`config.py`) and a
+failed replica read's (`replica.py`).
+"""
 
 from __future__ import annotations
 
@@ -35,9 +41,24 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(ServiceError):
     status_code = 404
     code = "not_found"
+
+    @classmethod
+    def of(cls, what: str, key: object) -> NotFound:
+        """The sentence a missing row gets: `Doctor 3f2a... was not found.`"""
+        return cls(f"{what} {key} was not found.")
 
 
 class Conflict(ServiceError):

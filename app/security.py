@@ -16,17 +16,7 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from app.errors import RateLimited, ServiceError
-
-
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(ServiceError):
-    status_code = 403
-    code = "forbidden"
+from app.errors import Forbidden, RateLimited, Unauthorized
 
 
 class Role(StrEnum):

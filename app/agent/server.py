@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.agent import tools
-from app.errors import ServiceError
+from app.errors import ServiceError, Unauthorized
 from app.middleware import send_error
 from app.security import Role, authenticate, check_role
 
@@ -44,7 +44,7 @@ class _Guard:
         key = authenticate(state.api_keys, presented_key(Headers(scope=scope)))
         try:
             if key is None:
-                raise _Unauthorized(
+                raise Unauthorized(
                     "A valid X-API-Key header (or Authorization: Bearer <key>) is required."
                 )
             if state.rate_limiter is not None:
@@ -65,11 +65,6 @@ def presented_key(headers: Headers) -> str | None:
         return key
     scheme, _, secret = headers.get("authorization", "").partition(" ")
     return secret.strip() or None if scheme.lower() == "bearer" else None
-
-
-class _Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
 
 
 async def _refuse(exc: ServiceError, send: Send) -> None:

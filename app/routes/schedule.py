@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import ClinicDep, error_responses
+from app.routes.paging import Limit, Offset
 from app.schemas.appointment import AppointmentRead
-from app.schemas.common import CalendarDate, Limit
+from app.schemas.common import CalendarDate
 from app.schemas.schedule import (
     HolidayRead,
     HolidayWrite,
@@ -63,8 +64,8 @@ async def list_overrides(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
-    limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[OverrideRead]:
     """The doctor's date overrides, by date."""
     overrides = await schedule_service.list_overrides(
@@ -116,8 +117,8 @@ async def list_holidays(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
-    limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[HolidayRead]:
     """The clinic's holidays, by date."""
     holidays = await schedule_service.list_holidays(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from app.database import ReadSessionDep, SessionDep
 from app.routes.deps import error_responses
-from app.schemas.common import Limit
+from app.routes.paging import Limit, Offset
 from app.schemas.visit_type import VisitTypeCreate, VisitTypeRead, VisitTypeUpdate
 from app.security import Role, allow
 from app.services import visit_type_service
@@ -28,8 +27,8 @@ async def create_visit_type(data: VisitTypeCreate, session: SessionDep) -> Visit
 async def list_visit_types(
     session: ReadSessionDep,
     is_active: bool | None = None,
-    limit: Annotated[Limit, Query()] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[VisitTypeRead]:
     """Visit types by name."""
     found = await visit_type_service.list_all(

@@ -9,18 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFound
 from app.models import Appointment, AppointmentEvent
 from app.models.enums import AppointmentStatus
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import get_patient
+from app.services.persistence import get_or_404, in_dates
 
 
 async def get_appointment(session: AsyncSession, appointment_id: uuid.UUID) -> Appointment:
-    appointment = await session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound(f"Appointment {appointment_id} was not found.")
-    return appointment
+    return await get_or_404(session, Appointment, appointment_id, "Appointment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +43,7 @@ async def list_appointments(
     if patient_id is not None:
         await get_patient(session, patient_id)
         query = query.where(Appointment.patient_id == patient_id)
-    if filters.start_date is not None:
-        query = query.where(Appointment.date >= filters.start_date)
-    if filters.end_date is not None:
-        query = query.where(Appointment.date <= filters.end_date)
+    query = in_dates(query, Appointment.date, filters.start_date, filters.end_date)
     if filters.status is not None:
         query = query.where(Appointment.status == filters.status)
     query = query.order_by(Appointment.date, Appointment.start_time, Appointment.created_at)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +32,7 @@ from app.services.booking.sql import NewPatient, Refusal
 from app.services.context import Caller, Clinic
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import normalise_mobile
+from app.services.persistence import get_or_404
 from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot, seconds
 from app.services.scheduling.queries import DoctorCalendar, doctor_schedule, load_facts
 
@@ -78,7 +78,7 @@ async def book(
     decided = await decide_and_write(session, wanted, clinic, write, exclude_hold=data.hold_id)
     outcome = decided.outcome
     if outcome is Refusal.PATIENT_MISSING:
-        raise NotFound(f"Patient {data.patient_id} was not found.")
+        raise NotFound.of("Patient", data.patient_id)
     if outcome is Refusal.HOLD_GONE:
         raise InvalidState("The hold was booked or released meanwhile.")
     if outcome is Refusal.SLOT_TAKEN:
@@ -95,27 +95,17 @@ async def book(
     return outcome
 
 
-async def _load(
-    session: AsyncSession, appointment_id: uuid.UUID, *, lock: bool = False
-) -> Appointment:
-    query = select(Appointment).where(Appointment.id == appointment_id)
-    if lock:
-        query = query.with_for_update()
-    query = query.execution_options(populate_existing=True)
-    appointment = (await session.execute(query)).scalar_one_or_none()
-    if appointment is None:
-        raise NotFound(f"Appointment {appointment_id} was not found.")
-    return appointment
-
-
 async def lock_appointment(
     session: AsyncSession, appointment_id: uuid.UUID
 ) -> tuple[Appointment, Doctor]:
     """The appointment and its doctor, locked in the order every change takes them (doctor,
     then appointment, so two changes never deadlock)."""
-    current = await _load(session, appointment_id)
+    # Read first only to learn the doctor; read again once locked, as it is now.
+    current = await get_or_404(session, Appointment, appointment_id, "Appointment", reload=True)
     doctor = await get_doctor(session, current.doctor_id, lock=True)
-    appointment = await _load(session, appointment_id, lock=True)
+    appointment = await get_or_404(
+        session, Appointment, appointment_id, "Appointment", lock=True, reload=True
+    )
     return appointment, doctor
 
 

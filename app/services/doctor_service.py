@@ -7,10 +7,8 @@ import uuid
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import violated_constraint
 from app.errors import DuplicateEmail, LeaveOverlap, NotFound
 from app.models import Appointment, Doctor, DoctorLeave
 from app.models.enums import ACTIVE_STATUSES
@@ -20,6 +18,11 @@ from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
 from app.services import google_calendar_service, rag_sync_service, visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
+from app.services.persistence import Conflicts, create_row, get_or_404, in_dates, update_row
+
+_UNIQUE: Conflicts = {
+    "uq_doctors_email": (DuplicateEmail, "A doctor with this email already exists.")
+}
 
 
 def _week_columns(week: WeeklyHours) -> dict[str, Any]:
@@ -66,23 +69,16 @@ async def create_doctor(
         buffer_minutes=data.buffer_minutes,
         max_appointments_per_day=data.max_appointments_per_day,
     )
-    session.add(doctor)
-    await _flush_doctor(session)
-    await session.refresh(doctor)
+    await create_row(session, doctor, _UNIQUE)
     await rag_sync_service.doctor_changed(session, doctor.id, rag_sync_service.RAG_FIELDS, clinic)
     return doctor
 
 
 async def get_doctor(session: AsyncSession, doctor_id: uuid.UUID, *, lock: bool = False) -> Doctor:
-    query = select(Doctor).where(Doctor.id == doctor_id)
-    if lock:
-        # FOR NO KEY UPDATE: serialises changes for this doctor without blocking the
-        # foreign-key checks (KEY SHARE) of bookings being written, which would deadlock.
-        query = query.with_for_update(key_share=True)
-    doctor = (await session.execute(query)).scalar_one_or_none()
-    if doctor is None:
-        raise NotFound(f"Doctor {doctor_id} was not found.")
-    return doctor
+    # FOR NO KEY UPDATE: serialises changes for this doctor without blocking the foreign-key
+    # checks (KEY SHARE) of bookings being written, which would deadlock.
+    no_key_update = {"key_share": True} if lock else False
+    return await get_or_404(session, Doctor, doctor_id, "Doctor", lock=no_key_update)
 
 
 async def list_doctors(
@@ -110,26 +106,12 @@ async def update_doctor(
     if data.visit_type_ids is not None:
         await visit_type_service.check_known(session, data.visit_type_ids)
         changes["visit_type_ids"] = list(dict.fromkeys(data.visit_type_ids))
-    changed = {k: v for k, v in changes.items() if getattr(doctor, k) != v}
-    for key, value in changed.items():
-        setattr(doctor, key, value)
-    if changed:
-        await _flush_doctor(session)
-        await session.refresh(doctor)
+    changed = await update_row(session, doctor, changes, _UNIQUE)
     if "email" in changed and clinic.calendar_enabled:
         # A new e-mail is a new calendar: the doctor's upcoming appointments move there.
         await google_calendar_service.remirror_upcoming(session, clinic.today, doctor_id=doctor.id)
     await rag_sync_service.doctor_changed(session, doctor.id, changed.keys(), clinic)
     return doctor
-
-
-async def _flush_doctor(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_doctors_email":
-            raise DuplicateEmail("A doctor with this email already exists.") from None
-        raise
 
 
 async def add_leave(
@@ -161,9 +143,7 @@ async def add_leave(
         start_time=data.start_time,
         end_time=data.end_time,
     )
-    session.add(leave)
-    await session.flush()
-    await session.refresh(leave)
+    await create_row(session, leave)
 
     affected = select(Appointment).where(
         Appointment.doctor_id == doctor_id,
@@ -189,10 +169,7 @@ async def list_leaves(
 ) -> list[DoctorLeave]:
     await get_doctor(session, doctor_id)
     query = select(DoctorLeave).where(DoctorLeave.doctor_id == doctor_id)
-    if start_date is not None:
-        query = query.where(DoctorLeave.date >= start_date)
-    if end_date is not None:
-        query = query.where(DoctorLeave.date <= end_date)
+    query = in_dates(query, DoctorLeave.date, start_date, end_date)
     query = query.order_by(DoctorLeave.date, DoctorLeave.start_time.nulls_first())
     return list((await session.execute(query.limit(limit).offset(offset))).scalars())
 

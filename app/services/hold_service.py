@@ -76,7 +76,7 @@ async def release(session: AsyncSession, hold_id: uuid.UUID, clinic: Clinic) -> 
     booked one is a 409."""
     hold = await holds_sql.release_hold(session, hold_id)
     if hold is None:
-        raise NotFound(f"Hold {hold_id} was not found.")
+        raise NotFound.of("Hold", hold_id)
     if hold.stored_status is HoldStatus.BOOKED:
         raise InvalidState("A booked hold cannot be released; cancel the appointment instead.")
     return _read(hold, clinic)
@@ -85,7 +85,7 @@ async def release(session: AsyncSession, hold_id: uuid.UUID, clinic: Clinic) -> 
 async def _known(session: AsyncSession, hold_id: uuid.UUID) -> HoldRow:
     hold = await holds_sql.read_hold(session, hold_id)
     if hold is None:
-        raise NotFound(f"Hold {hold_id} was not found.")
+        raise NotFound.of("Hold", hold_id)
     return hold
 
 

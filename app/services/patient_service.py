@@ -7,13 +7,19 @@ import uuid
 
 import phonenumbers
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import violated_constraint
 from app.errors import DuplicateMobile, InvalidInput, NotFound
 from app.models import Patient, PatientHistory
 from app.schemas.patient import HistoryCreate, PatientCreate, PatientUpdate
+from app.services.persistence import Conflicts, create_row, get_or_404, update_row
+
+_UNIQUE: Conflicts = {
+    "ix_patients_mobile_number": (
+        DuplicateMobile,
+        "A patient with this mobile number already exists.",
+    )
+}
 
 
 def normalise_mobile(raw: str, default_region: str | None, field: str = "mobile_number") -> str:
@@ -53,17 +59,11 @@ async def create_patient(
         gender=data.gender,
         date_of_birth=data.date_of_birth,
     )
-    session.add(patient)
-    await _flush_patient(session)
-    await session.refresh(patient)
-    return patient
+    return await create_row(session, patient, _UNIQUE)
 
 
 async def get_patient(session: AsyncSession, patient_id: uuid.UUID) -> Patient:
-    patient = await session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound(f"Patient {patient_id} was not found.")
-    return patient
+    return await get_or_404(session, Patient, patient_id, "Patient")
 
 
 async def get_patient_by_mobile(
@@ -86,22 +86,8 @@ async def update_patient(
         changes["mobile_number"] = normalise_mobile(data.mobile_number, default_region)
     if data.email is not None:
         changes["email"] = str(data.email).lower()
-    changed = {k: v for k, v in changes.items() if getattr(patient, k) != v}
-    for key, value in changed.items():
-        setattr(patient, key, value)
-    if changed:
-        await _flush_patient(session)
-        await session.refresh(patient)
+    await update_row(session, patient, changes, _UNIQUE)
     return patient
-
-
-async def _flush_patient(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "ix_patients_mobile_number":
-            raise DuplicateMobile("A patient with this mobile number already exists.") from None
-        raise
 
 
 async def add_history(
@@ -115,10 +101,7 @@ async def add_history(
         allergies=list(data.allergies),
         notes=data.notes,
     )
-    session.add(entry)
-    await session.flush()
-    await session.refresh(entry)
-    return entry
+    return await create_row(session, entry)
 
 
 async def list_history(

@@ -22,6 +22,7 @@ from app.models import Appointment, Base, ClinicHoliday, DoctorDateOverride
 from app.models.enums import ACTIVE_STATUSES
 from app.schemas.schedule import OverrideWrite, Window
 from app.services.doctor_service import get_doctor
+from app.services.persistence import in_dates
 
 
 def _not_past(day: dt.date, today: dt.date) -> None:
@@ -93,10 +94,7 @@ async def list_overrides(
 ) -> list[DoctorDateOverride]:
     await get_doctor(session, doctor_id)
     query = select(DoctorDateOverride).where(DoctorDateOverride.doctor_id == doctor_id)
-    if start_date is not None:
-        query = query.where(DoctorDateOverride.date >= start_date)
-    if end_date is not None:
-        query = query.where(DoctorDateOverride.date <= end_date)
+    query = in_dates(query, DoctorDateOverride.date, start_date, end_date)
     query = query.order_by(DoctorDateOverride.date).limit(limit).offset(offset)
     return list((await session.execute(query)).scalars())
 
@@ -131,10 +129,7 @@ async def list_holidays(
     offset: int,
 ) -> list[ClinicHoliday]:
     query = select(ClinicHoliday)
-    if start_date is not None:
-        query = query.where(ClinicHoliday.date >= start_date)
-    if end_date is not None:
-        query = query.where(ClinicHoliday.date <= end_date)
+    query = in_dates(query, ClinicHoliday.date, start_date, end_date)
     query = query.order_by(ClinicHoliday.date).limit(limit).offset(offset)
     return list((await session.execute(query)).scalars())
 

@@ -6,28 +6,25 @@ import uuid
 from collections.abc import Collection
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, fetchrow, violated_constraint
-from app.errors import DuplicateName, InvalidInput, NotFound
+from app.database import Sql, fetchrow
+from app.errors import DuplicateName, InvalidInput
 from app.models import VisitType
 from app.schemas.visit_type import VisitTypeCreate, VisitTypeUpdate
+from app.services.persistence import Conflicts, create_row, get_or_404, update_row
+
+_UNIQUE: Conflicts = {
+    "uq_visit_types_name_lower": (DuplicateName, "A visit type with this name already exists.")
+}
 
 
 async def create(session: AsyncSession, data: VisitTypeCreate) -> VisitType:
-    visit_type = VisitType(**data.model_dump())
-    session.add(visit_type)
-    await _flush(session)
-    await session.refresh(visit_type)
-    return visit_type
+    return await create_row(session, VisitType(**data.model_dump()), _UNIQUE)
 
 
 async def get(session: AsyncSession, visit_type_id: uuid.UUID) -> VisitType:
-    visit_type = await session.get(VisitType, visit_type_id)
-    if visit_type is None:
-        raise NotFound(f"Visit type {visit_type_id} was not found.")
-    return visit_type
+    return await get_or_404(session, VisitType, visit_type_id, "Visit type")
 
 
 async def list_all(
@@ -44,20 +41,8 @@ async def update(
     session: AsyncSession, visit_type_id: uuid.UUID, data: VisitTypeUpdate
 ) -> VisitType:
     visit_type = await get(session, visit_type_id)
-    for key, value in data.model_dump(exclude_unset=True).items():
-        setattr(visit_type, key, value)
-    await _flush(session)
-    await session.refresh(visit_type)
+    await update_row(session, visit_type, data.model_dump(exclude_unset=True), _UNIQUE)
     return visit_type
-
-
-async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if violated_constraint(exc) == "uq_visit_types_name_lower":
-            raise DuplicateName("A visit type with this name already exists.") from None
-        raise
 
 
 async def check_known(session: AsyncSession, ids: Collection[uuid.UUID]) -> None:
