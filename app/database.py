@@ -2,22 +2,21 @@
 
 Every request and every job works through an `AsyncSession`:
 - `unit_of_work` opens a session and commits it when the block ends (rolls back when it
-  raises). The request dependencies (`SessionDep`, `routes.deps.Change`), the outbox
+  raises). The request dependencies (`SessionDep`, `adapters.open_change`), the outbox
   dispatcher, housekeeping and the commands all go through it; services only flush.
 - `read_session` (`ReadSessionDep`) is a session for requests that only read, marked
   `READS`: its statements on the driver run without a transaction (one statement needs no
   BEGIN and COMMIT round trips); ORM reads open one, rolled back when the session closes.
   It reads from the replica (`DATABASE_READ_URL`) while that is well; units of work never do.
 Services take a session and nothing else. The hottest statements (availability, search,
-booking) are hand-written SQL with `:named` parameters (`Sql`), run on the asyncpg connection
-under the session (`driver`): inside the unit of work's transaction, or at once while none is
-open when the statement is `standalone`.
+booking) are hand-written SQL (`app/sql.py`), run on the asyncpg connection under the session
+(`driver`): inside the unit of work's transaction, or at once while none is open when the
+statement is `standalone`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -314,107 +313,7 @@ async def _open_reads(session: AsyncSession) -> asyncpg.Connection:
     return reader
 
 
-_PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-
-
-# Statements that take several rows at once (bookings written together, the days they read)
-# take them as a VALUES list, in one of these sizes, the unused rows empty (all NULL). A VALUES
-# list tells the plan PostgreSQL keeps how many rows come; rows as arrays, of a length a kept
-# plan cannot know, made PostgreSQL plan such a statement anew on every execution, which cost
-# more than running it. A few sizes, not one per count: each size is one more statement to
-# prepare on every connection (and, with `DB_PLAN_CACHE_MODE=auto`, to plan five times).
-VALUES_SIZES = (1, 2, 4, 8, 16)
-
-
-def values_list(columns: Mapping[str, str], size: int) -> str:
-    """`size` rows of `:column_i::type` parameters for `columns` (name: SQL type), each ending
-    in its ordinal `n` (0, 1, ...), for `VALUES`."""
-    return ",\n".join(
-        "(" + "".join(f":{name}_{i}::{kind}, " for name, kind in columns.items()) + f"{i})"
-        for i in range(size)
-    )
-
-
-def values_of(
-    columns: Mapping[str, str], rows: Sequence[Mapping[str, object]]
-) -> tuple[int, dict[str, object]]:
-    """The size of `values_list` that holds `rows`, and its parameters (the rest NULL)."""
-    size = next((size for size in VALUES_SIZES if size >= len(rows)), None)
-    if size is None or not rows:
-        raise ValueError(f"{len(rows)} rows for one statement")
-    values: dict[str, object] = dict.fromkeys(
-        (f"{name}_{i}" for i in range(len(rows), size) for name in columns), None
-    )
-    for i, row in enumerate(rows):
-        for name in columns:
-            values[f"{name}_{i}"] = row[name]
-    return size, values
-
-
-class Sql:
-    """A hand-written statement with `:name` parameters, compiled once to the driver's `$n`.
-
-    Values are passed by name (`sql.args(doctor_id=..., day=...)`), so a statement with many
-    parameters reads like a call with keywords, and a missing or unknown name fails loudly.
-
-    `standalone`: the statement is complete by itself (a read, or a change that needs nothing
-    else to be atomic with it). Run before its unit of work has opened a transaction, it runs
-    at once and does not open one: a read then sees what any statement would (read
-    committed), and a change commits as it is made. Once a transaction is open (anything not
-    standalone opens it), every statement runs inside it. A booking without an idempotency
-    key is two standalone statements; with one, the key's claim opens the transaction first.
-    """
-
-    __slots__ = ("_expected", "names", "standalone", "text")
-
-    def __init__(self, text: str, *, standalone: bool = False) -> None:
-        names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match.group(1) not in names:
-                names.append(match.group(1))
-            return f"${names.index(match.group(1)) + 1}"
-
-        self.text = _PARAMETER.sub(number, text)
-        self.names = tuple(names)
-        self._expected = frozenset(names)
-        self.standalone = standalone
-
-    def args(self, **values: object) -> list[object]:
-        if values.keys() != self._expected:
-            missing = self._expected - values.keys()
-            unknown = values.keys() - self._expected
-            raise TypeError(f"SQL parameters: missing {sorted(missing)}, unknown {sorted(unknown)}")
-        return [values[name] for name in self.names]
-
-
-async def fetch(session: AsyncSession, sql: Sql, **values: object) -> list[asyncpg.Record]:
-    args = sql.args(**values)
-    return await _run(session, sql, lambda connection: connection.fetch(sql.text, *args))
-
-
-async def fetchrow(session: AsyncSession, sql: Sql, **values: object) -> asyncpg.Record | None:
-    args = sql.args(**values)
-    return await _run(session, sql, lambda connection: connection.fetchrow(sql.text, *args))
-
-
-async def execute(session: AsyncSession, sql: Sql, **values: object) -> str:
-    args = sql.args(**values)
-    return await _run(session, sql, lambda connection: connection.execute(sql.text, *args))
-
-
-async def _run(
-    session: AsyncSession, sql: Sql, statement: Callable[[asyncpg.Connection], Awaitable[T]]
-) -> T:
-    connection = await driver(session, standalone=sql.standalone)
-    try:
-        return await statement(connection)
-    except BaseException:
-        await _discard_if_broken(session, connection)
-        raise
-
-
-async def _discard_if_broken(session: AsyncSession, connection: asyncpg.Connection) -> None:
+async def discard_if_broken(session: AsyncSession, connection: asyncpg.Connection) -> None:
     """Keep a connection the driver found broken (the database restarted) out of the pool.
 
     SQLAlchemy notices a lost connection only on statements that go through it; one that ran

@@ -15,16 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from app.config import Settings
-from app.database import (
-    Sql,
-    commits_at_once,
-    create_engine,
-    create_sessionmaker,
-    execute,
-    fetchrow,
-    unit_of_work,
-)
+from app.database import commits_at_once, create_engine, create_sessionmaker, unit_of_work
 from app.models import VisitType
+from app.sql import Sql, execute, fetchrow
 from tests.conftest import client_for, make_settings, started_app
 from tests.factories import booking_payload, create_doctor, next_weekday
 

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, execute, fetchrow
 from app.errors import Conflict, IdempotencyKeyReused
 from app.models import IdempotencyKey
+from app.sql import Sql, execute, fetchrow
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, fetchrow
 from app.errors import DuplicateName, InvalidInput
 from app.models import VisitType
 from app.schemas.visit_type import VisitTypeCreate, VisitTypeUpdate
 from app.services.persistence import Conflicts, create_row, get_or_404, update_row
+from app.sql import Sql, fetchrow
 
 _UNIQUE: Conflicts = {
     "uq_visit_types_name_lower": (DuplicateName, "A visit type with this name already exists.")

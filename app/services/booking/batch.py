@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app import metrics
-from app.database import VALUES_SIZES
+from app.sql import VALUES_SIZES
 
 Row = Mapping[str, object]
 In = TypeVar("In")

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, execute, fetchrow
 from app.models.enums import HoldStatus
 from app.services.booking.sql import CLAIM, claim_values
 from app.services.context import Caller
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar
+from app.sql import Sql, execute, fetchrow
 
 _COLUMNS = (
     "id, doctor_id, date, start_time, end_time, visit_type_id, status, expires_at, appointment_id"

@@ -30,7 +30,7 @@ from functools import cache
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, commits_at_once, execute, fetch, values_list, values_of
+from app.database import commits_at_once
 from app.models.enums import (
     AppointmentAction,
     AppointmentSource,
@@ -46,6 +46,7 @@ from app.services.context import Caller
 from app.services.outbox import jobs
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar
+from app.sql import Sql, execute, fetch, values_list, values_of
 
 _CLAIM_DAYS = Sql(
     """

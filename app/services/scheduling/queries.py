@@ -20,7 +20,6 @@ from functools import cache, lru_cache
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.database import Sql, fetch, fetchrow, values_list, values_of
 from app.errors import NotFound
 from app.models import Doctor
 from app.models.enums import active_status_sql
@@ -36,6 +35,7 @@ from app.services.scheduling.engine import (
     facts_by_day,
     parse_windows,
 )
+from app.sql import Sql, fetch, fetchrow, values_list, values_of
 
 Facts = dict[dt.date, DayFacts]
 
