@@ -15,10 +15,9 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+from app.models.enums import SLOT_REASONS, WEEKDAYS
 from app.services.scheduling.engine import (
     NO_FACTS,
-    SLOT_REASONS,
-    WEEKDAYS,
     DayFacts,
     HeldSpan,
     Interval,

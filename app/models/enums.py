@@ -1,8 +1,23 @@
-"""Enumerations stored in the database, with the request's spelling of their values."""
+"""The service's fixed vocabularies, with the request's spelling of their values: the
+enumerations stored in the database, the weekdays of a schedule, and why a day or a slot offers
+nothing. Everything else (models, schemas, the engine, the statements) takes them from here."""
 
 from __future__ import annotations
 
 import enum
+from typing import Literal, get_args
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# Why a day offers nothing, and why a slot is refused: the spec's fixed lists, in the order in
+# which they are checked (the first that applies is the one reported). A slot's list runs as a
+# day's up to the leaves, then the checks of the slot itself (`scheduling.refusal`).
+_DayClosed = Literal[
+    "past", "doctor_inactive", "beyond_horizon", "holiday", "non_working_day", "leave"
+]
+DayReason = Literal[_DayClosed, "daily_limit"]
+SlotReason = Literal[_DayClosed, "outside_hours", "too_soon", "daily_limit", "held", "taken"]
+SLOT_REASONS: tuple[SlotReason, ...] = get_args(SlotReason)
 
 
 class AppointmentStatus(enum.StrEnum):

@@ -19,41 +19,17 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NamedTuple, get_args
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from app.models.enums import WEEKDAYS, DayReason, SlotReason
+
 WEEKDAY_INDEX = {name: index for index, name in enumerate(WEEKDAYS)}
 
 MAX_RANGE_DAYS = 62
 ALTERNATIVES = 5
 ALTERNATIVE_HORIZON_DAYS = 14
 
-# Why a day offers nothing, and why a slot is refused: the spec's fixed lists, in the order
-# in which they are checked (the first that applies is the one reported).
-DayReason = Literal[
-    "past",
-    "doctor_inactive",
-    "beyond_horizon",
-    "holiday",
-    "non_working_day",
-    "leave",
-    "daily_limit",
-]
-SlotReason = Literal[
-    "past",
-    "doctor_inactive",
-    "beyond_horizon",
-    "holiday",
-    "non_working_day",
-    "leave",
-    "outside_hours",
-    "too_soon",
-    "daily_limit",
-    "held",
-    "taken",
-]
-SLOT_REASONS: tuple[SlotReason, ...] = get_args(SlotReason)
 # Read out by the phone agent: "That slot is not available for booking (<sentence>)."
 REASON_SENTENCES: dict[SlotReason, str] = {
     "past": "it has already started",
