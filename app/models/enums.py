@@ -4,6 +4,7 @@ nothing. Everything else (models, schemas, the engine, the statements) takes the
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import Literal, get_args
 
@@ -77,3 +78,18 @@ class HoldStatus(enum.StrEnum):
     BOOKED = "booked"
     RELEASED = "released"
     EXPIRED = "expired"
+
+
+# When a hold counts (it keeps its slot from everyone else, as an appointment does): while it
+# is `active` and its expiry is still ahead. The statements that read holds select with the
+# SQL form, and the engine and a hold's reading apply the Python form at their own "now".
+
+
+def hold_counts_sql(now: str = "now()") -> str:
+    """The holds that count at `now`, as a SQL predicate on the `holds` table."""
+    return f"status = '{HoldStatus.ACTIVE}' AND expires_at > {now}"
+
+
+def hold_unexpired(expires_at: dt.datetime, now: dt.datetime) -> bool:
+    """Whether an `active` hold still counts at `now`: it stops at its expiry instant."""
+    return expires_at > now

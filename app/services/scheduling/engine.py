@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from app.models.enums import WEEKDAYS, DayReason, SlotReason
+from app.models.enums import WEEKDAYS, DayReason, SlotReason, hold_unexpired
 
 WEEKDAY_INDEX = {name: index for index, name in enumerate(WEEKDAYS)}
 
@@ -136,10 +136,10 @@ class DayFacts:
     holds: Sequence[HeldSpan] = ()
 
     def holding(self, now: dt.datetime) -> Sequence[HeldSpan]:
-        """The holds still unexpired at `now`."""
+        """The holds that still count at `now` (`enums.hold_unexpired`)."""
         if not self.holds:
             return ()
-        return [hold for hold in self.holds if hold[3] > now]
+        return [hold for hold in self.holds if hold_unexpired(hold[3], now)]
 
 
 NO_FACTS = DayFacts()

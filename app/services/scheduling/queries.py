@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.database import Sql, fetch, fetchrow, values_list, values_of
 from app.errors import NotFound
 from app.models import Doctor
-from app.models.enums import active_status_sql
+from app.models.enums import active_status_sql, hold_counts_sql
 from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling.engine import (
     NO_FACTS,
@@ -80,9 +80,6 @@ def _day_versions(first: str = ":first", last: str = ":last") -> str:
 """
 
 
-# Holds that count: the engine drops those expired by its own "now"; this only prunes.
-_ACTIVE_HOLD = "status = 'active' AND expires_at > now()"
-
 # The first round trip of a single-doctor availability read, the service's hottest path: the
 # doctor and the versions of the days asked for (see day_cache.py).
 _DOCTOR_VERSIONS = Sql(
@@ -132,7 +129,7 @@ def _calendar_text(doctors: str, first: str, last: str, exclude_hold: str) -> st
                   array_agg(end_time) AS ends, array_agg(expires_at) AS expiries
              FROM holds
             WHERE doctor_id = d.id AND date BETWEEN {first} AND {last}
-              AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM {exclude_hold}) k ON true
+              AND {hold_counts_sql()} AND id IS DISTINCT FROM {exclude_hold}) k ON true
     """
 
 
@@ -173,7 +170,7 @@ _FACTS_TEXT = f"""
     SELECT 'hold', doctor_id, date, start_time, end_time, NULL, expires_at
       FROM holds
      WHERE doctor_id = ANY(:doctor_ids::uuid[]) AND date BETWEEN :first AND :last
-       AND {_ACTIVE_HOLD} AND id IS DISTINCT FROM :exclude_hold::uuid
+       AND {hold_counts_sql()} AND id IS DISTINCT FROM :exclude_hold::uuid
     UNION ALL
     SELECT 'override', doctor_id, date, NULL, NULL, windows::text, NULL
       FROM doctor_date_overrides
