@@ -27,9 +27,7 @@ from app.services.doctor_filters import DoctorFilters
 from app.services.scheduling.day_cache import DayCache, Offered
 from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
-    NO_FACTS,
     Day,
-    DayFacts,
     Moment,
     SlotTime,
     availability,
@@ -44,6 +42,7 @@ from app.services.scheduling.queries import (
     load_doctor_versions,
     load_matching_doctors,
 )
+from app.services.scheduling.schedule import NO_FACTS, DayFacts
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from app.services.scheduling.engine import NO_FACTS, DayFacts
+from app.services.scheduling.schedule import NO_FACTS, DayFacts
 
 Stamp = Hashable
 # A day's offered slots as (start, end) pairs.

@@ -25,7 +25,7 @@ from app.errors import NotFound
 from app.models import Doctor
 from app.models.enums import active_status_sql, hold_counts_sql
 from app.services.doctor_filters import DoctorFilters
-from app.services.scheduling.engine import (
+from app.services.scheduling.schedule import (
     NO_FACTS,
     DayFacts,
     HeldSpan,
