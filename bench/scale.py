@@ -221,7 +221,7 @@ async def plans(dsn: str, seeded: Seeded, today: dt.date) -> dict[str, str]:
             {**params, "first": day, "last": day + dt.timedelta(days=4)},
         ),
         "search: a day of five doctors (when not remembered)": (
-            queries._FACTS_AND_VERSIONS,
+            queries._DAYS,
             {
                 "doctor_ids": seeded.doctor_ids[300:305],
                 "first": day,

@@ -16,16 +16,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from app.services.scheduling.engine import (
-    WEEKDAYS,
-    DayFacts,
-    Moment,
-    Rules,
-    Schedule,
-    day_availability,
-    grid,
-    refusal,
-)
+from app.models.enums import WEEKDAYS
+from app.services.scheduling.engine import Moment, day_availability, grid
+from app.services.scheduling.refusal import refusal
+from app.services.scheduling.schedule import DayFacts, Rules, Schedule
 
 SPECIALIZATIONS = [
     "Cardiology",

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from app.services.scheduling.engine import (
+from app.models.enums import SLOT_REASONS, WEEKDAYS
+from app.services.scheduling.engine import availability, nearest_alternatives
+from app.services.scheduling.refusal import refusal
+from app.services.scheduling.schedule import (
     NO_FACTS,
-    SLOT_REASONS,
-    WEEKDAYS,
     DayFacts,
     HeldSpan,
     Interval,
@@ -26,10 +27,7 @@ from app.services.scheduling.engine import (
     Schedule,
     Span,
     Window,
-    availability,
     facts_by_day,
-    nearest_alternatives,
-    refusal,
 )
 
 # Each zone's clock changes in 2026 (Lord Howe's are half an hour); requests start 0-3 days

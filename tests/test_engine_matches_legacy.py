@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.models.enums import WEEKDAYS
 from app.services.scheduling import engine
+from app.services.scheduling.schedule import Schedule, facts_by_day
 from tests import legacy_engine as legacy
 
 # Each zone's clock changes in 2026 (Lord Howe's are half an hour); requests start 0-3 days
@@ -58,7 +60,7 @@ class Doctor:
 
 @st.composite
 def doctors(draw: st.DrawFn) -> Doctor:
-    days = [day for day in engine.WEEKDAYS if draw(st.sampled_from((True, True, False)))]
+    days = [day for day in WEEKDAYS if draw(st.sampled_from((True, True, False)))]
     start = draw(st.integers(0, 1438) | st.integers(0, 180))  # often across a clock change
     end = draw(st.integers(start + 1, 1439))
     slot = draw(st.sampled_from((15, 20, 30, 45, 60)) | st.integers(5, 480))
@@ -114,11 +116,11 @@ def test_request_style_doctors_get_what_the_legacy_engine_offered(data: st.DataO
 
     old = legacy.Schedule.from_doctor_fields(doctor.days, doctor.hours, doctor.slot, doctor.active)
     expected = rows(legacy.availability(old, start, end, leaves, busy, now, tz))
-    facts = engine.facts_by_day(leaves, busy)
-    new = engine.Schedule.from_doctor_fields(doctor.days, doctor.hours, doctor.slot, doctor.active)
+    facts = facts_by_day(leaves, busy)
+    new = Schedule.from_doctor_fields(doctor.days, doctor.hours, doctor.slot, doctor.active)
     assert rows(engine.availability(new, start, end, facts, now, tz)) == expected
     # The same doctor sent as weekly hours (one window on each working day) is the same doctor.
     week = {day: [doctor.hours] for day in doctor.days}
-    same = engine.Schedule.from_weekly_hours(week, doctor.slot, doctor.active)
+    same = Schedule.from_weekly_hours(week, doctor.slot, doctor.active)
     assert same == new
     assert rows(engine.availability(same, start, end, facts, now, tz)) == expected

@@ -1,8 +1,24 @@
-"""Enumerations stored in the database, with the request's spelling of their values."""
+"""The service's fixed vocabularies, with the request's spelling of their values: the
+enumerations stored in the database, the weekdays of a schedule, and why a day or a slot offers
+nothing. Everything else (models, schemas, the engine, the statements) takes them from here."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from typing import Literal, get_args
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# Why a day offers nothing, and why a slot is refused: the spec's fixed lists, in the order in
+# which they are checked (the first that applies is the one reported). A slot's list runs as a
+# day's up to the leaves, then the checks of the slot itself (`scheduling.refusal`).
+_DayClosed = Literal[
+    "past", "doctor_inactive", "beyond_horizon", "holiday", "non_working_day", "leave"
+]
+DayReason = Literal[_DayClosed, "daily_limit"]
+SlotReason = Literal[_DayClosed, "outside_hours", "too_soon", "daily_limit", "held", "taken"]
+SLOT_REASONS: tuple[SlotReason, ...] = get_args(SlotReason)
 
 
 class AppointmentStatus(enum.StrEnum):
@@ -62,3 +78,18 @@ class HoldStatus(enum.StrEnum):
     BOOKED = "booked"
     RELEASED = "released"
     EXPIRED = "expired"
+
+
+# When a hold counts (it keeps its slot from everyone else, as an appointment does): while it
+# is `active` and its expiry is still ahead. The statements that read holds select with the
+# SQL form, and the engine and a hold's reading apply the Python form at their own "now".
+
+
+def hold_counts_sql(now: str = "now()") -> str:
+    """The holds that count at `now`, as a SQL predicate on the `holds` table."""
+    return f"status = '{HoldStatus.ACTIVE}' AND expires_at > {now}"
+
+
+def hold_unexpired(expires_at: dt.datetime, now: dt.datetime) -> bool:
+    """Whether an `active` hold still counts at `now`: it stops at its expiry instant."""
+    return expires_at > now

@@ -11,10 +11,11 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    DayReason,
+    SlotReason,
 )
 from app.schemas.common import CalendarDate, ClockTime, ErrorBody, InputModel, required_unless
 from app.schemas.patient import PatientCreate
-from app.services.scheduling.engine import DayReason, SlotReason
 
 UnavailableReason = DayReason
 RefusalReason = SlotReason

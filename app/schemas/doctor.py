@@ -17,9 +17,9 @@ from pydantic import (
 from pydantic.config import JsonDict, JsonValue
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.models.enums import WEEKDAYS
 from app.schemas.common import InputModel, PartialUpdate, required_unless
 from app.schemas.schedule import WeeklyHours, WorkingHours, summarise, week_of
-from app.services.scheduling.engine import WEEKDAYS
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

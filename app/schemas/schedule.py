@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from app.models.enums import WEEKDAYS
 from app.schemas.appointment import AppointmentRead
 from app.schemas.common import ClockTime, InputModel
-from app.services.scheduling.engine import WEEKDAYS
 
 
 class Window(BaseModel):

@@ -1,18 +1,17 @@
 """Availability: one doctor's free slots by day, or the earliest slots across doctors.
 
 The door to the scheduling area: the engine (`scheduling.engine`) decides, `scheduling.queries`
-loads what it needs, `scheduling.day_cache` remembers doctor-days between reads.
+loads what it needs, `scheduling.day_cache` remembers doctor-days between reads, and
+`scheduling.search` finds the earliest slots across doctors.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import cast
 
 from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +23,17 @@ from app.schemas.common import clock_text
 from app.services import visit_type_service
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
-from app.services.scheduling.day_cache import DayCache, Offered
+from app.services.scheduling import search
+from app.services.scheduling.day_cache import (
+    AnswerStamp,
+    DayCache,
+    answer_stamp,
+    day_context,
+    may_remember,
+)
 from app.services.scheduling.engine import (
     MAX_RANGE_DAYS,
-    NO_FACTS,
     Day,
-    DayFacts,
     Moment,
     SlotTime,
     availability,
@@ -42,8 +46,9 @@ from app.services.scheduling.queries import (
     load_days,
     load_doctor_calendar,
     load_doctor_versions,
-    load_matching_doctors,
 )
+from app.services.scheduling.schedule import NO_FACTS, DayFacts
+from app.services.scheduling.search import FoundSlot
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +56,6 @@ class DoctorAvailability:
     doctor_id: uuid.UUID
     slot_duration_minutes: int
     days: list[Day]
-
-
-@dataclass(frozen=True, slots=True)
-class FoundSlot:
-    doctor_id: uuid.UUID
-    doctor_name: str
-    date: dt.date
-    slot: SlotTime
 
 
 def resolve_range(
@@ -140,7 +137,7 @@ def _render(read: _Read, clinic: Clinic, cache: DayCache) -> bytes:
     calendar = read.calendar
     schedule = calendar.schedule
     moment = Moment.of(clinic.now, clinic.tz, schedule.rules.min_notice_minutes)
-    context = _day_context(calendar, clinic, read.visit_minutes)
+    context = day_context(calendar, read.visit_minutes, clinic.today)
     days: list[bytes] = []
     for date in read.span:
         body = read.rendered.get(date)
@@ -154,7 +151,7 @@ def _render(read: _Read, clinic: Clinic, cache: DayCache) -> bytes:
                     "slots": [slot_json(slot) for slot in day.slots],
                 }
             )
-            if date > moment.earliest_date and not facts.holding(clinic.now):
+            if may_remember(date, moment, facts):
                 version = calendar.day_versions.get(date, 0)
                 cache.remember_rendered(calendar.doctor_id, date, version, context, body)
         days.append(body)
@@ -174,13 +171,6 @@ def slot_json(slot: SlotTime) -> dict[str, str]:
     """A slot as the API shows it. Slots are shared immutable objects (one per grid cell), so
     their JSON form is too."""
     return {"start_time": clock_text(slot.start), "end_time": clock_text(slot.end)}
-
-
-def _day_context(
-    calendar: DoctorCalendar, clinic: Clinic, visit_minutes: int | None
-) -> tuple[object, ...]:
-    """What a day's JSON past the notice depends on besides the day's version."""
-    return (calendar.schedule_version, visit_minutes, clinic.today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +225,8 @@ async def _read(
             stamp = _stamp(calendar, span, clinic, visit_minutes)
             if stamp is not None and (answer := cache.answer(stamp, clinic.now)) is not None:
                 metrics.AVAILABILITY_READS.labels("answer").inc()
-                return _Read(calendar, span, {}, visit_minutes, cast(bytes, answer))
-            context = _day_context(calendar, clinic, visit_minutes)
+                return _Read(calendar, span, {}, visit_minutes, answer)
+            context = day_context(calendar, visit_minutes, clinic.today)
             # Days inside the notice are worked out anew: the notice may have reached a day
             # since its JSON was remembered, within the same clinic date.
             notice_ends = _notice_ends(calendar, clinic)
@@ -256,29 +246,20 @@ async def _read(
 
 def _notice_ends(calendar: DoctorCalendar, clinic: Clinic) -> dt.date:
     """The date the doctor's minimum notice reaches from now. A later day's slots depend on
-    its version and `_day_context` alone, not on the time of day, so what is worked out for
-    it may be remembered and answered again."""
+    its version and `day_cache.day_context` alone, not on the time of day, so what is worked
+    out for it may be remembered and answered again."""
     notice = calendar.schedule.rules.min_notice_minutes
     return Moment.of(clinic.now, clinic.tz, notice).earliest_date
 
 
 def _stamp(
     calendar: DoctorCalendar, span: list[dt.date], clinic: Clinic, visit_minutes: int | None
-) -> tuple[object, ...] | None:
+) -> AnswerStamp | None:
     """Everything an answer for `span` depends on, or None when it also depends on the time
     of day (the range reaches into the minimum notice, or today)."""
     if span[0] <= _notice_ends(calendar, clinic):
         return None
-    versions = calendar.day_versions
-    return (
-        calendar.doctor_id.int,  # plain values only: see day_cache
-        span[0],
-        span[-1],
-        visit_minutes,
-        calendar.schedule_version,
-        clinic.today,
-        tuple(versions.get(day, 0) for day in span),
-    )
+    return answer_stamp(calendar, span, visit_minutes, clinic.today)
 
 
 async def visit_length(
@@ -292,13 +273,6 @@ async def visit_length(
     return await visit_type_service.active_duration(session, visit_type_id)
 
 
-# The days whose versions the search reads with the doctors: its first two chunks (1 and 4
-# days). A search that needs more than its first day (a Sunday, a day of long visits, a
-# doctor's short Saturday) then still finds the next days remembered; reading versions is
-# cheap next to reading a day's bookings.
-_VERSIONED_DAYS = 5
-
-
 async def earliest_slots(
     session: AsyncSession,
     filters: DoctorFilters,
@@ -310,105 +284,12 @@ async def earliest_slots(
 ) -> list[FoundSlot]:
     """The earliest free slots across the doctors matching `filters` (the search asks for
     active ones), earliest first, ties by doctor name. With `filters.visit_type_id`, only
-    doctors offering it, with slots of its length.
-
-    Day by day, so a busy clinic stops as soon as the earliest `limit` are known, reading the
-    days in growing chunks (1, 4, 16 days...): the earliest slots are usually on the first day,
-    and reading two weeks of every matching doctor's bookings to use one day of them was most
-    of the search's cost. The versions of the first two chunks' days come with the doctors,
-    so their remembered doctor-days (`cache`) are not read again (BENCHMARKS.md)."""
+    doctors offering it, with slots of its length. Reads the days in growing chunks, and
+    stops as soon as the earliest `limit` are known (`scheduling.search`)."""
     visit_minutes = None
     if filters.visit_type_id is not None:
         visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
-    versioned_until = min(last, first + dt.timedelta(days=_VERSIONED_DAYS - 1))
-    calendars = await load_matching_doctors(session, filters, first, versioned_until)
-    found: list[FoundSlot] = []
-    moments = [
-        Moment.of(clinic.now, clinic.tz, c.schedule.rules.min_notice_minutes) for c in calendars
-    ]
-    contexts = [_day_context(c, clinic, visit_minutes) for c in calendars]
-    loaded_until, chunk = first - dt.timedelta(days=1), 1
-    for day in date_range(first, last):
-        if day > loaded_until:
-            loaded_until = min(last, day + dt.timedelta(days=chunk - 1))
-            await _add_days(
-                session,
-                calendars,
-                day,
-                loaded_until,
-                cache,
-                versions_read=loaded_until <= versioned_until,
-            )
-            chunk *= 4
-        todays: list[tuple[dt.time, str, uuid.UUID, dt.time]] = []
-        for calendar, moment, context in zip(calendars, moments, contexts, strict=True):
-            slots = _offered(calendar, day, moment, context, clinic, visit_minutes, cache)
-            todays.extend((start, calendar.name, calendar.doctor_id, end) for start, end in slots)
-        for start, name, doctor_id, end in heapq.nsmallest(
-            limit - len(found), todays, key=lambda item: (item[0], item[1], str(item[2]))
-        ):
-            found.append(FoundSlot(doctor_id, name, day, SlotTime(start, end)))
-        if len(found) >= limit:
-            break
-    return found
-
-
-def _offered(
-    calendar: DoctorCalendar,
-    day: dt.date,
-    moment: Moment,
-    context: tuple[object, ...],
-    clinic: Clinic,
-    visit_minutes: int | None,
-    cache: DayCache,
-) -> Offered:
-    """A doctor's slots on `day`, remembered under the day's version on the terms a day's
-    JSON is (`_render`): past the notice, and holding no hold."""
-    keep = day > moment.earliest_date
-    version = calendar.day_versions.get(day, 0)
-    if keep and (slots := cache.offered(calendar.doctor_id, day, version, context)) is not None:
-        return slots
-    facts = calendar.day(day)
-    offered = day_availability(calendar.schedule, day, facts, moment, clinic.tz, visit_minutes)
-    slots = tuple((slot.start, slot.end) for slot in offered.slots)
-    if keep and not facts.holding(clinic.now):
-        cache.remember_offered(calendar.doctor_id, day, version, context, slots)
-    return slots
-
-
-async def _add_days(
-    session: AsyncSession,
-    calendars: list[DoctorCalendar],
-    first: dt.date,
-    last: dt.date,
-    cache: DayCache,
-    *,
-    versions_read: bool,
-) -> None:
-    """Add what the days from `first` to `last` bring to each calendar: remembered days at
-    the versions read with the doctors (`versions_read`) as they are, the others read in one
-    statement together with their versions, and remembered. Either way each calendar's
-    `day_versions` then describe its facts for these days."""
-    span = date_range(first, last)
-    unread: list[DoctorCalendar] = []
-    for calendar in calendars:
-        remembered = (
-            cache.lookup(calendar.doctor_id, span, calendar.day_versions)
-            if versions_read and cache.capacity
-            else None
-        )
-        if remembered is None:
-            unread.append(calendar)
-        else:
-            calendar.facts.update(remembered)
-    if not unread:
-        return
-    facts, versions = await load_days(session, [c.doctor_id for c in unread], first, last)
-    for calendar in unread:
-        read = versions[calendar.doctor_id]
-        calendar.facts.update(facts[calendar.doctor_id])
-        calendar.day_versions.update({day: read.get(day, 0) for day in span})
-        cache.remember(calendar.doctor_id, span, read, facts[calendar.doctor_id])
+    return await search.earliest(session, filters, first, last, limit, clinic, cache, visit_minutes)
 
 
 # Doctors read per statement while warming: each statement's rows stay a few thousand.

@@ -33,8 +33,9 @@ from app.services.context import Caller, Clinic
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import normalise_mobile
 from app.services.persistence import get_or_404
-from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot, seconds
+from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot
 from app.services.scheduling.queries import DoctorCalendar, doctor_schedule, load_facts
+from app.services.scheduling.schedule import seconds
 
 
 def _new_patient(data: AppointmentCreate, clinic: Clinic) -> NewPatient | None:

@@ -28,14 +28,12 @@ from app.services.booking.sql import Refusal
 from app.services.context import Clinic
 from app.services.scheduling.engine import (
     ALTERNATIVE_HORIZON_DAYS,
-    REASON_SENTENCES,
     Moment,
     SlotTime,
     availability,
     day_availability,
     find_slot,
     nearest_alternatives,
-    refusal,
 )
 from app.services.scheduling.queries import (
     CalendarWanted,
@@ -44,6 +42,7 @@ from app.services.scheduling.queries import (
     load_doctor_calendars,
     load_facts,
 )
+from app.services.scheduling.refusal import REASON_SENTENCES, refusal
 
 Written = TypeVar("Written")
 

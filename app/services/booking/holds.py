@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.enums import HoldStatus
+from app.models.enums import HoldStatus, hold_unexpired
 from app.services.booking.sql import CLAIM, claim_values
 from app.services.context import Caller
 from app.services.scheduling.engine import SlotTime
@@ -40,8 +40,8 @@ class HoldRow:
     appointment_id: uuid.UUID | None
 
     def status(self, now: dt.datetime) -> HoldStatus:
-        """As the hold reads at `now`: an active one past its expiry is `expired`."""
-        if self.stored_status is HoldStatus.ACTIVE and self.expires_at <= now:
+        """As the hold reads at `now`: an active one that no longer counts is `expired`."""
+        if self.stored_status is HoldStatus.ACTIVE and not hold_unexpired(self.expires_at, now):
             return HoldStatus.EXPIRED
         return self.stored_status
 
@@ -121,8 +121,8 @@ async def read_hold(session: AsyncSession, hold_id: uuid.UUID) -> HoldRow | None
 _RELEASE = Sql(
     f"""
     WITH released AS (
-        UPDATE holds SET status = 'released', updated_at = now()
-         WHERE id = :id AND status = 'active'
+        UPDATE holds SET status = '{HoldStatus.RELEASED}', updated_at = now()
+         WHERE id = :id AND status = '{HoldStatus.ACTIVE}'
         RETURNING {_COLUMNS}
     )
     SELECT * FROM released

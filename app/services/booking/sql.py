@@ -36,6 +36,7 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    HoldStatus,
     active_status_sql,
 )
 from app.schemas.appointment import AppointmentRead
@@ -154,7 +155,8 @@ _BOOK = f"""
         -- No hold, or one not yet booked or released (an expired one books if still free).
         SELECT w.n FROM wanted w
          WHERE w.hold_id IS NULL
-            OR EXISTS (SELECT 1 FROM holds h WHERE h.id = w.hold_id AND h.status = 'active')
+            OR EXISTS (SELECT 1 FROM holds h
+                        WHERE h.id = w.hold_id AND h.status = '{HoldStatus.ACTIVE}')
     ), new_patient AS (
         INSERT INTO patients (id, name, mobile_number, email, gender, date_of_birth)
         SELECT new_patient_id, name, mobile, email, gender, date_of_birth
@@ -184,7 +186,7 @@ _BOOK = f"""
                w.correlation_id
           FROM booked b JOIN wanted w ON w.appointment_id = b.id
     ), converted AS (
-        UPDATE holds SET status = 'booked', appointment_id = b.id, updated_at = now()
+        UPDATE holds SET status = '{HoldStatus.BOOKED}', appointment_id = b.id, updated_at = now()
           FROM booked_as_wanted b WHERE holds.id = b.hold_id
         RETURNING holds.id
     ), audited AS (

@@ -14,10 +14,6 @@ and the clinic's date. A caller stamps only ranges that start after the minimum 
 whose slots no longer depend on the time of day (see `availability_service`), except through
 the holds they hold: such an answer is true only until the first of them expires.
 
-Keys hold a doctor's id as its integer, never the UUID object: a tuple of plain values only
-is left out of the garbage collector's passes, and a clinic group's cache holds hundreds of
-thousands of keys.
-
 Each day's JSON is remembered as well (`rendered`), under the day's version and a context
 naming the rest of what it depends on (the schedule version, the visit length, the clinic's
 date), for days past the minimum notice that hold no hold. A range that is not remembered
@@ -33,31 +29,76 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
-from app.services.scheduling.engine import NO_FACTS, DayFacts
+from app.services.scheduling.engine import Moment
+from app.services.scheduling.queries import DoctorCalendar
+from app.services.scheduling.schedule import NO_FACTS, DayFacts
 
-Stamp = Hashable
+# The keys and entries are plain tuples, typed field by field below, never NamedTuples or
+# dataclasses: the garbage collector stops walking a tuple only when it is exactly a tuple
+# holding untracked values (CPython never untracks a subclass's instance), and a clinic
+# group's cache holds hundreds of thousands of them (BENCHMARKS.md, Scale). For the same
+# reason a doctor's id is held as its integer, never as the UUID object.
+
+# A doctor-day at one version: the doctor's id as its integer, the date, the day's version.
+DayKey = tuple[int, dt.date, int]
+# What a day's JSON or offered slots depend on besides the day's version (`day_context`).
+DayContext = tuple[int, int | None, dt.date]
+# A day's JSON or offered slots: the doctor-day at its version, and the context.
+ViewKey = tuple[int, dt.date, int, DayContext]
+# Everything a whole answer depends on (`answer_stamp`).
+AnswerStamp = tuple[int, dt.date, dt.date, int | None, int, dt.date, tuple[int, ...]]
+# A remembered answer: its JSON, the days it covers, and the instant it stops being true
+# (when a hold in it expires; None: for as long as its stamp is current).
+_Answer = tuple[bytes, int, dt.datetime | None]
 # A day's offered slots as (start, end) pairs.
 Offered = tuple[tuple[dt.time, dt.time], ...]
+
+_View = TypeVar("_View", bytes, Offered)
 
 # Answers are bounded by the days they cover, this many times the days remembered: a day of
 # an answer (its slots and their JSON) weighs about what a remembered day does.
 ANSWER_DAYS_PER_DAY = 5
 
 
+def may_remember(day: dt.date, moment: Moment, facts: DayFacts) -> bool:
+    """Whether what the engine works out for `day` (its JSON, its offered slots) may be
+    remembered under the day's version and context: the day is past the date the notice
+    reaches (so it no longer depends on the time of day), and no hold counts in it (a hold
+    stops counting at its expiry, which moves no version). `moment`: the doctor's notice."""
+    return day > moment.earliest_date and not facts.holding(moment.now)
+
+
+def day_context(read: DoctorCalendar, visit_minutes: int | None, today: dt.date) -> DayContext:
+    """What a day's JSON past the notice depends on besides the day's version: the doctor's
+    schedule version in `read`, the visit's length (None: the slot length), the clinic's date."""
+    return (read.schedule_version, visit_minutes, today)
+
+
+def answer_stamp(
+    read: DoctorCalendar, span: Sequence[dt.date], visit_minutes: int | None, today: dt.date
+) -> AnswerStamp:
+    """Everything a whole answer for `span` past the notice depends on: the doctor, the range,
+    the visit's length, the clinic's date, and the schedule's and every day's version in
+    `read`."""
+    days = tuple(read.day_versions.get(day, 0) for day in span)
+    doctor = read.doctor_id.int
+    return (doctor, span[0], span[-1], visit_minutes, read.schedule_version, today, days)
+
+
 class DayCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._days: OrderedDict[tuple[int, dt.date, int], DayFacts] = OrderedDict()
-        self._answers: OrderedDict[Stamp, tuple[Any, int, dt.datetime | None]] = OrderedDict()
+        self._days: OrderedDict[DayKey, DayFacts] = OrderedDict()
+        self._answers: OrderedDict[AnswerStamp, _Answer] = OrderedDict()
         self._answer_days = 0
         self._answer_capacity = capacity * ANSWER_DAYS_PER_DAY
-        self._rendered: OrderedDict[tuple[int, dt.date, int, Stamp], bytes] = OrderedDict()
-        self._offered: OrderedDict[tuple[int, dt.date, int, Stamp], Offered] = OrderedDict()
+        self._rendered: OrderedDict[ViewKey, bytes] = OrderedDict()
+        self._offered: OrderedDict[ViewKey, Offered] = OrderedDict()
 
-    def answer(self, stamp: Stamp, now: dt.datetime) -> Any:
+    def answer(self, stamp: AnswerStamp, now: dt.datetime) -> bytes | None:
         """The answer remembered under `stamp` and still true at `now`, or None."""
         found = self._answers.get(stamp)
         if found is None:
@@ -71,7 +112,7 @@ class DayCache:
         return answer
 
     def remember_answer(
-        self, stamp: Stamp, answer: Any, days: int, until: dt.datetime | None = None
+        self, stamp: AnswerStamp, answer: bytes, days: int, until: dt.datetime | None = None
     ) -> None:
         """Remember an answer covering `days` days, true until `until` (when a hold in it
         expires) or for as long as its stamp is current."""
@@ -90,8 +131,9 @@ class DayCache:
         version."""
         found: dict[dt.date, DayFacts] = {}
         entries = self._days
+        doctor = doctor_id.int
         for day in days:
-            key = (doctor_id.int, day, versions.get(day, 0))
+            key: DayKey = (doctor, day, versions.get(day, 0))
             facts = entries.get(key)
             if facts is None:
                 return None
@@ -110,8 +152,9 @@ class DayCache:
         if self.capacity <= 0:
             return
         entries = self._days
+        doctor = doctor_id.int
         for day in days:
-            key = (doctor_id.int, day, versions.get(day, 0))
+            key: DayKey = (doctor, day, versions.get(day, 0))
             entries[key] = facts.get(day, NO_FACTS)
             entries.move_to_end(key)
         while len(entries) > self.capacity:
@@ -122,14 +165,15 @@ class DayCache:
         doctor_id: uuid.UUID,
         days: Sequence[dt.date],
         versions: Mapping[dt.date, int],
-        context: Stamp,
+        context: DayContext,
     ) -> dict[dt.date, bytes]:
         """The JSON remembered for each of `days` at its current version under `context`;
         days without one are left out."""
         found: dict[dt.date, bytes] = {}
         entries = self._rendered
+        doctor = doctor_id.int
         for day in days:
-            key = (doctor_id.int, day, versions.get(day, 0), context)
+            key: ViewKey = (doctor, day, versions.get(day, 0), context)
             body = entries.get(key)
             if body is not None:
                 entries.move_to_end(key)
@@ -137,16 +181,16 @@ class DayCache:
         return found
 
     def remember_rendered(
-        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp, body: bytes
+        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: DayContext, body: bytes
     ) -> None:
         """Remember a day's JSON, true for as long as `version` and `context` are current."""
-        self._remember_day(self._rendered, (doctor_id.int, day, version, context), body)
+        self._remember_view(self._rendered, (doctor_id.int, day, version, context), body)
 
     def offered(
-        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: Stamp
+        self, doctor_id: uuid.UUID, day: dt.date, version: int, context: DayContext
     ) -> Offered | None:
         """The slots remembered as offered on `day` at `version` under `context`, or None."""
-        key = (doctor_id.int, day, version, context)
+        key: ViewKey = (doctor_id.int, day, version, context)
         slots = self._offered.get(key)
         if slots is not None:
             self._offered.move_to_end(key)
@@ -157,14 +201,16 @@ class DayCache:
         doctor_id: uuid.UUID,
         day: dt.date,
         version: int,
-        context: Stamp,
+        context: DayContext,
         slots: Offered,
     ) -> None:
         """Remember a day's offered slots, true for as long as `version` and `context` are
         current (the same terms as a day's JSON)."""
-        self._remember_day(self._offered, (doctor_id.int, day, version, context), slots)
+        self._remember_view(self._offered, (doctor_id.int, day, version, context), slots)
 
-    def _remember_day(self, entries: OrderedDict[Any, Any], key: Hashable, value: object) -> None:
+    def _remember_view(
+        self, entries: OrderedDict[ViewKey, _View], key: ViewKey, value: _View
+    ) -> None:
         """Keep `value` under `key` among at most `capacity` entries, least recent out."""
         if self.capacity <= 0:
             return

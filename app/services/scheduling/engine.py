@@ -1,8 +1,9 @@
-"""The availability engine: a pure function from a doctor's schedule to free slots.
+"""The availability engine: a pure function from a doctor's schedule (`scheduling.schedule`) to
+free slots.
 
 No session and no clock in here: callers load what the engine needs and pass "now" in, so the
-same code decides what availability offers and what booking accepts (`refusal` names why a
-slot is not offered), and it can be property-tested.
+same code decides what availability offers and what booking accepts (`scheduling.refusal`
+names why a slot is not offered, from the same checks), and it can be property-tested.
 
 A day's slots lie on the grid that starts at each working window's start, in steps of the
 doctor's slot length; each lasts the visit's length and ends within its window. The week's
@@ -15,158 +16,26 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NamedTuple, get_args
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-WEEKDAY_INDEX = {name: index for index, name in enumerate(WEEKDAYS)}
+from app.models.enums import DayReason
+from app.services.scheduling.schedule import (
+    NO_FACTS,
+    DayFacts,
+    HeldSpan,
+    Rules,
+    Schedule,
+    Span,
+    Window,
+    seconds,
+)
 
 MAX_RANGE_DAYS = 62
 ALTERNATIVES = 5
 ALTERNATIVE_HORIZON_DAYS = 14
-
-# Why a day offers nothing, and why a slot is refused: the spec's fixed lists, in the order
-# in which they are checked (the first that applies is the one reported).
-DayReason = Literal[
-    "past",
-    "doctor_inactive",
-    "beyond_horizon",
-    "holiday",
-    "non_working_day",
-    "leave",
-    "daily_limit",
-]
-SlotReason = Literal[
-    "past",
-    "doctor_inactive",
-    "beyond_horizon",
-    "holiday",
-    "non_working_day",
-    "leave",
-    "outside_hours",
-    "too_soon",
-    "daily_limit",
-    "held",
-    "taken",
-]
-SLOT_REASONS: tuple[SlotReason, ...] = get_args(SlotReason)
-# Read out by the phone agent: "That slot is not available for booking (<sentence>)."
-REASON_SENTENCES: dict[SlotReason, str] = {
-    "past": "it has already started",
-    "doctor_inactive": "the doctor is not taking appointments",
-    "beyond_horizon": "it is further ahead than the doctor takes bookings",
-    "holiday": "the clinic is closed that day",
-    "non_working_day": "the doctor does not work that day",
-    "leave": "the doctor is on leave then",
-    "outside_hours": "it is not one of the doctor's slot times that day",
-    "too_soon": "it is inside the doctor's minimum notice",
-    "daily_limit": "the doctor's day is fully booked",
-    "held": "it is being held for another caller",
-    "taken": "it is taken, or too close to another appointment",
-}
-
-Window = tuple[int, int]  # start and end of working time, seconds since midnight
-Week = tuple[tuple[Window, ...], ...]  # seven days of windows, Monday first
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """The booking rules of one doctor (spec: "Booking rules")."""
-
-    min_notice_minutes: int = 0
-    horizon_days: int | None = None
-    buffer_minutes: int = 0
-    max_per_day: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    week: Week
-    slot_minutes: int
-    is_active: bool = True
-    rules: Rules = Rules()
-
-    @classmethod
-    def from_doctor_fields(
-        cls,
-        working_days: Iterable[str],
-        working_hours: Mapping[str, str],
-        slot_minutes: int,
-        is_active: bool = True,
-        rules: Rules = Rules(),
-    ) -> Schedule:
-        """The request's way: one window, the same on every working day."""
-        window = (
-            seconds(dt.time.fromisoformat(working_hours["start"])),
-            seconds(dt.time.fromisoformat(working_hours["end"])),
-        )
-        days = {WEEKDAY_INDEX[d] for d in working_days}
-        week = tuple((window,) if index in days else () for index in range(7))
-        return cls(week, slot_minutes, is_active, rules)
-
-    @classmethod
-    def from_weekly_hours(
-        cls,
-        weekly_hours: Mapping[str, Sequence[Mapping[str, str]]],
-        slot_minutes: int,
-        is_active: bool = True,
-        rules: Rules = Rules(),
-    ) -> Schedule:
-        week = tuple(parse_windows(weekly_hours.get(name, ())) for name in WEEKDAYS)
-        return cls(week, slot_minutes, is_active, rules)
-
-
-def parse_windows(windows: Iterable[Mapping[str, str]]) -> tuple[Window, ...]:
-    """`[{"start": "09:00", "end": "13:00"}, ...]` as sorted (start, end) seconds."""
-    return tuple(
-        sorted(
-            (seconds(dt.time.fromisoformat(w["start"])), seconds(dt.time.fromisoformat(w["end"])))
-            for w in windows
-        )
-    )
-
-
-# A leave (start/end None: the whole day) or an active appointment on one date. The engine takes
-# plain tuples: a 30-day read has hundreds of them, and the driver's arrays zip into tuples at C
-# speed (see BENCHMARKS.md). `Interval` is the same shape with names, for building one by hand.
-Span = tuple[dt.date, dt.time | None, dt.time | None]
-
-
-# An active hold on one date: its start, end and the instant it stops counting. Facts carry the
-# holds unexpired when read; the engine counts those still unexpired at its `now`, so what was
-# read stays exact until the version changes, however much later it is used.
-HeldSpan = tuple[dt.date, dt.time, dt.time, dt.datetime]
-
-
-class Interval(NamedTuple):
-    date: dt.date
-    start: dt.time | None = None
-    end: dt.time | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DayFacts:
-    """What one date adds to the week: leaves, active appointments, an override, a holiday,
-    active holds."""
-
-    leaves: Sequence[Span] = ()
-    busy: Sequence[Span] = ()
-    windows: tuple[Window, ...] | None = None  # a date override replaces the week's windows
-    holiday: bool = False
-    holds: Sequence[HeldSpan] = ()
-
-    def holding(self, now: dt.datetime) -> Sequence[HeldSpan]:
-        """The holds still unexpired at `now`."""
-        if not self.holds:
-            return ()
-        return [hold for hold in self.holds if hold[3] > now]
-
-
-NO_FACTS = DayFacts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +51,12 @@ class Day:
     slots: tuple[SlotTime, ...]
 
 
-def seconds(t: dt.time) -> int:
-    return t.hour * 3600 + t.minute * 60 + t.second
-
-
 def _time(secs: int) -> dt.time:
     return dt.time(secs // 3600, secs // 60 % 60, secs % 60)
 
 
 @lru_cache(maxsize=8192)
-def _has_clock_change(day: dt.date, tz: ZoneInfo) -> bool:
+def has_clock_change(day: dt.date, tz: ZoneInfo) -> bool:
     midnight = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
     next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
     return midnight.utcoffset() != next_midnight.utcoffset()
@@ -205,15 +70,23 @@ def _exists_on_clock(day: dt.date, t: dt.time, tz: ZoneInfo) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Grid:
-    """Every slot of a day with these windows. All slots have one length, so both their
-    starts and their ends ascend: the slots an interval touches are one run, found by bisection."""
+    """Slots of one length: every slot of a day with some windows (`grid`), or the one slot a
+    refusal asks about (`Grid.asked`). Their starts and their ends both ascend, so the slots
+    an interval touches are one run, found by bisection."""
 
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
-    slots: tuple[SlotTime, ...]
+    starts: tuple[int, ...]  # seconds since midnight
+    ends: tuple[int, ...]  # (the slot asked about may end past midnight)
+    times: tuple[dt.time, ...]  # the starts as clock times
+    slots: tuple[SlotTime, ...] = ()  # the slots a day offers from (none for `asked`)
     index: Mapping[int, int] = field(default_factory=dict)  # start -> position
     # (start, end) -> position: most bookings sit exactly on a slot, found by one lookup.
     exact: Mapping[tuple[dt.time, dt.time], int] = field(default_factory=dict)
+
+    @classmethod
+    def asked(cls, start: dt.time, length: int) -> Grid:
+        """The slot `length` seconds long that starts at `start`, on the day's grid or not."""
+        low = seconds(start)
+        return cls((low,), (low + length,), (start,))
 
     def touching(self, low: int, high: int) -> range:
         """Positions of the slots that overlap [low, high)."""
@@ -233,6 +106,7 @@ def grid(windows: tuple[Window, ...], step_minutes: int, visit_minutes: int) -> 
     return Grid(
         starts=tuple(s for s, _ in cells),
         ends=tuple(e for _, e in cells),
+        times=tuple(slot.start for slot in slots),
         slots=slots,
         index={s: i for i, (s, _) in enumerate(cells)},
         exact={(slot.start, slot.end): i for i, slot in enumerate(slots)},
@@ -258,11 +132,18 @@ class Moment:
         return cls(now, now.astimezone(tz).date(), earliest, local.date(), wall)
 
 
-def _day_reason(
-    schedule: Schedule, day: dt.date, facts: DayFacts, today: dt.date, taken: int
+# ---- the checks ----------------------------------------------------------------------------
+# Each takes slots away. A day's check takes the whole day and names why; a slot's check marks,
+# in `taken` (a byte per slot of `cells`), the slots it takes. `day_availability` offers the
+# slots no check takes; `scheduling.refusal` runs the same checks on the one slot asked for,
+# in the spec's order, and names the first that takes it.
+
+
+def closed_reason(
+    schedule: Schedule, day: dt.date, facts: DayFacts, today: dt.date
 ) -> tuple[DayReason | None, tuple[Window, ...]]:
-    """The reason the whole day offers nothing (or None), and the day's windows. `taken`:
-    the day's active appointments and holds, for the daily limit."""
+    """Why the whole day offers nothing (the day's reasons up to `leave`, in order), or None;
+    and the day's windows."""
     rules = schedule.rules
     if day < today:
         return "past", ()
@@ -277,9 +158,72 @@ def _day_reason(
         return "non_working_day", ()
     if any(start is None for _, start, _ in facts.leaves):
         return "leave", ()
-    if rules.max_per_day is not None and taken >= rules.max_per_day:
-        return "daily_limit", ()
     return None, windows
+
+
+def at_daily_limit(rules: Rules, facts: DayFacts, holds: Sequence[HeldSpan]) -> bool:
+    """Whether the day's active appointments and counting holds fill the doctor's day."""
+    return rules.max_per_day is not None and len(facts.busy) + len(holds) >= rules.max_per_day
+
+
+def mark_leaves(taken: bytearray, cells: Grid, leaves: Iterable[Span]) -> None:
+    """The slots a part-day leave touches (a whole-day leave closes the day)."""
+    for _, start_t, end_t in leaves:
+        if start_t is not None and end_t is not None:
+            for i in cells.touching(seconds(start_t), seconds(end_t)):
+                taken[i] = 1
+
+
+def mark_busy(
+    taken: bytearray, cells: Grid, busy: Iterable[Span], buffer: int, apart: bool
+) -> None:
+    """The slots an active appointment, widened by the buffer, touches. `apart`: the slots do
+    not overlap (the visit is one grid step), so without a buffer an appointment exactly on a
+    slot touches that slot alone."""
+    exact = cells.exact if apart and not buffer else {}
+    for _, start_t, end_t in busy:
+        if start_t is None or end_t is None:
+            continue
+        index = exact.get((start_t, end_t))
+        if index is not None:
+            taken[index] = 1
+        else:
+            for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
+                taken[i] = 1
+
+
+def mark_held(taken: bytearray, cells: Grid, holds: Iterable[HeldSpan], buffer: int) -> None:
+    """The slots a counting hold (`DayFacts.holding`), widened by the buffer, touches."""
+    for _, start_t, end_t, _ in holds:
+        for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
+            taken[i] = 1
+
+
+def mark_off_clock(taken: bytearray, cells: Grid, day: dt.date, tz: ZoneInfo) -> None:
+    """The slots whose start does not exist on the clock that day (a spring-forward gap).
+    Only a day with a clock change (`has_clock_change`) has any: callers ask that first."""
+    for index, start in enumerate(cells.times):
+        if not taken[index] and not _exists_on_clock(day, start, tz):
+            taken[index] = 1
+
+
+def mark_inside_notice(
+    taken: bytearray, cells: Grid, day: dt.date, moment: Moment, tz: ZoneInfo
+) -> None:
+    """The slots that start no later than `moment.earliest`: every slot of a day before the
+    date it falls on, and none of a day after it."""
+    if day != moment.earliest_date:
+        if day < moment.earliest_date:
+            for index in range(len(taken)):
+                taken[index] = 1
+        return
+    if has_clock_change(day, tz):
+        for index, start in enumerate(cells.times):
+            if dt.datetime.combine(day, start, tzinfo=tz) <= moment.earliest:
+                taken[index] = 1
+    else:  # one offset all day: wall times compare as instants, and the starts ascend
+        for index in range(bisect_right(cells.starts, moment.earliest_seconds)):
+            taken[index] = 1
 
 
 def day_availability(
@@ -293,110 +237,31 @@ def day_availability(
     """Free slots of one day. `facts` holds that day's leaves and bookings only; `moment`
     must carry this doctor's notice (`Moment.of(now, tz, rules.min_notice_minutes)`)."""
     holds = facts.holding(moment.now)
-    reason, windows = _day_reason(schedule, day, facts, moment.today, len(facts.busy) + len(holds))
+    reason, windows = closed_reason(schedule, day, facts, moment.today)
+    if reason is None and at_daily_limit(schedule.rules, facts, holds):
+        reason = "daily_limit"
     if reason is not None:
         return Day(day, reason, ())
-    if day < moment.earliest_date:  # all of it inside the notice: nothing, but no reason
+    if day < moment.earliest_date:  # `mark_inside_notice` would take every slot: no reason
         return Day(day, None, ())
     visit = visit_minutes or schedule.slot_minutes
     cells = grid(windows, schedule.slot_minutes, visit)
     if not cells.slots:
         return Day(day, None, ())
-
-    # Mark the slots each part-day leave or appointment (widened by the buffer) touches.
+    # The checks that take slots are skipped when they have nothing to take.
     taken = bytearray(len(cells.slots))
-    for _, start_t, end_t in facts.leaves:
-        if start_t is not None and end_t is not None:
-            for i in cells.touching(seconds(start_t), seconds(end_t)):
-                taken[i] = 1
+    if facts.leaves:
+        mark_leaves(taken, cells, facts.leaves)
     buffer = schedule.rules.buffer_minutes * 60
-    # A booking exactly on a slot touches only that slot when slots do not overlap (the visit
-    # is one grid step) and no buffer widens it.
-    exact = cells.exact if not buffer and visit == schedule.slot_minutes else {}
-    for _, start_t, end_t in facts.busy:
-        if start_t is None or end_t is None:
-            continue
-        index = exact.get((start_t, end_t))
-        if index is not None:
-            taken[index] = 1
-        else:
-            for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
-                taken[i] = 1
-    for _, start_t, end_t, _ in holds:
-        for i in cells.touching(seconds(start_t) - buffer, seconds(end_t) + buffer):
-            taken[i] = 1
-
-    clock_change = _has_clock_change(day, tz)
-    cut = day == moment.earliest_date
-    if not clock_change and not cut:  # the usual day: every untaken slot is offered
-        return Day(day, None, tuple(s for s, t in zip(cells.slots, taken, strict=True) if not t))
-    slots: list[SlotTime] = []
-    for index, slot in enumerate(cells.slots):
-        if taken[index]:
-            continue
-        if clock_change:
-            if not _exists_on_clock(day, slot.start, tz):
-                continue
-            if cut and dt.datetime.combine(day, slot.start, tzinfo=tz) <= moment.earliest:
-                continue
-        elif cells.starts[index] <= moment.earliest_seconds:
-            continue
-        slots.append(slot)
-    return Day(day, None, tuple(slots))
-
-
-def refusal(
-    schedule: Schedule,
-    day: dt.date,
-    start: dt.time,
-    facts: DayFacts,
-    now: dt.datetime,
-    tz: ZoneInfo,
-    visit_minutes: int | None = None,
-) -> SlotReason | None:
-    """Why the slot starting at `start` is not offered, the first of `SLOT_REASONS` that
-    applies; None when `day_availability` offers it."""
-    starts_at = dt.datetime.combine(day, start, tzinfo=tz)
-    today = now.astimezone(tz).date()
-    if day < today or starts_at <= now:
-        return "past"
-    # Leaves and the daily limit come later in the slot's order than in the day's.
-    day_only = DayFacts(windows=facts.windows, holiday=facts.holiday)
-    reason, windows = _day_reason(schedule, day, day_only, today, 0)
-    if reason is not None:
-        return reason
-    length = (visit_minutes or schedule.slot_minutes) * 60
-    low = seconds(start)
-    high = low + length
-    for _, leave_start, leave_end in facts.leaves:
-        if leave_start is None or leave_end is None:
-            return "leave"
-        if seconds(leave_start) < high and low < seconds(leave_end):
-            return "leave"
-    cells = grid(windows, schedule.slot_minutes, visit_minutes or schedule.slot_minutes)
-    if low not in cells.index or not _exists_on_clock(day, start, tz):
-        return "outside_hours"
-    rules = schedule.rules
-    if starts_at <= now + dt.timedelta(minutes=rules.min_notice_minutes):
-        return "too_soon"
-    holds = facts.holding(now)
-    if rules.max_per_day is not None and len(facts.busy) + len(holds) >= rules.max_per_day:
-        return "daily_limit"
-    buffer = rules.buffer_minutes * 60
-
-    def near(start_t: dt.time | None, end_t: dt.time | None) -> bool:
-        return (
-            start_t is not None
-            and end_t is not None
-            and seconds(start_t) - buffer < high
-            and low < seconds(end_t) + buffer
-        )
-
-    if any(near(start_t, end_t) for _, start_t, end_t, _ in holds):
-        return "held"
-    if any(near(start_t, end_t) for _, start_t, end_t in facts.busy):
-        return "taken"
-    return None
+    if facts.busy:
+        mark_busy(taken, cells, facts.busy, buffer, visit == schedule.slot_minutes)
+    if holds:
+        mark_held(taken, cells, holds, buffer)
+    if has_clock_change(day, tz):
+        mark_off_clock(taken, cells, day, tz)
+    if day == moment.earliest_date:  # (from a later day the notice takes nothing)
+        mark_inside_notice(taken, cells, day, moment, tz)
+    return Day(day, None, tuple(s for s, t in zip(cells.slots, taken, strict=True) if not t))
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -441,35 +306,3 @@ def nearest_alternatives(
         elif day.date > wanted_date:
             later.extend((day.date, slot) for slot in day.slots)
     return (same_day + later)[:limit]
-
-
-def facts_by_day(
-    leaves: Iterable[Span] = (),
-    busy: Iterable[Span] = (),
-    overrides: Mapping[dt.date, tuple[Window, ...]] | None = None,
-    holidays: Collection[dt.date] = (),
-    holds: Iterable[HeldSpan] = (),
-) -> dict[dt.date, DayFacts]:
-    """Spans of any dates, overrides, holidays and holds, gathered into one `DayFacts` per
-    date."""
-    day_leaves: defaultdict[dt.date, list[Span]] = defaultdict(list)
-    day_busy: defaultdict[dt.date, list[Span]] = defaultdict(list)
-    day_holds: defaultdict[dt.date, list[HeldSpan]] = defaultdict(list)
-    for item in leaves:
-        day_leaves[item[0]].append(item)
-    for item in busy:
-        day_busy[item[0]].append(item)
-    for hold in holds:
-        day_holds[hold[0]].append(hold)
-    overrides = overrides or {}
-    dates = set(day_leaves) | set(day_busy) | set(overrides) | set(holidays) | set(day_holds)
-    return {
-        day: DayFacts(
-            tuple(day_leaves.get(day, ())),
-            tuple(day_busy.get(day, ())),
-            overrides.get(day),
-            day in holidays,
-            tuple(day_holds.get(day, ())),
-        )
-        for day in dates
-    }
