@@ -36,6 +36,7 @@ from app.routes import (
     schedule,
     sync,
     visit_type,
+    webhook,
 )
 from app.routes.deps import clinic_of
 from app.security import KeyRateLimiter, parse_api_keys, require_api_key
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         patient.router,
         desk.router,
         sync.router,
+        webhook.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
