@@ -286,9 +286,7 @@ async def test_enabling_clears_the_reason_and_requeues_waiting_messages(
     )
     enabled = await admin.patch(f"/api/v1/webhooks/{endpoint_id}", json={"is_active": True})
     assert enabled.json()["is_active"] is True and enabled.json()["disabled_reason"] is None
-    queued = await connection.execute(
-        text("SELECT target, aggregate_id, status FROM outbox_jobs")
-    )
+    queued = await connection.execute(text("SELECT target, aggregate_id, status FROM outbox_jobs"))
     delivery = await connection.scalar(text("SELECT id FROM webhook_deliveries"))
     assert [tuple(r) for r in queued] == [("webhook", delivery, "pending")]
 
@@ -321,9 +319,7 @@ async def test_ping_queues_a_ping_whatever_the_events(
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_state"
 
 
-async def test_delivery_log_filters_and_paging(
-    app: FastAPI, admin: httpx.AsyncClient
-) -> None:
+async def test_delivery_log_filters_and_paging(app: FastAPI, admin: httpx.AsyncClient) -> None:
     created = await create(admin, events=["appointment.booked", "appointment.cancelled"])
     async with unit_of_work(app.state.sessionmaker) as session:
         for event in ("appointment.booked", "appointment.cancelled", "appointment.booked"):
@@ -458,7 +454,8 @@ async def test_only_admins_may_touch_webhooks(
 async def test_a_message_goes_to_each_active_subscribed_endpoint_once(
     app: FastAPI, admin: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
-    booked = [await create(admin), await create(admin, events=["appointment.booked", "webhook.ping"])]
+    booked = [await create(admin)]
+    booked.append(await create(admin, events=["appointment.booked", "webhook.ping"]))
     await create(admin, events=["appointment.cancelled"])
     off = await create(admin)
     await admin.patch(f"/api/v1/webhooks/{off['id']}", json={"is_active": False})
@@ -485,9 +482,7 @@ async def test_the_fragment_queues_for_many_rows_beside_another_target(
     endpoint = await create(admin, events=["appointment.booked", "appointment.cancelled"])
     patient = uuid.uuid4()
     await connection.execute(
-        text(
-            "INSERT INTO patients (id, name, mobile_number) VALUES (:id, 'Asha', '+14155550100')"
-        ),
+        text("INSERT INTO patients (id, name, mobile_number) VALUES (:id, 'Asha', '+14155550100')"),
         {"id": patient},
     )
     statement = f"""
