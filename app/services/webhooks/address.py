@@ -94,10 +94,7 @@ async def _addresses(host: str, port: int) -> tuple[IPAddress, ...]:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(_RESOLVE_SECONDS):
-            # AI_ADDRCONFIG: no IPv6 addresses on a host without IPv6, where they would fail.
-            found = await loop.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
-            )
+            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError, UnicodeError):
         raise Refused(f"the host name {host} does not resolve") from None
     addresses: list[IPAddress] = []

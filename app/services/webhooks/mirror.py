@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from app.services.webhooks.secret_box import SecretUnreadable, box_for
 from app.services.webhooks.signing import signatures
 
 GONE_REASON = "the receiver answered 410 Gone"
+_ATTEMPTS_KEPT = 4096
 
 _LOAD = text(
     """
@@ -99,12 +101,7 @@ def message_body(event: str, occurred_at: dt.datetime, data: dict[str, Any]) -> 
 class WebhookMirror:
     target = jobs.WEBHOOK
 
-    def __init__(
-        self,
-        settings: Settings,
-        sessionmaker: Sessions,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, sessionmaker: Sessions) -> None:
         self._settings = settings
         self._sessionmaker = sessionmaker
         # No connection is kept between attempts: each connects to the address its own check
@@ -115,11 +112,14 @@ class WebhookMirror:
             limits=httpx.Limits(max_keepalive_connections=0),
             follow_redirects=False,
             trust_env=False,
-            transport=transport,
         )
-        self._attempts: dict[int, Attempt] = {}
+        # Read by `record` (which the dispatcher may run again if its transaction fails, so
+        # an entry is not removed there); only the last few thousand are kept, far more than
+        # are ever between an attempt and its settling.
+        self._attempts: OrderedDict[int, Attempt] = OrderedDict()
 
     async def deliver(self, job: ClaimedJob) -> dict[str, Any]:
+        self._attempts.pop(job.id, None)  # a retried job's earlier attempt
         async with unit_of_work(self._sessionmaker) as session:
             row = (await session.execute(_LOAD, {"id": job.aggregate_id})).one_or_none()
         if row is None:
@@ -131,6 +131,9 @@ class WebhookMirror:
             return {"skipped": "the endpoint is disabled"}
         attempt = await self._attempt(row)
         self._attempts[job.id] = attempt
+        self._attempts.move_to_end(job.id)
+        while len(self._attempts) > _ATTEMPTS_KEPT:
+            self._attempts.popitem(last=False)
         return self._judge(row.event, attempt)
 
     async def _attempt(self, row: Row[Any]) -> Attempt:
@@ -225,7 +228,7 @@ class WebhookMirror:
         result: dict[str, Any] | None,
     ) -> None:
         """Write the attempt's outcome on the message, in the job's settle transaction."""
-        attempt = self._attempts.pop(job.id, None)
+        attempt = self._attempts.get(job.id)
         if result is not None and "skipped" in result:
             return
         statement = {"synced": _DELIVERED, "pending": _RETRYING}.get(status, _FAILED)
