@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ from app.services.webhooks.signing import new_secret
 from tests.conftest import OTHER_KEY, client_for, started_app
 from tests.factories import create_patient
 from tests.fake_receiver import Receiver
+from tests.servers import free_port
 from tests.test_calendar_mirror import eventually
 from tests.test_webhooks_api import webhook_settings
 
@@ -447,3 +450,48 @@ async def test_the_service_delivers_by_itself(
     await eventually(arrived, within=5)
     assert time.monotonic() - started < 5
     Webhook(created["secret"]).verify(receiver.received()[0].body, receiver.received()[0].headers)
+
+
+def readme_receiver() -> str:
+    """The README's receiver, as a reader would copy it."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text().split("**A receiver**", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) <= 15
+    return code
+
+
+async def test_the_readmes_receiver_verifies_a_real_delivery(
+    service: Made, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, client, settings = await service()
+    port = free_port()
+    created = await endpoint(client, f"http://127.0.0.1:{port}/", "webhook.ping")
+    code = readme_receiver().replace('"whsec_..."', repr(created["secret"]))
+    code = code.replace('HTTPServer(("", 8080)', f'HTTPServer(("127.0.0.1", {port})')
+    serving, server = code.rsplit(".serve_forever()", 1)[0].rsplit("\n", 1)
+    namespace: dict[str, Any] = {}
+    exec(serving, namespace)  # the imports, the secret and the handler, as written
+    receiver = eval(server, namespace)  # the server, started below
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        ping = (await client.post(f"/api/v1/webhooks/{created['id']}/ping")).json()
+        await drain(app, settings, database_url)
+        (delivered,) = await deliveries(client, created["id"])
+        assert (delivered["status"], delivered["last_status_code"]) == ("delivered", 204)
+        assert f"{ping['id']} webhook.ping" in capsys.readouterr().out
+
+        async with httpx.AsyncClient() as outsider:
+            forged = await outsider.post(
+                f"http://127.0.0.1:{port}/",
+                content=b'{"type":"webhook.ping"}',
+                headers={
+                    "webhook-id": ping["id"],
+                    "webhook-timestamp": str(int(time.time())),
+                    "webhook-signature": "v1,Zm9yZ2Vk",
+                },
+            )
+        assert forged.status_code == 400
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
