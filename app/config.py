@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from functools import cached_property
 from pathlib import Path
@@ -82,6 +83,15 @@ class Settings(BaseSettings):
     dispatcher_backoff_base_seconds: float = Field(default=1.0, gt=0, le=600)
     dispatcher_backoff_max_seconds: float = Field(default=60.0, gt=0, le=86400)
 
+    # Webhooks (app/services/webhooks): receivers must be public https unless these allow more.
+    webhook_allow_http: bool = False
+    webhook_allow_private_networks: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    # Fernet keys (comma-separated, the first encrypts) that seal the endpoints' secrets in
+    # the database; unset: one generated once under DATA_DIR.
+    webhook_secret_key: str | None = None
+
     rate_limit_per_minute: int = Field(default=0, ge=0)
     availability_cache_days: int = Field(default=40_000, ge=0, le=1_000_000)
     # Days from today each worker reads into the day cache before it serves (0: none), as
@@ -97,6 +107,7 @@ class Settings(BaseSettings):
         "google_calendar_delegated_admin_email",
         "rag_service_url",
         "rag_service_api_key",
+        "webhook_secret_key",
         mode="before",
     )
     @classmethod
@@ -165,6 +176,13 @@ class Settings(BaseSettings):
             parse_api_keys(value)
         return value
 
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _check_fernet_keys(cls, value: str | None) -> str | None:
+        if value is not None:
+            fernet_keys(value)
+        return value
+
     @cached_property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic_timezone)
@@ -183,6 +201,21 @@ class Settings(BaseSettings):
     @property
     def rag_enabled(self) -> bool:
         return self.rag_service_url is not None
+
+
+def fernet_keys(value: str) -> list[bytes]:
+    """WEBHOOK_SECRET_KEY's keys, each 32 url-safe base64 bytes (`Fernet.generate_key()`)."""
+    keys = [key.strip().encode() for key in value.split(",") if key.strip()]
+    if not keys:
+        raise ValueError("must name at least one key")
+    for key in keys:
+        try:
+            valid = len(base64.urlsafe_b64decode(key)) == 32
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError("each key must be 32 url-safe base64-encoded bytes (a Fernet key)")
+    return keys
 
 
 def load_settings() -> Settings:

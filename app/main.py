@@ -39,6 +39,7 @@ from app.routes import (
     schedule,
     sync,
     visit_type,
+    webhook,
 )
 from app.security import ApiKey, KeyRateLimiter, parse_api_keys, require_api_key
 from app.services import availability_service
@@ -107,6 +108,7 @@ def _add_routes(app: FastAPI) -> None:
         patient.router,
         desk.router,
         sync.router,
+        webhook.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)

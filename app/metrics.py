@@ -71,6 +71,12 @@ DELIVERIES = Counter(
     "Mirror deliveries, by target (calendar, rag) and outcome (delivered, retry, failed).",
     ["target", "outcome"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Webhook delivery attempts, by event type and outcome (delivered, retry, failed, "
+    "disabled: the receiver answered 410 and its endpoint was disabled).",
+    ["event", "outcome"],
+)
 OUTBOX_DEPTH = Gauge(
     "outbox_jobs",
     "Outbox jobs by target and state, read from the database at scrape time.",

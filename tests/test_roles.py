@@ -70,6 +70,10 @@ AGENT_MAY = {
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),
     ("get", "/api/v1/patients/{patient_id}/access-log"),
+    # Webhooks are admin only, reads included.
+    ("get", "/api/v1/webhooks/"),
+    ("get", "/api/v1/webhooks/{webhook_id}"),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
 }
 
 

@@ -13,6 +13,7 @@ from app.models import Appointment
 from app.models.enums import CalendarSyncStatus
 from app.services.outbox import jobs
 from app.services.outbox.dispatcher import Dispatcher, Mirror
+from app.services.webhooks.mirror import WebhookMirror
 
 
 def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
@@ -26,6 +27,8 @@ def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
         from app.services.rag_sync_service import RagMirror
 
         mirrors.append(RagMirror(settings, sessionmaker))
+    # Always on: with no endpoints there are no webhook jobs.
+    mirrors.append(WebhookMirror(settings, sessionmaker))
     return mirrors
 
 

@@ -18,13 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 CALENDAR = "calendar"
 RAG = "rag"
-TARGETS = (CALENDAR, RAG)
+WEBHOOK = "webhook"
+TARGETS = (CALENDAR, RAG, WEBHOOK)
 NOTIFY_CHANNEL = "outbox"
 
 
-def queue_jobs(target: str, aggregate_ids: str) -> str:
+def queue_jobs(target: str, aggregate_ids: str, prefix: str = "") -> str:
     """Two CTEs, `queued` and `woken`, that queue a `target` job for each id the SELECT
     `aggregate_ids` yields and wake the dispatchers; the statement must read `woken`.
+    (`prefix` names them apart where one statement queues for two targets.)
 
     The one way a job is queued, used as it is by `enqueue` and inside the booking statement.
     A job already waiting for the same aggregate absorbs the new change (one pending job per
@@ -33,15 +35,15 @@ def queue_jobs(target: str, aggregate_ids: str) -> str:
     if target not in TARGETS:
         raise ValueError(f"unknown outbox target {target!r}")
     return f"""
-    queued AS (
+    {prefix}queued AS (
         INSERT INTO outbox_jobs (target, aggregate_id)
         SELECT '{target}', aggregate_id FROM ({aggregate_ids}) AS changed(aggregate_id)
         ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
         DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
         RETURNING 1
-    ), woken AS (
+    ), {prefix}woken AS (
         SELECT pg_notify('{NOTIFY_CHANNEL}', '{target}')
-          FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
+          FROM (SELECT 1 FROM {prefix}queued LIMIT 1) AS any_queued
     )"""
 
 
