@@ -1,8 +1,11 @@
 """Webhook delivery through the outbox to real receivers on loopback, verified as a receiver
 would, with the `standardwebhooks` package: the body and headers, signatures (two after a
 rotation), the same webhook-id on every retry, giving up, 410, timeouts, the address checked
-again before each attempt, the access log, and each message delivered once by two dispatchers.
-Committed mode: the dispatcher reads what the requests committed."""
+again before each attempt, the access log, and each message delivered once by two dispatchers;
+and the `appointment.*` messages, emitted where each change happens (the booking statement,
+alone or in a batch, a reschedule, a cancel, the desk's steps) and only when it commits, their
+`data.appointment` what GET /appointments/{id} answered just after the change. Committed mode:
+the dispatcher reads what the requests committed."""
 
 from __future__ import annotations
 
@@ -27,12 +30,15 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.config import Settings
 from app.database import unit_of_work
+from app.models.enums import AppointmentAction
 from app.services.outbox.dispatcher import Dispatcher
+from app.services.webhooks.appointments import EVENT_OF_ACTION, appointment_changed
 from app.services.webhooks.events import WebhookEvent, queue_message
 from app.services.webhooks.mirror import WebhookMirror
 from app.services.webhooks.signing import new_secret
+from tests.clock import Clock
 from tests.conftest import OTHER_KEY, client_for, started_app
-from tests.factories import create_patient
+from tests.factories import booking_payload, create_doctor, create_patient, next_weekday
 from tests.fake_receiver import Receiver
 from tests.servers import free_port
 from tests.test_calendar_mirror import eventually
@@ -495,3 +501,192 @@ async def test_the_readmes_receiver_verifies_a_real_delivery(
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+# -- the appointment.* messages, emitted where each change happens ----------------------------
+
+ALL_APPOINTMENT_EVENTS = sorted({str(event) for event in EVENT_OF_ACTION.values()})
+
+
+def _messages(receiver: Receiver, secret: str) -> list[dict[str, Any]]:
+    """Every message the receiver got, each verified as a receiver would."""
+    verifier = Webhook(secret)
+    return [verifier.verify(r.body, r.headers) for r in receiver.received()]
+
+
+async def _queued(engine: AsyncEngine) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT event, data->'appointment_row'->>'id' FROM webhook_deliveries"
+                " ORDER BY event"
+            )
+        )
+        return [(row[0], row[1]) for row in rows]
+
+
+async def test_each_change_sends_its_event_with_the_appointment_as_get_answers_it(
+    service: Made,
+    receivers: Callable[..., Receiver],
+    database_url: str,
+) -> None:
+    app, admin, settings = await service()
+    receiver = receivers()
+    hook = await endpoint(admin, receiver.url, *ALL_APPOINTMENT_EVENTS)
+    async with client_for(app, OTHER_KEY) as client:
+        doctor = await create_doctor(client)
+        day = next_weekday(1)
+        booked = await client.post(
+            "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "09:00")
+        )
+        assert booked.status_code == 201, booked.text
+        appointment_id = booked.json()["id"]
+        after: dict[str, dict[str, Any]] = {
+            "appointment.booked": (
+                await client.get(f"/api/v1/appointments/{appointment_id}")
+            ).json()
+        }
+        moved = await client.put(
+            f"/api/v1/appointments/{appointment_id}/reschedule",
+            json={"date": day.isoformat(), "start_time": "10:00"},
+        )
+        assert moved.status_code == 200, moved.text
+        after["appointment.rescheduled"] = (
+            await client.get(f"/api/v1/appointments/{appointment_id}")
+        ).json()
+        cancelled = await client.delete(f"/api/v1/appointments/{appointment_id}")
+        assert cancelled.status_code == 200, cancelled.text
+        after["appointment.cancelled"] = cancelled.json()
+        # A change that changes nothing sends nothing.
+        again = await client.delete(f"/api/v1/appointments/{appointment_id}")
+        assert again.status_code == 200
+        # A refused booking sends nothing.
+        refused = await client.post(
+            "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "09:07")
+        )
+        assert refused.status_code == 409
+
+    await drain(app, settings, database_url)
+    # Order is not promised; the timestamps order the messages.
+    messages = sorted(_messages(receiver, hook["secret"]), key=lambda m: m["timestamp"])
+    assert [m["type"] for m in messages] == list(after), messages
+    for message in messages:
+        assert message["data"]["appointment"] == after[message["type"]]
+        assert message["data"]["doctor"] == {"id": doctor["id"], "name": doctor["name"]}
+        stamp = dt.datetime.fromisoformat(message["timestamp"])
+        assert stamp.utcoffset() is not None
+    ids = {r.message_id for r in receiver.received()}
+    assert len(ids) == 3 and all(i.startswith("msg_") for i in ids)
+
+
+async def test_desk_steps_send_their_events(
+    service: Made, receivers: Callable[..., Receiver], database_url: str, clock: Clock
+) -> None:
+    app, admin, settings = await service()
+    receiver = receivers()
+    hook = await endpoint(
+        admin,
+        receiver.url,
+        "appointment.checked_in",
+        "appointment.completed",
+        "appointment.no_show",
+    )
+    async with client_for(app, OTHER_KEY) as client:
+        doctor = await create_doctor(client)
+        day = next_weekday(1)
+        first = await client.post(
+            "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "09:00")
+        )
+        second = await client.post(
+            "/api/v1/appointments/", json=booking_payload(doctor["id"], day, "11:00")
+        )
+        assert first.status_code == second.status_code == 201
+        clock.set(day, "09:05")
+        for path in (f"{first.json()['id']}/check-in", f"{first.json()['id']}/complete"):
+            stepped = await client.post(f"/api/v1/appointments/{path}")
+            assert stepped.status_code == 200, stepped.text
+        clock.set(day, "11:30")
+        missed = await client.post(f"/api/v1/appointments/{second.json()['id']}/no-show")
+        assert missed.status_code == 200, missed.text
+
+    await drain(app, settings, database_url)
+    messages = _messages(receiver, hook["secret"])
+    assert sorted(m["type"] for m in messages) == [
+        "appointment.checked_in",
+        "appointment.completed",
+        "appointment.no_show",
+    ]
+    statuses = {m["type"]: m["data"]["appointment"]["status"] for m in messages}
+    assert statuses == {
+        "appointment.checked_in": "CHECKED_IN",
+        "appointment.completed": "COMPLETED",
+        "appointment.no_show": "NO_SHOW",
+    }
+
+
+async def test_bookings_written_together_each_send_one_message_per_endpoint(
+    service: Made, receivers: Callable[..., Receiver], committed: AsyncEngine
+) -> None:
+    """Concurrent bookings go through the batcher, several rows in one statement: each booked
+    row gets one message per subscribed active endpoint, and a refused row none."""
+    app, admin, _ = await service()
+    subscribed = [await endpoint(admin, receivers().url) for _ in range(2)]
+    await endpoint(admin, receivers().url, "appointment.cancelled")
+    disabled = await endpoint(admin, receivers().url)
+    await admin.patch(f"/api/v1/webhooks/{disabled['id']}", json={"is_active": False})
+    async with client_for(app, OTHER_KEY) as client:
+        doctors = [await create_doctor(client) for _ in range(3)]
+        day = next_weekday(2)
+        wanted = [
+            booking_payload(doctor["id"], day, start)
+            for doctor in doctors
+            for start in ("09:00", "09:30", "10:00", "09:00")
+        ]
+        answers = await asyncio.gather(
+            *(client.post("/api/v1/appointments/", json=body) for body in wanted)
+        )
+    booked = [a.json()["id"] for a in answers if a.status_code == 201]
+    assert len(booked) == 9 and sum(a.status_code == 409 for a in answers) == 3
+    queued = await _queued(committed)
+    assert sorted(queued) == sorted(("appointment.booked", i) for i in booked for _ in subscribed)
+
+
+async def test_a_change_that_rolls_back_sends_nothing(
+    service: Made, committed: AsyncEngine
+) -> None:
+    app, admin, _ = await service()
+    await endpoint(admin, "http://127.0.0.1:9/hooks", *ALL_APPOINTMENT_EVENTS)
+    async with client_for(app, OTHER_KEY) as client:
+        doctor = await create_doctor(client)
+        booked = await client.post(
+            "/api/v1/appointments/", json=booking_payload(doctor["id"], next_weekday(3), "09:00")
+        )
+        assert booked.status_code == 201
+    before = await _queued(committed)
+
+    class RolledBack(Exception):
+        pass
+
+    try:
+        async with unit_of_work(app.state.sessionmaker) as session:
+            await appointment_changed(session, booked.json()["id"], AppointmentAction.CANCELLED)
+            raise RolledBack
+    except RolledBack:
+        pass
+    assert await _queued(committed) == before == [("appointment.booked", booked.json()["id"])]
+    async with committed.connect() as conn:
+        jobs = await conn.scalar(text("SELECT count(*) FROM outbox_jobs WHERE target = 'webhook'"))
+    assert jobs == 1
+
+
+def test_event_names_are_the_specs() -> None:
+    assert json.dumps(ALL_APPOINTMENT_EVENTS) == json.dumps(
+        [
+            "appointment.booked",
+            "appointment.cancelled",
+            "appointment.checked_in",
+            "appointment.completed",
+            "appointment.no_show",
+            "appointment.rescheduled",
+        ]
+    )

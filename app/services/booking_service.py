@@ -36,6 +36,7 @@ from app.services.persistence import get_or_404
 from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot
 from app.services.scheduling.queries import DoctorCalendar, doctor_schedule, load_facts
 from app.services.scheduling.schedule import seconds
+from app.services.webhooks import appointments
 
 
 def _new_patient(data: AppointmentCreate, clinic: Clinic) -> NewPatient | None:
@@ -137,10 +138,12 @@ async def record_change(
     caller: Caller,
     clinic: Clinic,
 ) -> Appointment:
-    """Record a change made to `appointment`: flush, audit row, calendar job."""
+    """Record a change made to `appointment`: flush, audit row, calendar job, the webhook
+    message of the change."""
     await session.flush()
     await audit.record(session, appointment, action, caller, before=before)
     await google_calendar_service.appointments_changed(session, [appointment], clinic)
+    await appointments.appointment_changed(session, appointment.id, action)
     await session.refresh(appointment)
     return appointment
 

@@ -47,6 +47,7 @@ from app.services.context import Caller
 from app.services.outbox import jobs
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar
+from app.services.webhooks import appointments
 from app.sql import Sql, execute, fetch, values_list, values_of
 
 _CLAIM_DAYS = Sql(
@@ -192,10 +193,12 @@ _BOOK = f"""
     ), audited AS (
         {insert_events("booked_as_wanted")}
         RETURNING 1
-    ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked_as_wanted WHERE mirror")}
+    ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked_as_wanted WHERE mirror")},
+    {appointments.booked_sql("booked")}
     SELECT w.n, c.n IS NOT NULL AS current, p.id AS found_patient, h.n IS NOT NULL AS hold_ok,
            (SELECT count(*) FROM converted) AS converted, (SELECT count(*) FROM audited) AS audited,
-           (SELECT count(*) FROM woken) AS woken, b.*
+           (SELECT count(*) FROM woken) AS woken,
+           (SELECT count(*) FROM webhook_woken) AS webhook_woken, b.*
       FROM wanted w
       LEFT JOIN current c ON c.n = w.n
       LEFT JOIN patient p ON p.n = w.n

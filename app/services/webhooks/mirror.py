@@ -37,7 +37,7 @@ from app.services.outbox.delivery import (
     parse_retry_after,
 )
 from app.services.outbox.jobs import ClaimedJob
-from app.services.webhooks import address, events
+from app.services.webhooks import address, appointments, events
 from app.services.webhooks.secret_box import SecretUnreadable, box_for
 from app.services.webhooks.signing import signatures
 
@@ -150,7 +150,7 @@ class WebhookMirror:
         except SecretUnreadable as exc:
             attempt.error = f"not sent: {exc}"
             return attempt
-        body = message_body(row.event, row.occurred_at, row.data)
+        body = message_body(row.event, row.occurred_at, appointments.sent_data(row.data))
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
