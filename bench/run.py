@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,11 @@ AGENTS = 16  # phone agents running flows at once (bench/agent.py)
 WRK_THREADS = 2
 BOOKING_WARMUP = 5000  # booking lines for the booking phase's warm-up, kept out of the phase
 BURST_SECONDS = 2  # a phase runs as bursts this long, each beside a burst of the baseline
+# Days seeded: the reads ask about the first 60; the two booking phases (without and with
+# webhook endpoints) book free slots of every day, and the agents' flows after them (first 90
+# days) still find about as many free as they did when there was one booking phase.
+SEED_DAYS = 420
+WEBHOOK_ENDPOINTS = 3  # receivers subscribed to `appointment.booked` in `booking_webhooks`
 
 
 @dataclass
@@ -302,6 +307,93 @@ def reserve_race_slots(
     return doctor, sorted(one_a_day.values())[:rounds]
 
 
+@dataclass
+class WebhookRun:
+    """What the receivers saw of `booking_webhooks`."""
+
+    endpoints: int
+    pings_received: int  # of one `webhook.ping` per endpoint sent before the phase
+    received_during_phase: int  # POSTs between the phase's first burst and its last one's end
+    expected: int  # one message per endpoint per booking of the phase
+    receiver_cpu_share: float
+
+
+def received(port: int) -> int:
+    """POSTs the receivers (bench/receivers.py) have answered, on all their ports."""
+    count: int = httpx.get(f"http://127.0.0.1:{port}/count", timeout=10).json()["received"]
+    return count
+
+
+@contextmanager
+def subscribed(base: str, ports: list[int]) -> Iterator[list[str]]:
+    """One endpoint per receiver port, each subscribed to `appointment.booked`, through the
+    public API; deleted on the way out (which drops what they have not yet been sent)."""
+    ids: list[str] = []
+    headers = {"X-API-Key": API_KEY}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        try:
+            for i, port in enumerate(ports):
+                made = client.post(
+                    "/api/v1/webhooks/",
+                    json={
+                        "url": f"http://127.0.0.1:{port}/hook",
+                        "events": ["appointment.booked"],
+                        "description": f"bench receiver {i}",
+                    },
+                )
+                if made.status_code != 201:
+                    raise RuntimeError(f"webhook endpoint refused: {made.status_code} {made.text}")
+                ids.append(made.json()["id"])
+            yield ids
+        finally:
+            for endpoint_id in ids:
+                client.delete(f"/api/v1/webhooks/{endpoint_id}")
+
+
+def booking_webhooks(
+    base: str,
+    warm: list[str],
+    parts: list[list[str]],
+    measure: Callable[[str, str, list[list[str]]], Phase],
+    env: dict[str, str],
+) -> WebhookRun:
+    """The booking phase again with `WEBHOOK_ENDPOINTS` endpoints subscribed, each a receiver
+    on loopback in one process of its own (bench/receivers.py)."""
+    ports = [free_port() for _ in range(WEBHOOK_ENDPOINTS)]
+    cmd = [sys.executable, "-m", "bench.receivers", *map(str, ports)]
+    with (
+        server(cmd, env, f"http://127.0.0.1:{ports[0]}/count") as proc,
+        subscribed(base, ports) as ids,
+    ):
+        # A ping per endpoint first: that the dispatcher reaches the receivers at all.
+        for endpoint_id in ids:
+            httpx.post(
+                f"{base}/api/v1/webhooks/{endpoint_id}/ping",
+                headers={"X-API-Key": API_KEY},
+                timeout=30,
+            ).raise_for_status()
+        deadline = time.monotonic() + 15
+        while received(ports[0]) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pings = received(ports[0])
+        # Bookings of their own first, as the plain phase had: the statements that write the
+        # messages are prepared on each connection before the phase counts.
+        wrk("warmup", base, warm, 2)
+        receiver = psutil.Process(proc.pid)
+        cpu_before = sum(receiver.cpu_times()[:2])
+        before, started = received(ports[0]), time.monotonic()
+        phase = measure("booking_webhooks", base, parts)
+        after, wall = received(ports[0]), time.monotonic() - started
+        cpu = sum(receiver.cpu_times()[:2]) - cpu_before
+    return WebhookRun(
+        endpoints=len(ports),
+        pings_received=pings,
+        received_during_phase=after - before,
+        expected=phase.statuses.get("created", 0) * len(ports),
+        receiver_cpu_share=round(cpu / wall / (psutil.cpu_count() or 1), 3),
+    )
+
+
 def request_lines(
     seeded: Seeded,
     today: dt.date,
@@ -402,7 +494,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         today = dt.date.today()
         doctors = 5 if args.smoke else 50
         seeded = asyncio.run(
-            seed(url.replace("postgresql+asyncpg", "postgresql"), today, doctors=doctors)
+            seed(
+                url.replace("postgresql+asyncpg", "postgresql"),
+                today,
+                doctors=doctors,
+                days=SEED_DAYS,
+            )
         )
         race_doctor, race_slots = reserve_race_slots(seeded, today, args.rounds)
         lines = request_lines(seeded, today, rng, reserved={(race_doctor, *s) for s in race_slots})
@@ -412,6 +509,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "SERVICE_API_KEY": f"bench:{API_KEY}",
             "LOG_LEVEL": "WARNING",
             "WORKERS": str(args.workers),
+            # The `booking_webhooks` phase's receivers are plain http on loopback.
+            "WEBHOOK_ALLOW_HTTP": "true",
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         }
         results: dict[str, Phase] = {}
         # Every phase runs as short bursts, each beside a burst of the baseline (the two in
@@ -467,14 +567,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 # Bookings of their own first, as the reads had: each connection's first runs
                 # of the booking statements prepare them, once per statement size
                 # (`database.VALUES_SIZES`), and a running service has long paid for that.
-                cut = min(BOOKING_WARMUP, len(lines["booking"]) // 4)
-                warm, booking = lines["booking"][:cut], lines["booking"][cut:]
+                # Each booking phase has a warm-up of its own and then its bursts, every one on
+                # a slice of free slots no other burst or warm-up books.
+                cut = min(BOOKING_WARMUP, len(lines["booking"]) // 8)
+                warm, hooked_warm = lines["booking"][:cut], lines["booking"][cut : 2 * cut]
+                parts = slices(lines["booking"][2 * cut :], 2 * pairs)
                 wrk("warmup", base, warm, 2)
-                measure("booking", base, slices(booking, pairs))
+                measure("booking", base, parts[:pairs])
+                # The same with three webhook endpoints subscribed to every booking.
+                hooks = booking_webhooks(base, hooked_warm, parts[pairs:], measure, env)
                 # The contended rounds' doctor is left out, so no flow takes a round's slot.
                 callees = [d for d in seeded.doctor_ids if str(d) != race_doctor]
+                # At least 3 s: a smoke run's 1 s can end before a loaded machine has opened
+                # the 16 MCP sessions, and then no flow completes.
+                flow_seconds = max(seconds, 3)
                 flows = {
-                    via: agent_flows(base, API_KEY, callees, today, seconds, AGENTS, via)
+                    via: agent_flows(base, API_KEY, callees, today, flow_seconds, AGENTS, via)
                     for via in ("rest", "mcp")
                 }
                 rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
@@ -534,6 +642,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "availability_30d_rps": results["availability_30d"].rps,
             "search_rps": results["search"].rps,
             "booking_rps": results["booking"].rps,
+            "booking_webhooks_rps": results["booking_webhooks"].rps,
+            # Both measured in this run: the rates themselves, and (less moved by the
+            # machine's drift between the two phases) their ratios to the baseline beside each.
+            "booking_webhooks_vs_booking": (
+                results["booking_webhooks"].rps / results["booking"].rps
+                if results["booking"].rps
+                else None
+            ),
+            "booking_webhooks_vs_booking_by_ratio": (
+                results["booking_webhooks"].rps
+                / statistics.mean(beside["booking_webhooks"])
+                / (results["booking"].rps / statistics.mean(beside["booking"]))
+                if results["booking"].rps
+                else None
+            ),
+            "webhooks": {
+                "endpoints": hooks.endpoints,
+                "events": ["appointment.booked"],
+                "pings_received": hooks.pings_received,
+                "received_during_phase": hooks.received_during_phase,
+                "expected": hooks.expected,
+                "receiver_cpu_share": hooks.receiver_cpu_share,
+            },
             "agent_flow_rps": flows["mcp"].flows_per_second,
             "agent_flow_rest_rps": flows["rest"].flows_per_second,
             # What MCP adds to a whole flow over calling REST directly, in time per flow.
@@ -556,12 +687,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "availability_30d_rps",
         "search_rps",
         "booking_rps",
+        "booking_webhooks_rps",
+        "booking_webhooks_vs_booking",
+        "booking_webhooks_vs_booking_by_ratio",
         "agent_flow_rps",
         "agent_flow_rest_rps",
         "availability_1d_p99_ms",
         "contended_resolve_s",
     ):
-        report[key] = round(report[key], 3)
+        if report[key] is not None:
+            report[key] = round(report[key], 3)
     return report
 
 
@@ -595,7 +730,31 @@ TARGETS = {
     "availability_30d_uncached": "(no target; nothing remembered)",
     "search": "(no target)",
     "booking": "≥ 0.22 (201s per second)",
+    "booking_webhooks": "(no target; 3 endpoints subscribed)",
 }
+
+
+def webhook_line(report: dict[str, Any]) -> str:
+    phase, hooks = report["phases"]["booking_webhooks"], report["webhooks"]
+    vs, by_ratio = (
+        report["booking_webhooks_vs_booking"],
+        report["booking_webhooks_vs_booking_by_ratio"],
+    )
+    return (
+        f"- Booking with {hooks['endpoints']} webhook endpoints subscribed to "
+        "`appointment.booked` (receivers on loopback, one process, 204 at once): "
+        f"{phase['rps']:.0f} 201s/s, {phase['ratio_to_baseline']:.3f} of the baseline beside it; "
+        + (
+            f"**{vs:.3f} of booking with none** ({by_ratio:.3f} by the two phases' ratios to "
+            "their baselines)"
+            if vs is not None and by_ratio is not None
+            else "booking with none booked nothing"
+        )
+        + f". The receivers got {hooks['received_during_phase']} messages during the phase, "
+        f"of {hooks['expected']} its bookings call for (deliveries lag; nothing waited for "
+        f"them), {hooks['pings_received']} of {hooks['endpoints']} pings before it; receiver "
+        f"CPU {hooks['receiver_cpu_share']:.0%}."
+    )
 
 
 def render_markdown(report: dict[str, Any], path: Path) -> None:
@@ -670,6 +829,7 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
                 if report["mcp_overhead"] is not None
                 else "- MCP over REST for the whole flow: no MCP flow completed."
             ),
+            webhook_line(report),
             f"- Peak resident memory: {report['rss_mb']:.0f} MB per process (largest), "
             f"{report['rss_total_mb']:.0f} MB for the server and its workers together.",
             "<!-- results:end -->",
