@@ -40,6 +40,8 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         assert isinstance(report[key], int | float), key
     assert report["contended_winners"] == 1
     assert report["phases"]["booking"]["statuses"]["other"] == 0
+    assert report["phases"]["booking_webhooks"]["statuses"]["other"] == 0
+    assert report["webhooks"]["pings_received"] == report["webhooks"]["endpoints"] == 3
     # Flows ran over both interfaces and booked through holds.
     for via in ("mcp", "rest"):
         assert report["agent_flows"][via]["outcomes"].get("booked", 0) > 0, report["agent_flows"]
