@@ -354,7 +354,7 @@ async def test_job_of_a_crashed_dispatcher_is_picked_up(
             doctor = await create_doctor(client)
             created = (await book(client, doctor["id"], next_weekday(0), "09:00")).json()
         async with app.state.sessionmaker.begin() as session:
-            held = await outbox.claim(session, "crashed", [outbox.CALENDAR], 10, 0.5)
+            held = await outbox.claim(session, "crashed", outbox.CALENDAR, 10, 0.5)
         assert [j.aggregate_id for j in held] == [uuid.UUID(created["id"])]
         survivor = _dispatcher(app, settings, database_url, "survivor")
         await survivor.run_until_idle()

@@ -12,7 +12,7 @@ from app.models.base import Base
 
 
 class OutboxJob(Base):
-    """A mirror delivery owed to Google Calendar or the RAG service.
+    """A delivery owed to a mirror: Google Calendar, the RAG service or a webhook endpoint.
 
     Written in the same transaction as the change it mirrors. A job means "make the mirror
     match the current state of `aggregate_id`", read when it is delivered, so retries and
@@ -31,11 +31,28 @@ class OutboxJob(Base):
         ),
         Index("ix_outbox_jobs_status_available_at", "status", "available_at"),
         Index("ix_outbox_jobs_target_aggregate_id", "target", "aggregate_id"),
+        Index(
+            "ix_outbox_jobs_pending_lane",
+            "target",
+            "lane",
+            "available_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_jobs_in_progress_lane",
+            "target",
+            "lane",
+            "locked_until",
+            postgresql_where=text("status = 'in_progress'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     target: Mapped[str] = mapped_column(String(20), nullable=False)
     aggregate_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    # Jobs of one lane (a webhook endpoint) are delivered one at a time (`outbox.lanes`).
+    lane: Mapped[uuid.UUID | None] = mapped_column()
     # pending -> in_progress -> done | failed (or back to pending to retry)
     status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

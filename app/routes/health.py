@@ -39,6 +39,14 @@ def _mirrors(settings: Settings) -> dict[str, str]:
     }
 
 
+# From the partial index on undelivered messages: never reads the delivered ones.
+_WEBHOOK_COUNTS = text(
+    "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"
+    " count(*) FILTER (WHERE status = 'failed') AS failed"
+    " FROM webhook_deliveries WHERE status <> 'delivered'"
+)
+
+
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus text format; outbox and pool gauges are read at scrape time."""
@@ -74,6 +82,10 @@ async def ready(request: Request) -> JSONResponse:
             revision = (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
+            # Only on the schema this code knows (an older one may lack the table).
+            if revision == head_revision():
+                counts = (await conn.execute(_WEBHOOK_COUNTS)).one()
+                body["webhooks"] = {"pending": counts.pending, "failed": counts.failed}
     except Exception as exc:  # any failure to reach the database means "not ready"
         body.update(status="unavailable", database="unreachable", error=type(exc).__name__)
         return JSONResponse(body, status_code=503)

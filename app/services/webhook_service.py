@@ -179,5 +179,5 @@ async def retry(session: AsyncSession, endpoint_id: uuid.UUID, message_id: str) 
     delivery.attempts = 0
     delivery.next_attempt_at = await session.scalar(text("SELECT now()"))
     await session.flush()
-    await jobs.enqueue(session, jobs.WEBHOOK, [delivery.id])
+    await jobs.enqueue(session, jobs.WEBHOOK, [delivery.id], lane=endpoint_id)
     return delivery

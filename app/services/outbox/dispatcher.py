@@ -2,6 +2,11 @@
 
 Runs inside the API process (default) or alone (`make worker`); any number run safely at once.
 It wakes on `NOTIFY outbox` right after a commit and polls as a fallback.
+
+Each target has its own budget of `DISPATCHER_CONCURRENCY` jobs in flight, so webhooks that
+hang for their timeout never take the Google Calendar or RAG mirror's slots; and webhook jobs
+are claimed at most one per endpoint (`outbox.lanes`), so one endpoint that hangs holds one
+webhook slot, never another endpoint's.
 """
 
 from __future__ import annotations
@@ -66,7 +71,15 @@ class Dispatcher:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, set[asyncio.Task[None]]] = {t: set() for t in self.mirrors}
+        # How many attempts a job gets: a mirror that counts its own (the webhook mirror gives
+        # up after WEBHOOK_MAX_ATTEMPTS) must not be cut short by the dispatcher's limit.
+        self._attempts_allowed = {
+            t: settings.webhook_max_attempts
+            if t == outbox.WEBHOOK
+            else settings.dispatcher_max_attempts
+            for t in self.mirrors
+        }
 
     # -- running -----------------------------------------------------------------------------
 
@@ -88,8 +101,8 @@ class Dispatcher:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-            if self._in_flight:
-                await asyncio.wait(self._in_flight, timeout=self.settings.dispatcher_lease_seconds)
+            if in_flight := self._all_in_flight():
+                await asyncio.wait(in_flight, timeout=self.settings.dispatcher_lease_seconds)
             await self._release()
             for mirror in self.mirrors.values():
                 await mirror.aclose()
@@ -102,41 +115,51 @@ class Dispatcher:
         """Deliver every due job and wait for them (tests and one-shot commands)."""
         while True:
             await self._fill()
-            if not self._in_flight:
+            if not (in_flight := self._all_in_flight()):
                 return
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    def _all_in_flight(self) -> set[asyncio.Task[None]]:
+        return set().union(*self._in_flight.values())
+
+    def _free(self) -> dict[str, int]:
+        """Each target's free slots, for the targets that have any."""
+        budget = self.settings.dispatcher_concurrency
+        free = {t: budget - len(tasks) for t, tasks in self._in_flight.items()}
+        return {t: n for t, n in free.items() if n > 0}
 
     async def _fill(self) -> None:
-        free = self.settings.dispatcher_concurrency - len(self._in_flight)
-        if free <= 0:
+        free = self._free()
+        if not free:
             return
+        # One transaction for every target's claim (a laned claim's locks go with its commit).
         async with unit_of_work(self.sessionmaker) as session:
-            jobs = await outbox.claim(
-                session,
-                self.worker_id,
-                list(self.mirrors),
-                free,
-                self.settings.dispatcher_lease_seconds,
-            )
+            jobs = [
+                job
+                for target, limit in free.items()
+                for job in await outbox.claim(
+                    session, self.worker_id, target, limit, self.settings.dispatcher_lease_seconds
+                )
+            ]
         for job in jobs:
             task = asyncio.create_task(self._process(job), name=f"outbox-{job.id}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            tasks = self._in_flight[job.target]
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     async def _wait_for_work(self) -> None:
-        if self._in_flight and len(self._in_flight) >= self.settings.dispatcher_concurrency:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        in_flight = self._all_in_flight()
+        if not self._free():
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             return
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
-        if self._in_flight:
-            waiters |= set(self._in_flight)
         _, pending = await asyncio.wait(
-            waiters,
+            waiters | in_flight,
             timeout=self.settings.dispatcher_poll_seconds,
             return_when=asyncio.FIRST_COMPLETED,
         )
         for waiter in pending:
-            if waiter not in self._in_flight:
+            if waiter not in in_flight:
                 waiter.cancel()
         self._wake.clear()
 
@@ -173,7 +196,7 @@ class Dispatcher:
     async def _settle_retry(
         self, mirror: Mirror, job: ClaimedJob, exc: RetryableDeliveryError
     ) -> None:
-        if job.attempts >= self.settings.dispatcher_max_attempts:
+        if job.attempts >= self._attempts_allowed[job.target]:
             error = f"{exc} (gave up after {job.attempts} attempts)"
             await self._settle(mirror, job, "failed", error, None)
             logger.warning("delivery gave up", extra=self._log(job, error=error))
@@ -214,7 +237,7 @@ class Dispatcher:
                 held = await outbox.mark_done(session, job, self.worker_id, result)
             if held:
                 await mirror.record(session, job, status, error, result)
-            if recovered and await outbox.wake_backlog(session, job.target):
+            if recovered and await outbox.wake_backlog(session, job):
                 self._wake.set()
 
         await self._write_outcome(job, record)

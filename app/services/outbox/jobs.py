@@ -2,6 +2,7 @@
 
 Claims use `FOR UPDATE SKIP LOCKED` so any number of dispatchers share the queue, and a lease
 (`locked_until`) so a job held by a crashed dispatcher is claimed again once it runs out.
+Webhook jobs queue in lanes, one per endpoint, and are claimed one per lane (`lanes`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.outbox import lanes
+
 CALENDAR = "calendar"
 RAG = "rag"
 WEBHOOK = "webhook"
 TARGETS = (CALENDAR, RAG, WEBHOOK)
+# Targets whose every job has a lane (its receiver): claimed at most one per lane at a time.
+LANED = frozenset({WEBHOOK})
 NOTIFY_CHANNEL = "outbox"
 
 
-def queue_jobs(target: str, aggregate_ids: str, prefix: str = "") -> str:
+def queue_jobs(target: str, aggregate_ids: str, prefix: str = "", *, laned: bool = False) -> str:
     """Two CTEs, `queued` and `woken`, that queue a `target` job for each id the SELECT
     `aggregate_ids` yields and wake the dispatchers; the statement must read `woken`.
-    (`prefix` names them apart where one statement queues for two targets.)
+    (`prefix` names them apart where one statement queues for two targets.) For a target in
+    `LANED`, `laned` is required and the SELECT yields two columns: the id and its lane.
 
     The one way a job is queued, used as it is by `enqueue` and inside the booking statement.
     A job already waiting for the same aggregate absorbs the new change (one pending job per
@@ -34,10 +40,14 @@ def queue_jobs(target: str, aggregate_ids: str, prefix: str = "") -> str:
     """
     if target not in TARGETS:
         raise ValueError(f"unknown outbox target {target!r}")
+    if laned != (target in LANED):
+        raise ValueError(f"outbox target {target!r} {'has' if laned else 'has no'} lanes")
+    changed = "changed(aggregate_id, lane)" if laned else "changed(aggregate_id)"
+    lane = "lane" if laned else "NULL"
     return f"""
     {prefix}queued AS (
-        INSERT INTO outbox_jobs (target, aggregate_id)
-        SELECT '{target}', aggregate_id FROM ({aggregate_ids}) AS changed(aggregate_id)
+        INSERT INTO outbox_jobs (target, aggregate_id, lane)
+        SELECT '{target}', aggregate_id, {lane} FROM ({aggregate_ids}) AS {changed}
         ON CONFLICT (target, aggregate_id) WHERE status = 'pending'
         DO UPDATE SET available_at = now(), attempts = 0, updated_at = now()
         RETURNING 1
@@ -47,17 +57,25 @@ def queue_jobs(target: str, aggregate_ids: str, prefix: str = "") -> str:
     )"""
 
 
-async def enqueue(session: AsyncSession, target: str, aggregate_ids: Iterable[uuid.UUID]) -> None:
-    """Owe the mirror the current state of these aggregates, in the caller's transaction."""
+async def enqueue(
+    session: AsyncSession,
+    target: str,
+    aggregate_ids: Iterable[uuid.UUID],
+    lane: uuid.UUID | None = None,
+) -> None:
+    """Owe the mirror the current state of these aggregates, in the caller's transaction
+    (in `lane`, for a target in `LANED`)."""
     # Sorted, so two transactions queueing overlapping sets take the index locks in one order.
     ids = sorted(set(aggregate_ids))
     if not ids:
         return
+    laned = lane is not None
+    select = "SELECT unnest(CAST(:ids AS uuid[]))" + (", CAST(:lane AS uuid)" if laned else "")
     statement = f"""
-        WITH {queue_jobs(target, "SELECT unnest(CAST(:ids AS uuid[]))")}
+        WITH {queue_jobs(target, select, laned=laned)}
         SELECT count(*) FROM woken
     """
-    await session.execute(text(statement), {"ids": ids})
+    await session.execute(text(statement), {"ids": ids, "lane": lane} if laned else {"ids": ids})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +84,7 @@ class ClaimedJob:
     target: str
     aggregate_id: uuid.UUID
     attempts: int
+    lane: uuid.UUID | None = None
 
 
 _CLAIM = text(
@@ -75,7 +94,7 @@ _CLAIM = text(
            locked_until = now() + make_interval(secs => :lease), updated_at = now()
      WHERE j.id IN (
         SELECT c.id FROM outbox_jobs c
-         WHERE c.target = ANY(CAST(:targets AS text[]))
+         WHERE c.target = :target
            AND ((c.status = 'pending' AND c.available_at <= now())
                 OR (c.status = 'in_progress' AND c.locked_until < now()))
            AND NOT EXISTS (
@@ -92,12 +111,18 @@ _CLAIM = text(
 
 
 async def claim(
-    session: AsyncSession, worker: str, targets: Iterable[str], limit: int, lease_seconds: float
+    session: AsyncSession, worker: str, target: str, limit: int, lease_seconds: float
 ) -> list[ClaimedJob]:
-    """Lease up to `limit` due jobs whose aggregate has no delivery in flight."""
+    """Lease up to `limit` due `target` jobs whose aggregate has no delivery in flight (and,
+    for a target in `LANED`, at most one per lane, none of a lane that has one in flight).
+
+    Commit right after: a laned claim holds its lanes' locks until then.
+    """
+    if target in LANED:
+        picked = await lanes.claim(session, worker, target, limit, lease_seconds)
+        return [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts, r.lane) for r in picked]
     rows = await session.execute(
-        _CLAIM,
-        {"worker": worker, "targets": list(targets), "limit": limit, "lease": lease_seconds},
+        _CLAIM, {"worker": worker, "target": target, "limit": limit, "lease": lease_seconds}
     )
     return [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts) for r in rows]
 
@@ -223,11 +248,11 @@ async def requeue_failed(session: AsyncSession, target: str | None = None) -> li
             " AND p.target = j.target AND p.aggregate_id = j.aggregate_id)"
             " AND j.id = (SELECT max(f.id) FROM outbox_jobs f WHERE f.status = 'failed'"
             " AND f.target = j.target AND f.aggregate_id = j.aggregate_id)"
-            " RETURNING j.id, j.target, j.aggregate_id, j.attempts"
+            " RETURNING j.id, j.target, j.aggregate_id, j.attempts, j.lane"
         ),
         {"target": target},
     )
-    jobs = [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts) for r in rows]
+    jobs = [ClaimedJob(r.id, r.target, r.aggregate_id, r.attempts, r.lane) for r in rows]
     if jobs:
         await session.execute(
             text("SELECT pg_notify(:channel, 'retry')"), {"channel": NOTIFY_CHANNEL}
@@ -302,13 +327,15 @@ async def purge_finished(session: AsyncSession, keep_days: int = 7) -> None:
     )
 
 
-async def wake_backlog(session: AsyncSession, target: str) -> int:
-    """The mirror answered again: let every job waiting out a backoff be claimed now."""
+async def wake_backlog(session: AsyncSession, job: ClaimedJob) -> int:
+    """The job's receiver answered again: let every job of its target (and lane) waiting out
+    a backoff be claimed now. Only its lane: one endpoint recovering says nothing of another."""
+    lane = "lane IS NULL" if job.lane is None else "lane = :lane"
     outcome = await session.execute(
         text(
             "UPDATE outbox_jobs SET available_at = now(), updated_at = now()"
-            " WHERE target = :target AND status = 'pending' AND available_at > now()"
+            f" WHERE target = :target AND {lane} AND status = 'pending' AND available_at > now()"
         ),
-        {"target": target},
+        {"target": job.target} if job.lane is None else {"target": job.target, "lane": job.lane},
     )
     return int(getattr(outcome, "rowcount", 0) or 0)

@@ -39,14 +39,16 @@ _SUBSCRIBED = "e.is_active AND m.event = ANY(e.events)"
 
 
 def _messages_sql(event_sql: str, rows: str, endpoints: str, prefix: str) -> str:
+    # Each message's job queues in its endpoint's lane: one endpoint, one job in flight.
+    their_jobs = f"SELECT id, endpoint_id FROM {prefix}messages"
     return f"""
     {prefix}messages AS (
         INSERT INTO webhook_deliveries (endpoint_id, event, data, patient_id)
         SELECT e.id, m.event, m.data, m.patient_id
           FROM (SELECT {event_sql} AS event, r.data, r.patient_id FROM {rows} AS r) AS m
           JOIN webhook_endpoints e ON {endpoints}
-        RETURNING id
-    ), {jobs.queue_jobs(jobs.WEBHOOK, f"SELECT id FROM {prefix}messages", prefix)}"""
+        RETURNING id, endpoint_id
+    ), {jobs.queue_jobs(jobs.WEBHOOK, their_jobs, prefix, laned=True)}"""
 
 
 def queue_messages_sql(event_sql: str, rows: str, prefix: str = "webhook_") -> str:
@@ -117,8 +119,9 @@ _HOLD_BACK = text(
 )
 _DUE_AGAIN = jobs.queue_jobs(
     jobs.WEBHOOK,
-    "SELECT id FROM webhook_deliveries WHERE endpoint_id = :endpoint_id AND status = 'pending'"
-    " ORDER BY id",
+    "SELECT id, endpoint_id FROM webhook_deliveries"
+    " WHERE endpoint_id = :endpoint_id AND status = 'pending' ORDER BY id",
+    laned=True,
 )
 _WAKE = text(f"WITH {_DUE_AGAIN} SELECT count(*) FROM woken")
 _DROP = text(
