@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import gc
 import importlib
 import importlib.util
 import pkgutil
@@ -18,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, MCPServer
 from mcp.types import CallToolResult, TextContent
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import app.agent
 from app import metrics
 from app.agent import tools
-from app.agent.answers import Agent
+from app.agent.answers import ACCEPTED_AGENT, Agent
 from app.agent.tools.appointments import (
     book_appointment,
     cancel_appointment,
@@ -281,3 +282,11 @@ async def test_failures_are_the_rest_error_bodies(
         "detail": "An unexpected error occurred; try again.",
         "code": "internal_error",
     }
+
+
+def test_the_class_wrapping_a_resolved_agent_outlives_a_collection() -> None:
+    """The SDK wraps each resolved `Agent` in `AcceptedElicitation[Any]`; pydantic caches that
+    class weakly, and `answers` keeps it, so a collection does not make the next call build it
+    again."""
+    gc.collect()
+    assert AcceptedElicitation[Any] is ACCEPTED_AGENT

@@ -210,7 +210,7 @@ async def test_bodies_over_64_kib_are_refused_before_parsing(
 ) -> None:
     big = b'{"name": "' + b"x" * (LIMIT + 10) + b'"}'
     too_large(await http.post("/api/v1/doctors/", content=big))
-    # The booking lane reads its body itself; /mcp is the SDK's.
+    # The booking lane reads its body itself, as /mcp does (app/agent/exchange.py).
     too_large(await http.post("/api/v1/appointments/", content=big))
     too_large(
         await http.post(

@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +64,13 @@ async def agent_of(ctx: Context) -> Agent:
     return Agent.of(request.app.state, actor_of(request))
 
 
+# The SDK hands a resolved value (the `Agent`) to the tool wrapped in `AcceptedElicitation[Any]`,
+# a parametrized pydantic model, and pydantic keeps such a class only while something refers to
+# it (its cache of them is weak): after every garbage collection the next tool call built the
+# class anew, about half a millisecond, most of what `Resolve` cost a call. Referred to here, it
+# is built once per process (tests/test_agent_tools.py checks it survives a collection).
+ACCEPTED_AGENT = AcceptedElicitation[Any]
+
 # Each tool's first parameter: filled by the SDK (not an argument the model sees), and given
 # directly when a tool is called from Python (tests/test_agent_tools.py).
 AgentDep = Annotated[Agent, Resolve(agent_of)]
@@ -105,4 +112,5 @@ def _result(structured: dict[str, Any], sentence: str, *, error: bool) -> CallTo
 
 
 async def doctor_name(session: AsyncSession, doctor_id: uuid.UUID) -> str:
-    return (await doctor_service.get_doctor(session, doctor_id)).name
+    """The doctor's name for a sentence."""
+    return await doctor_service.doctor_name(session, doctor_id)
