@@ -18,11 +18,8 @@ async def _worker(settings: Settings, url: str) -> int:
     from app.services.sync_service import build_dispatcher
 
     engine = create_engine(settings, url)
+    # Webhooks always have a mirror, so a worker always has work to wait for.
     dispatcher = build_dispatcher(settings, create_sessionmaker(engine), url)
-    if not dispatcher.mirrors:
-        print("no mirror is configured (Google Calendar and RAG are both off)", file=sys.stderr)
-        await engine.dispose()
-        return 2
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, dispatcher.stop)

@@ -198,10 +198,7 @@ def _start_dispatcher(app: FastAPI, settings: Settings, url: str) -> Dispatcher 
     dispatcher = None
     if settings.dispatcher_enabled:
         dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)
-        if dispatcher.mirrors:
-            app.state.dispatcher_task = asyncio.create_task(dispatcher.run())
-        else:
-            dispatcher = None
+        app.state.dispatcher_task = asyncio.create_task(dispatcher.run())
     app.state.dispatcher = dispatcher
     return dispatcher
 

@@ -20,17 +20,20 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks import Webhook
 
 from app.config import Settings
 from app.database import unit_of_work
 from app.services.webhooks.events import WebhookEvent, queue_message
 from tests.conftest import OTHER_KEY, client_for, started_app
-from tests.factories import book, create_doctor, next_weekday
+from tests.factories import book, booking_payload, create_doctor, next_weekday
 from tests.fake_rag import FakeRag
 from tests.fake_receiver import Receiver
+from tests.servers import service_processes
 from tests.test_calendar_mirror import eventually
 from tests.test_webhook_delivery import deliveries, delivery_settings, drain, endpoint
 
@@ -256,3 +259,70 @@ async def test_attempts_past_the_timeout_are_one_at_a_time_up_to_webhook_max_att
     assert all(d["last_error"].startswith("no answer within") for d in logged)
     assert len(hanging.received()) == 6
     assert (await client.get("/ready")).json()["webhooks"] == {"pending": 0, "failed": 2}
+
+
+async def test_two_service_processes_deliver_each_message_exactly_once(
+    committed: AsyncEngine, database_url: str
+) -> None:
+    """Two real service processes, each running its dispatcher on the one database: every
+    booking's message reaches the receiver once, whichever process booked it or sent it. Once
+    every delivery reads `delivered`, nothing is owed, so no later duplicate can come."""
+    receiver = Receiver()
+    secret_key = Fernet.generate_key().decode()
+    env = {
+        "DISPATCHER_ENABLED": "true",
+        "DISPATCHER_POLL_SECONDS": "0.5",
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "WEBHOOK_SECRET_KEY": secret_key,
+    }
+    try:
+        with service_processes(database_url, 2, OTHER_KEY, env) as urls:
+            clients = [
+                httpx.AsyncClient(base_url=url, headers={"X-API-Key": OTHER_KEY}, timeout=30)
+                for url in urls
+            ]
+            try:
+                created = await clients[0].post(
+                    "/api/v1/webhooks/",
+                    json={"url": receiver.url, "events": ["appointment.booked"]},
+                )
+                assert created.status_code == 201, created.text
+                secret = created.json()["secret"]
+                doctor = await create_doctor(clients[1])
+                day = next_weekday(2)
+                starts = [f"{9 + i // 2:02d}:{30 * (i % 2):02d}" for i in range(12)]
+                answers = await asyncio.gather(
+                    *(
+                        clients[i % 2].post(
+                            "/api/v1/appointments/",
+                            json=booking_payload(doctor["id"], day, start),
+                        )
+                        for i, start in enumerate(starts)
+                    )
+                )
+                assert [a.status_code for a in answers] == [201] * len(starts)
+                booked = {a.json()["id"] for a in answers}
+
+                async def all_delivered() -> bool:
+                    async with committed.connect() as conn:
+                        owed = await conn.scalar(
+                            text(
+                                "SELECT count(*) FROM webhook_deliveries"
+                                " WHERE status <> 'delivered'"
+                            )
+                        )
+                        sent = await conn.scalar(text("SELECT count(*) FROM webhook_deliveries"))
+                    return owed == 0 and sent == len(booked)
+
+                await eventually(all_delivered, within=60)
+            finally:
+                for client in clients:
+                    await client.aclose()
+        requests = receiver.received()
+        verifier = Webhook(secret)
+        messages = [verifier.verify(r.body, r.headers) for r in requests]
+        assert len({r.message_id for r in requests}) == len(requests) == len(booked)
+        assert {m["data"]["appointment"]["id"] for m in messages} == booked
+    finally:
+        receiver.stop()
