@@ -47,6 +47,9 @@ from tests.browser import browser, browser_session, page  # noqa: F401  (shared 
 from tests.clock import clock  # noqa: F401  (shared fixture)
 from tests.db import throwaway_database
 
+# The webhook tests' `service` fixture (it needs this module's helpers, so it is a plugin).
+pytest_plugins = ["tests.webhook_harness"]
+
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,44 +37,12 @@ from app.services.webhooks.events import WebhookEvent, queue_message
 from app.services.webhooks.mirror import WebhookMirror
 from app.services.webhooks.signing import new_secret
 from tests.clock import Clock
-from tests.conftest import OTHER_KEY, client_for, started_app
+from tests.conftest import OTHER_KEY, client_for
 from tests.factories import booking_payload, create_doctor, create_patient, next_weekday
 from tests.fake_receiver import Receiver
 from tests.servers import free_port
 from tests.test_calendar_mirror import eventually
-from tests.test_webhooks_api import webhook_settings
-
-Made = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient, Settings]]]
-
-
-def delivery_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "webhook_allow_http": True,
-        "webhook_allow_private_networks": True,
-        "webhook_timeout_seconds": 2,
-        "dispatcher_backoff_base_seconds": 0.01,
-        "dispatcher_backoff_max_seconds": 0.05,
-    }
-    values.update(overrides)
-    return webhook_settings(**values)
-
-
-@pytest.fixture
-async def service(committed: AsyncEngine, database_url: str) -> AsyncIterator[Made]:
-    """Start the app (committing) with delivery settings; its admin client."""
-    started: list[tuple[Any, httpx.AsyncClient]] = []
-
-    async def make(**overrides: Any) -> tuple[FastAPI, httpx.AsyncClient, Settings]:
-        settings = delivery_settings(**overrides)
-        app, lifespan = await started_app(settings, database_url)
-        client = client_for(app, OTHER_KEY)
-        started.append((lifespan, client))
-        return app, client, settings
-
-    yield make
-    for lifespan, client in started:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+from tests.webhook_harness import Made, delivery_settings
 
 
 @pytest.fixture

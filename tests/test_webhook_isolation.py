@@ -1,7 +1,7 @@
 """An endpoint that hangs holds one slot of the webhook budget and nothing else: another
-endpoint's messages, the RAG mirror and bookings go on while its receiver is blocked; its
-jobs are in flight one at a time; WEBHOOK_MAX_ATTEMPTS is not cut short by the dispatcher's
-own limit; `/ready` counts the messages owed and failed.
+endpoint's messages, the Google Calendar and RAG mirrors and bookings go on while its receiver
+is blocked; its jobs are in flight one at a time; WEBHOOK_MAX_ATTEMPTS is not cut short by the
+dispatcher's own limit; `/ready` counts the messages owed and failed.
 
 The hanging receiver blocks on a `threading.Event` the test sets at the end, and the webhook
 timeout is longer than any wait here where the test needs the first attempt still hanging:
@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,18 +27,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from app.config import Settings
 from app.database import unit_of_work
+from app.services.google_calendar.client import event_id_for
 from app.services.webhooks.events import WebhookEvent, queue_message
-from tests.conftest import OTHER_KEY, client_for, started_app
+from tests.conftest import OTHER_KEY
 from tests.factories import book, booking_payload, create_doctor, next_weekday
+from tests.fake_google import ADMIN, FakeGoogle
 from tests.fake_rag import FakeRag
 from tests.fake_receiver import Receiver
 from tests.servers import service_processes
-from tests.test_calendar_mirror import eventually
-from tests.test_webhook_delivery import deliveries, delivery_settings, drain, endpoint
+from tests.test_calendar_mirror import all_synced, eventually
+from tests.test_webhook_delivery import deliveries, drain, endpoint
+from tests.webhook_harness import Made
 
-Made = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient, Settings]]]
 # Longer than the test ever waits on a hanging attempt: it is still hanging when checked.
 HANGS = 60.0
 
@@ -107,24 +109,6 @@ def rag() -> Iterator[FakeRag]:
     fake.stop()
 
 
-@pytest.fixture
-async def service(committed: AsyncEngine, database_url: str) -> AsyncIterator[Made]:
-    """Start the app (committing) with delivery settings; its admin client."""
-    started: list[tuple[Any, httpx.AsyncClient]] = []
-
-    async def make(**overrides: Any) -> tuple[FastAPI, httpx.AsyncClient, Settings]:
-        settings = delivery_settings(**overrides)
-        app, lifespan = await started_app(settings, database_url)
-        client = client_for(app, OTHER_KEY)
-        started.append((lifespan, client))
-        return app, client, settings
-
-    yield make
-    for lifespan, client in started:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
-
-
 async def queue_to(app: FastAPI, *endpoints: tuple[str, int]) -> None:
     """Queue pings to each endpoint, so many each, in one transaction (all due at once, in
     this order)."""
@@ -183,9 +167,10 @@ async def test_a_hanging_endpoint_holds_one_slot_and_the_others_are_delivered_me
 
 
 async def test_the_mirrors_and_bookings_never_wait_for_a_hanging_endpoint(
-    service: Made, hanging: Hanging, rag: FakeRag
+    service: Made, hanging: Hanging, rag: FakeRag, tmp_path: Path
 ) -> None:
-    # One webhook slot, taken by the hanging endpoint: the RAG mirror has its own.
+    # One webhook slot, taken by the hanging endpoint: Google and RAG have their own.
+    google = FakeGoogle()
     app, client, _ = await service(
         dispatcher_enabled=True,
         dispatcher_poll_seconds=0.2,
@@ -193,6 +178,9 @@ async def test_the_mirrors_and_bookings_never_wait_for_a_hanging_endpoint(
         webhook_timeout_seconds=HANGS,
         rag_service_url=rag.url,
         rag_service_api_key="rag-key",
+        google_calendar_credentials_path=str(google.write_credentials(tmp_path)),
+        google_calendar_delegated_admin_email=ADMIN,
+        google_calendar_api_endpoint=f"{google.url}/calendar/v3/",
     )
     a = await endpoint(client, hanging.url, "webhook.ping", "appointment.booked")
     await queue_to(app, (a["id"], 2))
@@ -209,6 +197,11 @@ async def test_the_mirrors_and_bookings_never_wait_for_a_hanging_endpoint(
     await eventually(rag_got_it)
     booked = await book(client, doctor["id"], next_weekday(0), "09:00")
     assert booked.status_code == 201, booked.text
+    try:
+        await eventually(all_synced(client, booked.json()["id"]))
+    finally:
+        google.stop()
+    assert event_id_for(uuid.UUID(booked.json()["id"])) in google.events(doctor["email"])
     assert not hanging.release.is_set()
     assert len(hanging.received()) == 1
     assert await in_flight(app, a["id"]) == [(1, 1)]

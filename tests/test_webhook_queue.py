@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import SettingsError, load_settings
 from app.database import unit_of_work
+from app.services import webhook_service
 from app.services.outbox import jobs
 from app.services.webhooks import events
 from app.services.webhooks.events import WebhookEvent, queue_message, queue_messages_sql
@@ -160,3 +161,50 @@ def test_event_types_are_the_specs() -> None:
         "webhook.ping",
     }
     assert events.queue_messages_sql("'webhook.ping'", "x").count("webhook_") >= 3
+
+
+async def test_the_delivery_log_keeps_a_month_and_never_drops_what_is_owed(
+    app: FastAPI, admin: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    endpoint = await create(admin)
+    async with unit_of_work(app.state.sessionmaker) as session:
+        for _ in range(4):
+            await queue_message(session, WebhookEvent.APPOINTMENT_BOOKED, {"appointment": 1})
+    # Four messages: delivered, failed and pending ones past the month, a delivered one within.
+    await connection.execute(
+        text(
+            """
+            WITH aged AS (
+                SELECT id, row_number() OVER (ORDER BY id) AS n FROM webhook_deliveries
+            )
+            UPDATE webhook_deliveries d
+               SET status = (ARRAY['delivered', 'failed', 'pending', 'delivered'])[aged.n],
+                   created_at = now() - make_interval(days => (ARRAY[31, 31, 31, 29])[aged.n])
+              FROM aged WHERE aged.id = d.id
+            """
+        )
+    )
+    await connection.execute(
+        text(
+            "UPDATE outbox_jobs j SET status = CASE d.status WHEN 'delivered' THEN 'done'"
+            " ELSE d.status END FROM webhook_deliveries d WHERE j.aggregate_id = d.id"
+        )
+    )
+    async with unit_of_work(app.state.sessionmaker) as session:
+        await webhook_service.purge_old_deliveries(session)
+    rows = await connection.execute(
+        text(
+            "SELECT d.status, extract(day FROM now() - d.created_at)::int AS age, j.status AS job"
+            " FROM webhook_deliveries d LEFT JOIN outbox_jobs j ON j.aggregate_id = d.id"
+            " WHERE d.endpoint_id = :endpoint ORDER BY age"
+        ),
+        {"endpoint": endpoint["id"]},
+    )
+    assert [tuple(r) for r in rows] == [("delivered", 29, "done"), ("pending", 31, "pending")]
+    orphans = await connection.scalar(
+        text(
+            "SELECT count(*) FROM outbox_jobs j WHERE j.target = 'webhook' AND NOT EXISTS"
+            " (SELECT 1 FROM webhook_deliveries d WHERE d.id = j.aggregate_id)"
+        )
+    )
+    assert orphans == 0

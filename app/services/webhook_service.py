@@ -181,3 +181,30 @@ async def retry(session: AsyncSession, endpoint_id: uuid.UUID, message_id: str) 
     await session.flush()
     await jobs.enqueue(session, jobs.WEBHOOK, [delivery.id], lane=endpoint_id)
     return delivery
+
+
+# The delivery log keeps a month: long enough to look into a receiver's complaint, short
+# enough that the payloads it holds (patients' names and numbers) do not pile up for ever.
+DELIVERY_LOG_DAYS = 30
+
+_PURGE = text(
+    """
+    WITH gone AS (
+        DELETE FROM webhook_deliveries d USING webhook_endpoints e
+         WHERE d.endpoint_id = e.id AND d.status <> 'pending'
+           AND d.created_at < now() - make_interval(days => :days)
+        RETURNING d.id
+    )
+    DELETE FROM outbox_jobs j USING gone
+     WHERE j.target = :target AND j.aggregate_id = gone.id AND j.status IN ('done', 'failed')
+    """
+)
+
+
+async def purge_old_deliveries(session: AsyncSession, keep_days: int = DELIVERY_LOG_DAYS) -> None:
+    """Drop delivered and failed messages older than `keep_days` with their outbox jobs.
+
+    Joined through the endpoints so each endpoint's part is a range of its
+    (endpoint, created_at) index, however long the log; pending messages are never dropped.
+    """
+    await session.execute(_PURGE, {"days": keep_days, "target": jobs.WEBHOOK})
