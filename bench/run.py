@@ -50,6 +50,7 @@ BURST_SECONDS = 2  # a phase runs as bursts this long, each beside a burst of th
 # webhook endpoints) book free slots of every day, and the agents' flows after them (first 90
 # days) still find about as many free as they did when there was one booking phase.
 SEED_DAYS = 420
+DRAIN_SECONDS = 5  # how long the backlog's delivery rate is watched after `booking_webhooks`
 WEBHOOK_ENDPOINTS = 3  # receivers subscribed to `appointment.booked` in `booking_webhooks`
 
 
@@ -316,6 +317,7 @@ class WebhookRun:
     received_during_phase: int  # POSTs between the phase's first burst and its last one's end
     expected: int  # one message per endpoint per booking of the phase
     receiver_cpu_share: float
+    drained_per_second: float  # the backlog's delivery rate once the phase's load has stopped
 
 
 def received(port: int) -> int:
@@ -385,12 +387,18 @@ def booking_webhooks(
         phase = measure("booking_webhooks", base, parts)
         after, wall = received(ports[0]), time.monotonic() - started
         cpu = sum(receiver.cpu_times()[:2]) - cpu_before
+        # The backlog the phase left, delivered with nothing else running: its rate.
+        time.sleep(1)
+        drain_from, drain_started = received(ports[0]), time.monotonic()
+        time.sleep(DRAIN_SECONDS)
+        drained = (received(ports[0]) - drain_from) / (time.monotonic() - drain_started)
     return WebhookRun(
         endpoints=len(ports),
         pings_received=pings,
         received_during_phase=after - before,
         expected=phase.statuses.get("created", 0) * len(ports),
         receiver_cpu_share=round(cpu / wall / (psutil.cpu_count() or 1), 3),
+        drained_per_second=round(drained, 1),
     )
 
 
@@ -664,6 +672,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "received_during_phase": hooks.received_during_phase,
                 "expected": hooks.expected,
                 "receiver_cpu_share": hooks.receiver_cpu_share,
+                "drained_per_second": hooks.drained_per_second,
             },
             "agent_flow_rps": flows["mcp"].flows_per_second,
             "agent_flow_rest_rps": flows["rest"].flows_per_second,
@@ -753,7 +762,8 @@ def webhook_line(report: dict[str, Any]) -> str:
         + f". The receivers got {hooks['received_during_phase']} messages during the phase, "
         f"of {hooks['expected']} its bookings call for (deliveries lag; nothing waited for "
         f"them), {hooks['pings_received']} of {hooks['endpoints']} pings before it; receiver "
-        f"CPU {hooks['receiver_cpu_share']:.0%}."
+        f"CPU {hooks['receiver_cpu_share']:.0%}. Once the load stopped, the backlog was "
+        f"delivered at {hooks.get('drained_per_second', 0):.0f} messages/s."
     )
 
 
