@@ -291,7 +291,7 @@ async def run_tool_calls(
         await session.initialize()
         for step in tool_calls(block):
             assert isinstance(step.call.func, ast.Name)
-            arguments = {k.arg: value(k.value, names) for k in step.call.keywords}
+            arguments = {str(k.arg): value(k.value, names) for k in step.call.keywords}
             result = await session.call_tool(step.call.func.id, arguments)
             where = f"README.md:{step.line} {step.call.func.id}"
             structured = result.structured_content
