@@ -83,10 +83,14 @@ async def book(change: Change, data: AppointmentCreate, idempotency_key: str | N
 
 
 async def reschedule(
-    change: Change, appointment_id: uuid.UUID, date: dt.date, start_time: dt.time
+    change: Change,
+    appointment_id: uuid.UUID,
+    date: dt.date,
+    start_time: dt.time,
+    doctor_id: uuid.UUID | None = None,
 ) -> Appointment:
     moved = await booking_service.reschedule(
-        change.session, appointment_id, date, start_time, change.caller, change.clinic
+        change.session, appointment_id, date, start_time, change.caller, change.clinic, doctor_id
     )
     change.counted.append("rescheduled")
     return moved

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
-from app.errors import DatabaseUnavailable
+from app.errors import INVALID, DatabaseUnavailable
 
 logger = logging.getLogger("app.errors")
 
@@ -36,7 +36,7 @@ def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
     found = [
         {"field": _field_name(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors
     ]
-    return {"detail": "The request is invalid.", "code": "validation_error", "errors": found}
+    return {"detail": INVALID, "code": "validation_error", "errors": found}
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -80,7 +80,7 @@ def database_failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         # SQLSTATE class 22 is "data exception": the input itself (a NUL byte in a text, a
         # number out of range) cannot be stored, so it is the caller's 400, not our 500.
         body = {
-            "detail": "The request is invalid.",
+            "detail": INVALID,
             "code": "validation_error",
             "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
         }

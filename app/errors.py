@@ -24,16 +24,19 @@ class ServiceError(Exception):
         return {"detail": self.detail, "code": self.code, **self.extra}
 
 
+# The `detail` of a 400 whose `errors` say what is wrong, field by field.
+INVALID = "The request is invalid."
+
+
 class InvalidInput(ServiceError):
-    """Input that passed the schema but breaks a rule only the service can check."""
+    """Input that passed the schema but breaks a rule only the service can check. `detail`
+    may say it to a person instead of the generic sentence (a voice agent reads it out)."""
 
     status_code = 400
     code = "validation_error"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(
-            "The request is invalid.", extra={"errors": [{"field": field, "message": message}]}
-        )
+    def __init__(self, field: str, message: str, *, detail: str = INVALID) -> None:
+        super().__init__(detail, extra={"errors": [{"field": field, "message": message}]})
 
 
 class PayloadTooLarge(ServiceError):

@@ -33,7 +33,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 
 def stored_api_key(settings: Settings) -> str:
-    path = settings.data_dir / "api_key"
+    path = api_key_path(settings)
     if not path.exists():
         raise SystemExit(
             "SERVICE_API_KEY is not set and no key is stored yet; `make run` creates one"
@@ -41,16 +41,22 @@ def stored_api_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def api_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "api_key"
+
+
 def ensure_api_key(settings: Settings) -> tuple[str, bool]:
-    """The configured keys, or a key generated once and kept under DATA_DIR."""
+    """The configured keys, or a key generated once and kept under DATA_DIR; and whether it
+    was generated now (by this call)."""
     if settings.service_api_key:
         return settings.service_api_key, False
-    path = settings.data_dir / "api_key"
-    if not path.exists():
+    path = api_key_path(settings)
+    generated = not path.exists()
+    if generated:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32) + "\n")
         path.chmod(0o600)
-    return path.read_text().strip(), True
+    return path.read_text().strip(), generated
 
 
 def migrate(database_url: str) -> None:
@@ -72,9 +78,14 @@ def prepare(settings: Settings, *, announce_key: bool = True) -> str:
     key, generated = ensure_api_key(settings)
     os.environ["DATABASE_URL"] = url
     os.environ["SERVICE_API_KEY"] = key
-    if generated and announce_key:
-        # The spec asks for the generated key at start; it goes to the terminal, never the logs.
-        print(f"API key (send as X-API-Key): {key}", file=sys.stdout, flush=True)
+    if announce_key and not settings.service_api_key:
+        # Shown once, when it is made, on the terminal (never the logs); a later start names
+        # the file instead, so a log that keeps stdout never holds the key.
+        if generated:
+            print(f"API key (send as X-API-Key): {key}", file=sys.stdout, flush=True)
+        else:
+            path = api_key_path(settings).resolve()
+            print(f"API key: the one kept in {path}", file=sys.stdout, flush=True)
     return url
 
 

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import housekeeping, launcher
+from app import VERSION, housekeeping, launcher
 from app.adapters import clinic_of
 from app.agent import server as agent_server
 from app.config import Settings, load_settings
@@ -34,6 +34,7 @@ from app.routes import (
     health,
     hold,
     lanes,
+    me,
     openapi,
     patient,
     schedule,
@@ -74,7 +75,7 @@ def _new_app(settings: Settings, url: str, api_keys: dict[str, ApiKey]) -> FastA
     """The app, and what its requests find on `app.state` before the lifespan starts."""
     app = FastAPI(
         title="Clinic booking service",
-        version="1.0.0",
+        version=VERSION,
         description="Doctors, patients, availability and appointments for a clinic; "
         "PostgreSQL is the source of truth, Google Calendar and RAG are mirrors.",
         lifespan=functools.partial(_lifespan, settings=settings, url=url),
@@ -109,6 +110,7 @@ def _add_routes(app: FastAPI) -> None:
         desk.router,
         sync.router,
         webhook.router,
+        me.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)

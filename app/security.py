@@ -36,14 +36,21 @@ class ApiKey:
     role: Role
 
 
+# A secret shorter than this is refused at start: a guessable key guards patient data.
+SECRET_MIN_LENGTH = 8
+
+
 def parse_api_keys(raw: str) -> dict[str, ApiKey]:
     """`name:secret:role,name2:secret2,secret3` -> {secret: ApiKey}. A key without a role is
-    an admin (as every key was before roles), and a bare secret is named `default`."""
+    an admin (as every key was before roles), and a bare secret is named `default`. A refusal
+    names the entry by its position (and its name where that cannot be a misplaced secret),
+    never a secret: the message reaches the terminal and the logs."""
     keys: dict[str, ApiKey] = {}
-    for item in raw.split(","):
+    for position, item in enumerate(raw.split(","), start=1):
         item = item.strip()
         if not item:
             continue
+        entry = f"entry {position}"
         match [part.strip() for part in item.split(":")]:
             case [secret]:
                 name, role = "default", Role.ADMIN.value
@@ -52,15 +59,19 @@ def parse_api_keys(raw: str) -> dict[str, ApiKey]:
             case [name, secret, role]:
                 pass
             case _:
-                raise ValueError("each key is `name:secret:role`, `name:secret` or a secret")
-        if not name or len(secret) < 8:
-            raise ValueError("each key needs a name and a secret of 8+ characters")
+                raise ValueError(f"{entry} is not `name:secret:role`, `name:secret` or a secret")
+        if not name:
+            raise ValueError(f"{entry} has an empty name")
+        if len(secret) < SECRET_MIN_LENGTH:
+            raise ValueError(f"{entry}: the secret needs {SECRET_MIN_LENGTH}+ characters")
+        if secret in keys:
+            raise ValueError(f"{entry} repeats the secret of an earlier entry")
         try:
             keys[secret] = ApiKey(name, Role(role))
         except ValueError:
             roles = ", ".join(Role)
             raise ValueError(
-                f"key {name!r} has an unknown role {role!r} (one of {roles})"
+                f"{entry} (key {name!r}) has an unknown role {role!r} (one of {roles})"
             ) from None
     if not keys:
         raise ValueError("no key given")

@@ -45,8 +45,10 @@ DESCRIPTIONS = {
     "offers (with their ids and lengths). Call it first.",
     "find_doctors": "Doctors taking appointments, filtered by any of the arguments.",
     "find_earliest_slots": "The earliest free slots across matching doctors (or one doctor), "
-    "earliest first. Default range: today and the next 13 days.",
-    "get_availability": "One doctor's free slots, day by day (default: today).",
+    "earliest first. Default range: today and the next 13 days. earliest_time and latest_time "
+    "keep to a part of each day.",
+    "get_availability": "One doctor's free slots, day by day (default: today). With none free, "
+    "the sentence says why and names the doctor's first free slot after those days.",
     "hold_slot": "Keep a slot for this caller while you take their details (default 300 "
     "seconds, at most 900); then book it with book_appointment(hold_id=...).",
     "release_hold": "Let a held slot go at once, for a caller who does not book it.",
@@ -57,7 +59,9 @@ DESCRIPTIONS = {
     "find_patient": "The patient with this mobile number, if the clinic knows them.",
     "list_patient_appointments": "A patient's appointments starting after now (any status); "
     "include_past adds the earlier ones. Give mobile_number or patient_id.",
-    "reschedule_appointment": "Move an appointment to another slot of the same doctor.",
+    "update_patient": "Correct a known patient's details: only the arguments given change.",
+    "reschedule_appointment": "Move an appointment to another slot, of the same doctor or, with "
+    "doctor_id, of another doctor. The visit keeps its length and visit type.",
     "cancel_appointment": "Cancel an appointment (cancelling it again changes nothing).",
 }
 

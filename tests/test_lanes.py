@@ -106,6 +106,8 @@ async def test_the_openapi_document_still_describes_them(client: httpx.AsyncClie
         "limit",
         "visit_type_id",
         "doctor_id",
+        "earliest_time",
+        "latest_time",
     }
     read = document["paths"]["/api/v1/appointments/availability/{doctor_id}"]["get"]
     names = {p["name"] for p in read["parameters"]}

@@ -34,6 +34,7 @@ TOOLS = {
     "book_appointment",
     "find_patient",
     "list_patient_appointments",
+    "update_patient",
     "reschedule_appointment",
     "cancel_appointment",
 }

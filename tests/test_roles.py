@@ -54,6 +54,8 @@ AGENT_MAY = {
     ("get", "/api/v1/appointments/{appointment_id}/events"),
     # The desk's day is doctors, their appointments and their free slots: all readable.
     ("get", "/api/v1/desk/day"),
+    # Any key may ask who it is.
+    ("get", "/api/v1/me"),
     ("post", "/api/v1/holds/"),
     ("get", "/api/v1/holds/{hold_id}"),
     ("delete", "/api/v1/holds/{hold_id}"),

@@ -100,6 +100,11 @@ def failure(exc: Exception, call_id: str | None) -> CallToolResult:
     else:
         logger.exception("tool failed", extra={"call_id": call_id})
         body = {"detail": "An unexpected error occurred; try again.", "code": "internal_error"}
+    return refused(body)
+
+
+def refused(body: dict[str, Any]) -> CallToolResult:
+    """A refusal whose REST error body is known: that body, and its sentence."""
     return _result(body, speech.failure(body), error=True)
 
 

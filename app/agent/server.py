@@ -14,7 +14,9 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from app import VERSION
 from app.agent import tools
+from app.agent.arguments import KnownArguments
 from app.agent.exchange import Exchange
 from app.errors import ServiceError, Unauthorized
 from app.middleware import send_error
@@ -74,7 +76,12 @@ async def _refuse(exc: ServiceError, send: Send) -> None:
 
 def mount(app: FastAPI) -> AbstractAsyncContextManager[None]:
     """Serve the tools at `/mcp` on `app`; enter the returned context in the app's lifespan."""
-    server = MCPServer(name="clinic-booking", instructions=INSTRUCTIONS)
+    server = MCPServer(
+        name="clinic-booking",
+        version=VERSION,
+        instructions=INSTRUCTIONS,
+        extensions=[KnownArguments(tools.TOOLS)],
+    )
     tools.register(server)
     # Host and Origin checks guard local tools from web pages; this is a network service whose
     # callers prove themselves with an API key, reached under whatever host it is deployed at.

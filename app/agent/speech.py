@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.errors import INVALID
+
 
 def day(date: dt.date | str) -> str:
     """`Tuesday 1 December`."""
@@ -27,10 +29,41 @@ def failure(body: Mapping[str, Any]) -> str:
         first = alternatives[0]
         sentence += f" The nearest free slot is {when(first['date'], first['start_time'])}."
     errors: Sequence[Mapping[str, str]] = body.get("errors") or ()
-    if errors:
+    # A 400 whose detail is written for the caller says it all; the generic one names fields.
+    if errors and body.get("detail") == INVALID:
         sentence += " " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) + "."
     return sentence
 
 
 def count(n: int, thing: str) -> str:
     return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+# Why a day offers nothing (`unavailable_reason`), in words; None: the day is worked, but no
+# slot of it is free (taken, held, or inside the doctor's notice).
+REASON_WORDS: dict[str | None, str] = {
+    "past": "the day has passed",
+    "doctor_inactive": "the doctor is not taking appointments",
+    "beyond_horizon": "it is further ahead than the doctor takes bookings",
+    "holiday": "it is a clinic holiday",
+    "non_working_day": "the doctor does not work that day",
+    "leave": "the doctor is on leave",
+    "daily_limit": "the doctor's day is fully booked",
+    None: "every slot is taken",
+}
+
+
+def why_not(reasons: Sequence[str | None]) -> str:
+    """Why days offered nothing, each day's `unavailable_reason` in order: one reason, or
+    each with its count of days."""
+    counts: dict[str | None, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    if len(counts) == 1:
+        return REASON_WORDS[reasons[0]]
+    return "; ".join(f"{REASON_WORDS[r]} ({count(n, 'day')})" for r, n in counts.items())
+
+
+def span(first: dt.date, last: dt.date) -> str:
+    """`on Tuesday 1 December`, or `from Tuesday 1 December to Friday 4 December`."""
+    return f"on {day(first)}" if first == last else f"from {day(first)} to {day(last)}"

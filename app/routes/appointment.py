@@ -28,7 +28,7 @@ from app.schemas.appointment import (
     DoctorSlot,
     RescheduleRequest,
 )
-from app.schemas.arguments import given_date, given_id
+from app.schemas.arguments import given_date, given_id, given_time
 from app.schemas.common import (
     CalendarDate,
     Limit,
@@ -88,6 +88,8 @@ _SEARCH_QUERY = {
         },
         _query_parameter("visit_type_id", "uuid", "Only doctors offering it; slots its length."),
         _query_parameter("doctor_id", "uuid", "One doctor's earliest slots."),
+        _query_parameter("earliest_time", "time", "Only slots starting at or after, HH:MM."),
+        _query_parameter("latest_time", "time", "Only slots ending at or before, HH:MM."),
     ]
 }
 
@@ -120,7 +122,8 @@ def _limit(value: str | None) -> int:
 )
 async def find_earliest_slots(request: Request) -> Response:
     """The earliest free slots across active doctors matching the filters, earliest first.
-    With `visit_type_id`: only doctors offering it, slots of its length."""
+    With `visit_type_id`: only doctors offering it, slots of its length. With
+    `earliest_time` / `latest_time`: only slots within that part of each day."""
     reading = await get_reading(request)
     query = request.query_params
     clinic = reading.clinic
@@ -139,8 +142,12 @@ async def find_earliest_slots(request: Request) -> Response:
         doctor_id=query.get("doctor_id"),
     )
     limit = _limit(query.get("limit"))
+    times = availability_service.resolve_times(
+        given_time(query.get("earliest_time"), "earliest_time"),
+        given_time(query.get("latest_time"), "latest_time"),
+    )
     found = await availability_service.earliest_slots(
-        reading.session, filters, first, last, limit, clinic, reading.day_cache
+        reading.session, filters, first, last, limit, clinic, reading.day_cache, times
     )
     return json_response(
         [
@@ -270,7 +277,11 @@ async def list_appointment_events(
 async def reschedule_appointment(
     appointment_id: uuid.UUID, data: RescheduleRequest, change: ChangeDep
 ) -> AppointmentRead:
-    appointment = await adapters.reschedule(change, appointment_id, data.date, data.start_time)
+    """Move the visit to another slot, of its own doctor or of `doctor_id`, keeping its
+    length and visit type (another doctor must offer that type: 400 naming `doctor_id`)."""
+    appointment = await adapters.reschedule(
+        change, appointment_id, data.date, data.start_time, data.doctor_id
+    )
     return AppointmentRead.model_validate(appointment)
 
 

@@ -55,6 +55,11 @@ class AppointmentCreate(InputModel):
 class RescheduleRequest(InputModel):
     date: CalendarDate
     start_time: ClockTime
+    doctor_id: uuid.UUID | None = Field(
+        default=None,
+        description="Move the visit to this doctor (on their grid, keeping its length); "
+        "default: its own doctor.",
+    )
 
 
 class AppointmentRead(BaseModel):

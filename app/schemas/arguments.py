@@ -7,8 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from pydantic import TypeAdapter, ValidationError
+
 from app.errors import InvalidInput
-from app.schemas.common import check_text, parse_calendar_date
+from app.schemas.common import ClockTime, check_text, parse_calendar_date
+
+_CLOCK: TypeAdapter[dt.time] = TypeAdapter(ClockTime)
 
 
 def given_id(value: str | None, name: str) -> uuid.UUID | None:
@@ -36,6 +40,17 @@ def given_date(value: str | None, name: str) -> dt.date | None:
         return parse_calendar_date(value)
     except ValueError as exc:
         raise InvalidInput(name, str(exc)) from None
+
+
+def given_time(value: str | None, name: str) -> dt.time | None:
+    """A time of day given as text, HH:MM (or HH:MM:SS), or a 400 naming it."""
+    if value is None:
+        return None
+    try:
+        return _CLOCK.validate_python(value)
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(name, message) from None
 
 
 def one_line(**texts: str | None) -> None:

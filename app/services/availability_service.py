@@ -48,7 +48,7 @@ from app.services.scheduling.queries import (
     load_doctor_versions,
 )
 from app.services.scheduling.schedule import NO_FACTS, DayFacts
-from app.services.scheduling.search import FoundSlot
+from app.services.scheduling.search import ANY_TIME, FoundSlot, TimesOfDay
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,13 @@ def resolve_range(
     if (last - first).days + 1 > max_days:
         raise InvalidInput("end_date", f"the range may span at most {max_days} days")
     return first, last
+
+
+def resolve_times(earliest: dt.time | None, latest: dt.time | None) -> TimesOfDay:
+    """The part of each day asked for (`earliest_time`, `latest_time`)."""
+    if earliest is not None and latest is not None and earliest > latest:
+        raise InvalidInput("earliest_time", "earliest_time must not be after latest_time")
+    return ANY_TIME if earliest is None and latest is None else TimesOfDay(earliest, latest)
 
 
 async def doctor_availability(
@@ -281,15 +288,19 @@ async def earliest_slots(
     limit: int,
     clinic: Clinic,
     cache: DayCache,
+    times: TimesOfDay = ANY_TIME,
 ) -> list[FoundSlot]:
     """The earliest free slots across the doctors matching `filters` (the search asks for
-    active ones), earliest first, ties by doctor name. With `filters.visit_type_id`, only
-    doctors offering it, with slots of its length. Reads the days in growing chunks, and
-    stops as soon as the earliest `limit` are known (`scheduling.search`)."""
+    active ones), earliest first, ties by doctor name, within `times` of each day. With
+    `filters.visit_type_id`, only doctors offering it, with slots of its length. Reads the
+    days in growing chunks, and stops as soon as the earliest `limit` are known
+    (`scheduling.search`)."""
     visit_minutes = None
     if filters.visit_type_id is not None:
         visit_minutes = await visit_type_service.active_duration(session, filters.visit_type_id)
-    return await search.earliest(session, filters, first, last, limit, clinic, cache, visit_minutes)
+    return await search.earliest(
+        session, filters, first, last, limit, clinic, cache, visit_minutes, times
+    )
 
 
 # Doctors read per statement while warming: each statement's rows stay a few thousand.

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.database import violated_constraint
-from app.errors import InvalidState, NotFound
+from app.errors import InvalidInput, InvalidState, NotFound
 from app.models import Appointment, Doctor
 from app.models.enums import UPCOMING_STATUSES, AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
@@ -148,6 +148,30 @@ async def record_change(
     return appointment
 
 
+async def _lock_for_move(
+    session: AsyncSession, appointment_id: uuid.UUID, doctor_id: uuid.UUID | None
+) -> tuple[Appointment, Doctor, Doctor]:
+    """The appointment, its doctor and the doctor it moves to (`doctor_id`, or the same),
+    locked in the order every change takes them: the doctors by id, then the appointment.
+    An unknown doctor is a 404."""
+    if doctor_id is None:
+        appointment, doctor = await lock_appointment(session, appointment_id)
+        return appointment, doctor, doctor
+    current = await get_or_404(session, Appointment, appointment_id, "Appointment", reload=True)
+    locked = {
+        each: await get_doctor(session, each, lock=True)
+        for each in sorted({current.doctor_id, doctor_id})
+    }
+    appointment = await get_or_404(
+        session, Appointment, appointment_id, "Appointment", lock=True, reload=True
+    )
+    if appointment.doctor_id not in locked:
+        # Moved to a third doctor between the read and the lock: locking that one now would
+        # break the order, so the caller asks again.
+        raise InvalidState("The appointment was moved meanwhile; ask again.")
+    return appointment, locked[appointment.doctor_id], locked[doctor_id]
+
+
 async def reschedule(
     session: AsyncSession,
     appointment_id: uuid.UUID,
@@ -155,19 +179,30 @@ async def reschedule(
     new_start: dt.time,
     caller: Caller,
     clinic: Clinic,
+    doctor_id: uuid.UUID | None = None,
 ) -> Appointment:
-    appointment, doctor = await lock_appointment(session, appointment_id)
+    """Move the appointment to `new_start` on `new_date`, with `doctor_id` (another doctor,
+    on their grid) or its own doctor. The visit keeps its length and visit type; another
+    doctor must offer that type (400 naming `doctor_id`)."""
+    appointment, doctor, target = await _lock_for_move(session, appointment_id, doctor_id)
     _still_movable(appointment, clinic, "rescheduled")
-    if appointment.date == new_date and appointment.start_time == new_start:
+    if (target.id, new_date, new_start) == (doctor.id, appointment.date, appointment.start_time):
         return appointment
+    visit_type = appointment.visit_type_id
+    if visit_type is not None and visit_type not in target.visit_type_ids:
+        raise InvalidInput("doctor_id", "this doctor does not offer the appointment's visit type")
 
-    await booking_sql.claim_days(session, doctor.id, {appointment.date, new_date})
+    # Days in (doctor, date) order, as every claimer takes them.
+    claims = {doctor.id: {appointment.date}}
+    claims.setdefault(target.id, set()).add(new_date)
+    for each in sorted(claims):
+        await booking_sql.claim_days(session, each, claims[each])
     facts = await load_facts(
-        session, [doctor.id], new_date, new_date, exclude_appointment=appointment.id
+        session, [target.id], new_date, new_date, exclude_appointment=appointment.id
     )
     # The moved visit keeps its length (and so its visit type), whatever the grid is now.
     calendar = DoctorCalendar(
-        doctor.id, doctor.name, doctor_schedule(doctor), doctor.visit_type_ids, facts[doctor.id]
+        target.id, target.name, doctor_schedule(target), target.visit_type_ids, facts[target.id]
     )
     schedule = calendar.schedule
     visit_minutes = _minutes_between(appointment.start_time, appointment.end_time)
@@ -185,6 +220,7 @@ async def reschedule(
             session, calendar, new_date, new_start, clinic, visit_minutes, exclude=appointment.id
         )
     before = audit.snapshot(appointment)
+    appointment.doctor_id = target.id
     appointment.date = new_date
     appointment.start_time = slot.start
     appointment.end_time = slot.end
@@ -193,7 +229,7 @@ async def reschedule(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        # The doctor's lock and the claimed days make this unreachable; the index is the
+        # The doctors' locks and the claimed days make this unreachable; the index is the
         # database's own guarantee, and a breach of it is still a refusal, not a 500.
         if violated_constraint(exc) != "uq_appointments_active_slot":
             raise

@@ -22,9 +22,16 @@ _UNIQUE: Conflicts = {
 }
 
 
+# Said to a caller whose number lacks its country code while no default region is set.
+ASK_FOR_COUNTRY_CODE = "Please give the number with its country code."
+_NO_COUNTRY_CODE = "include the country code (e.g. +14155550123); no default region is set"
+
+
 def normalise_mobile(raw: str, default_region: str | None, field: str = "mobile_number") -> str:
     """A mobile number in E.164, so any spelling of a number finds the same patient."""
     e164, problem = _e164(raw.strip(), default_region)
+    if problem == _NO_COUNTRY_CODE:
+        raise InvalidInput(field, problem, detail=ASK_FOR_COUNTRY_CODE)
     if problem is not None:
         raise InvalidInput(field, problem)
     assert e164 is not None
@@ -39,7 +46,7 @@ def _e164(text: str, default_region: str | None) -> tuple[str | None, str | None
     if default_region is None and text.startswith("00"):
         text = "+" + text[2:]
     if not text.startswith("+") and default_region is None:
-        return None, "include the country code (e.g. +14155550123); no default region is set"
+        return None, _NO_COUNTRY_CODE
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:

@@ -65,15 +65,27 @@ async def reschedule_appointment(
     appointment_id: AppointmentId,
     date: Date,
     start_time: StartTime,
+    doctor_id: Annotated[
+        str | None,
+        Field(description="Another doctor to see instead (one who offers the visit's type)."),
+    ] = None,
     call_id: CallId = None,
 ) -> CallToolResult:
-    """Move an appointment to another slot of the same doctor."""
+    """Move an appointment to another slot, of the same doctor or, with doctor_id, of
+    another doctor. The visit keeps its length and visit type."""
     try:
         one_line(call_id=call_id)
         async with agent.change(call_id) as change:
-            data = RescheduleRequest.model_validate({"date": date, "start_time": start_time})
+            sent = {"date": date, "start_time": start_time, "doctor_id": doctor_id}
+            data = RescheduleRequest.model_validate(
+                {k: v for k, v in sent.items() if v is not None}
+            )
             moved = await adapters.reschedule(
-                change, required_id(appointment_id, "appointment_id"), data.date, data.start_time
+                change,
+                required_id(appointment_id, "appointment_id"),
+                data.date,
+                data.start_time,
+                data.doctor_id,
             )
             body = AppointmentRead.model_validate(moved)
             name = await doctor_name(change.session, body.doctor_id)

@@ -11,11 +11,11 @@ from pydantic import Field
 
 from app.agent import speech
 from app.agent.answers import AgentDep, answer, doctor_name, failure, listed
-from app.agent.arguments import Mobile
+from app.agent.arguments import CallId, Mobile
 from app.errors import InvalidInput
 from app.schemas.appointment import AppointmentRead
 from app.schemas.arguments import one_line, required_id
-from app.schemas.patient import PatientRead
+from app.schemas.patient import PatientRead, PatientUpdate
 from app.services import access_log_service, appointment_service, patient_service
 from app.services.appointment_service import AppointmentFilters
 
@@ -81,3 +81,42 @@ async def list_patient_appointments(
             return answer(body, sentence)
     except Exception as exc:
         return failure(exc, None)
+
+
+async def update_patient(
+    agent: AgentDep,
+    patient_id: Annotated[str, Field(description="The patient's id (from find_patient).")],
+    name: Annotated[str | None, Field(description="The name, as the caller spells it.")] = None,
+    email: Annotated[str | None, Field(description="An e-mail address.")] = None,
+    gender: Annotated[str | None, Field(description="As the caller says it.")] = None,
+    date_of_birth: Annotated[str | None, Field(description="YYYY-MM-DD.")] = None,
+    mobile_number: Annotated[
+        str | None, Field(description="A new mobile number, with its country code.")
+    ] = None,
+    call_id: CallId = None,
+) -> CallToolResult:
+    """Correct a known patient's details: only the arguments given change."""
+    try:
+        one_line(call_id=call_id)
+        async with agent.change(call_id) as change:
+            sent = {
+                "name": name,
+                "email": email,
+                "gender": gender,
+                "date_of_birth": date_of_birth,
+                "mobile_number": mobile_number,
+            }
+            data = PatientUpdate.model_validate({k: v for k, v in sent.items() if v is not None})
+            patient = await patient_service.update_patient(
+                change.session,
+                required_id(patient_id, "patient_id"),
+                data,
+                change.clinic.default_region,
+            )
+            await access_log_service.record(
+                change.session, change.caller, patient.id, "record", "mcp update_patient"
+            )
+            body = PatientRead.model_validate(patient).model_dump(mode="json")
+            return answer(body, f"{patient.name}'s details are updated.")
+    except Exception as exc:
+        return failure(exc, call_id)

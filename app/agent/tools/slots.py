@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated
 
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from app.adapters import Change
 from app.agent import speech
-from app.agent.answers import AgentDep, answer, doctor_name, failure, listed
+from app.agent.answers import Agent, AgentDep, answer, doctor_name, failure, listed
 from app.agent.arguments import (
     CallId,
     Date,
     DoctorId,
+    EarliestTime,
     FromDate,
+    LatestTime,
     StartTime,
     Text,
     ToDate,
     VisitTypeId,
 )
 from app.schemas.appointment import AvailabilityRead, DayAvailability, DoctorSlot, Slot
-from app.schemas.arguments import given_date, given_id, one_line, required_id
+from app.schemas.arguments import given_date, given_id, given_time, one_line, required_id
 from app.schemas.hold import TTL_DEFAULT_SECONDS, HoldCreate
 from app.services import availability_service, hold_service
+from app.services.availability_service import DoctorAvailability
 from app.services.context import Clinic
 from app.services.doctor_filters import DoctorFilters
 
@@ -51,14 +56,20 @@ async def find_earliest_slots(
     start_date: FromDate = None,
     end_date: ToDate = None,
     limit: Annotated[int, Field(ge=1, le=50, description="How many slots (default 10).")] = 10,
+    earliest_time: EarliestTime = None,
+    latest_time: LatestTime = None,
 ) -> CallToolResult:
     """The earliest free slots across matching doctors (or one doctor), earliest first.
-    Default range: today and the next 13 days."""
+    Default range: today and the next 13 days. earliest_time and latest_time keep to a part
+    of each day."""
     try:
         one_line(
             specialization=specialization,
             language=language,
             consultation_type=consultation_type,
+        )
+        times = availability_service.resolve_times(
+            given_time(earliest_time, "earliest_time"), given_time(latest_time, "latest_time")
         )
         async with agent.change() as change:
             first, last = _dates(change.clinic, start_date, end_date, default_days=14)
@@ -70,7 +81,7 @@ async def find_earliest_slots(
                 doctor_id=doctor_id,
             )
             found = await availability_service.earliest_slots(
-                change.session, filters, first, last, limit, change.clinic, agent.day_cache
+                change.session, filters, first, last, limit, change.clinic, agent.day_cache, times
             )
             items = listed(
                 [
@@ -94,6 +105,10 @@ async def find_earliest_slots(
         return failure(exc, None)
 
 
+# How far past the days asked `get_availability` looks for the doctor's next free slot.
+NEXT_SLOT_DAYS = 56
+
+
 async def get_availability(
     agent: AgentDep,
     doctor_id: DoctorId,
@@ -101,19 +116,15 @@ async def get_availability(
     end_date: ToDate = None,
     visit_type_id: VisitTypeId = None,
 ) -> CallToolResult:
-    """One doctor's free slots, day by day (default: today)."""
+    """One doctor's free slots, day by day (default: today). With none free, the sentence
+    says why and names the doctor's first free slot after those days."""
     try:
         async with agent.change() as change:
             doctor = required_id(doctor_id, "doctor_id")
+            visit_type = given_id(visit_type_id, "visit_type_id")
             first, last = _dates(change.clinic, start_date, end_date)
             result = await availability_service.doctor_availability(
-                change.session,
-                doctor,
-                first,
-                last,
-                change.clinic,
-                agent.day_cache,
-                given_id(visit_type_id, "visit_type_id"),
+                change.session, doctor, first, last, change.clinic, agent.day_cache, visit_type
             )
             body = AvailabilityRead(
                 doctor_id=result.doctor_id,
@@ -131,13 +142,40 @@ async def get_availability(
             name = await doctor_name(change.session, doctor)
             free = [(d.date, s.start) for d in result.days for s in d.slots]
             if not free:
-                return answer(body, f"{name} has no free slot then.")
+                sentence = await _none_free(agent, change, name, result, visit_type)
+                return answer(body, sentence)
             more = len(free) - 1
             sentence = f"{name} is free on {speech.when(*free[0])}"
             sentence += f", with {speech.count(more, 'more slot')} in the range." if more else "."
             return answer(body, sentence)
     except Exception as exc:
         return failure(exc, None)
+
+
+async def _none_free(
+    agent: Agent,
+    change: Change,
+    name: str,
+    result: DoctorAvailability,
+    visit_type: uuid.UUID | None,
+) -> str:
+    """Why the days asked offer nothing, and the doctor's first free slot after them."""
+    first, last = result.days[0].date, result.days[-1].date
+    why = speech.why_not([d.unavailable_reason for d in result.days])
+    sentence = f"{name} has no free slot {speech.span(first, last)}: {why}."
+    after = await availability_service.earliest_slots(
+        change.session,
+        DoctorFilters(doctor_id=result.doctor_id, is_active=True, visit_type_id=visit_type),
+        last + dt.timedelta(days=1),
+        last + dt.timedelta(days=NEXT_SLOT_DAYS),
+        1,
+        change.clinic,
+        agent.day_cache,
+    )
+    if not after:
+        return f"{sentence} There is none in the {NEXT_SLOT_DAYS // 7} weeks after that either."
+    next_free = speech.when(after[0].date, after[0].slot.start)
+    return f"{sentence} The first free slot after that is {next_free}."
 
 
 async def hold_slot(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 from sqlalchemy import text
@@ -20,10 +21,12 @@ from app.services.context import Caller
 
 
 def snapshot_of(
-    day: dt.date, start: dt.time, end: dt.time, status: AppointmentStatus
+    doctor_id: uuid.UUID, day: dt.date, start: dt.time, end: dt.time, status: AppointmentStatus
 ) -> dict[str, Any]:
-    """What the trail records of an appointment's state, before or after a change."""
+    """What the trail records of an appointment's state, before or after a change: whose
+    visit it is (a move may change the doctor), when, and its status."""
     return {
+        "doctor_id": str(doctor_id),
         "date": day.isoformat(),
         "start_time": format_clock(start),
         "end_time": format_clock(end),
@@ -33,7 +36,11 @@ def snapshot_of(
 
 def snapshot(appointment: Appointment) -> dict[str, Any]:
     return snapshot_of(
-        appointment.date, appointment.start_time, appointment.end_time, appointment.status
+        appointment.doctor_id,
+        appointment.date,
+        appointment.start_time,
+        appointment.end_time,
+        appointment.status,
     )
 
 

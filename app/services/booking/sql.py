@@ -262,7 +262,10 @@ def booking_row(
         "mirror": mirror_to_calendar,
         "hold_id": hold_id,
         **event_values(
-            AppointmentAction.CREATED, caller, None, snapshot_of(day, slot.start, slot.end, status)
+            AppointmentAction.CREATED,
+            caller,
+            None,
+            snapshot_of(read.doctor_id, day, slot.start, slot.end, status),
         ),
     }
 

@@ -30,6 +30,23 @@ from app.services.scheduling.queries import DoctorCalendar, load_days, load_matc
 
 
 @dataclass(frozen=True, slots=True)
+class TimesOfDay:
+    """The part of each day a caller asked about ("mornings", "after three"): slots starting
+    at or after `earliest` and ending at or before `latest`; None leaves that end open."""
+
+    earliest: dt.time | None = None
+    latest: dt.time | None = None
+
+    def admits(self, start: dt.time, end: dt.time) -> bool:
+        return (self.earliest is None or start >= self.earliest) and (
+            self.latest is None or end <= self.latest
+        )
+
+
+ANY_TIME = TimesOfDay()
+
+
+@dataclass(frozen=True, slots=True)
 class FoundSlot:
     doctor_id: uuid.UUID
     doctor_name: str
@@ -53,10 +70,11 @@ async def earliest(
     clinic: Clinic,
     cache: DayCache,
     visit_minutes: int | None,
+    times: TimesOfDay = ANY_TIME,
 ) -> list[FoundSlot]:
     """The earliest `limit` free slots from `first` to `last` across the doctors matching
     `filters`, earliest first, ties by doctor name; slots `visit_minutes` long (None: each
-    doctor's slot length)."""
+    doctor's slot length), within `times` of each day."""
     versioned_until = min(last, first + dt.timedelta(days=_VERSIONED_DAYS - 1))
     calendars = await load_matching_doctors(session, filters, first, versioned_until)
     found: list[FoundSlot] = []
@@ -80,6 +98,8 @@ async def earliest(
         todays: list[tuple[dt.time, str, uuid.UUID, dt.time]] = []
         for calendar, moment, context in zip(calendars, moments, contexts, strict=True):
             slots = _offered(calendar, day, moment, context, clinic, visit_minutes, cache)
+            if times is not ANY_TIME:
+                slots = tuple(slot for slot in slots if times.admits(*slot))
             todays.extend((start, calendar.name, calendar.doctor_id, end) for start, end in slots)
         for start, name, doctor_id, end in heapq.nsmallest(
             limit - len(found), todays, key=lambda item: (item[0], item[1], str(item[2]))
