@@ -1,4 +1,4 @@
-"""The eleven tools, by the spec's names, each a plain function in the module of its area,
+"""The tools, by the spec's names, each a plain function in the module of its area,
 registered here. Each reads its arguments by the REST rules (the request schemas,
 `schemas.arguments`), calls the same services and shared changes (`app.adapters`) as the REST
 routes, and answers the REST shape as structured content with one sentence for the voice; a
@@ -18,6 +18,7 @@ from app.agent.tools.appointments import (
 )
 from app.agent.tools.clinic import clinic_info, find_doctors
 from app.agent.tools.patients import find_patient, list_patient_appointments
+from app.agent.tools.series import book_series
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
 
 Tool = Callable[..., Awaitable[CallToolResult]]
@@ -31,6 +32,7 @@ TOOLS: tuple[Tool, ...] = (
     hold_slot,
     release_hold,
     book_appointment,
+    book_series,
     find_patient,
     list_patient_appointments,
     reschedule_appointment,
