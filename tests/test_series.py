@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.services.booking import series as series_machinery
 from app.services.scheduling.engine import ALTERNATIVES
 from tests.conftest import API_KEY, OTHER_KEY, client_for, started_app
 from tests.factories import book, create_doctor, create_patient, next_weekday, patient_payload
@@ -454,3 +455,45 @@ async def test_a_readonly_key_reads_a_series_but_books_and_cancels_none(
         refused = await readonly.post(SERIES, json={**payload, "start_time": "11:00"})
         assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
         assert (await readonly.delete(f"{SERIES}/{made['series_id']}")).status_code == 403
+
+
+@pytest.mark.parametrize(("taken_at", "outcome"), [("11:00", 201), ("10:00", 409)])
+async def test_a_day_changed_between_read_and_write_makes_the_whole_series_decide_again(
+    client: httpx.AsyncClient,
+    connection: AsyncConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    taken_at: str,
+    outcome: int,
+) -> None:
+    """A booking commits on the series' second day after the series read it: the series'
+    write finds that day stale and writes nothing of any day, then claims its days and decides
+    again. Beside it (11:00), every occurrence is booked; on its slot (10:00), none is."""
+    doctor = await create_doctor(client)
+    start = next_weekday(MONDAY)
+    reads: list[object] = []
+    real = series_machinery.load_doctor_calendar
+
+    async def read_then_book(*args: Any, **kwargs: Any) -> Any:
+        calendar = await real(*args, **kwargs)
+        reads.append(calendar)
+        if len(reads) == 1:
+            meanwhile = await book(client, doctor["id"], start + dt.timedelta(weeks=1), taken_at)
+            assert meanwhile.status_code == 201, meanwhile.text
+        return calendar
+
+    monkeypatch.setattr(series_machinery, "load_doctor_calendar", read_then_book)
+    response = await client.post(SERIES, json=series_payload(doctor["id"], start, count=3))
+    assert response.status_code == outcome, response.text
+    assert len(reads) == 2
+    series_rows = await count(connection, "SELECT count(*) FROM appointment_series")
+    in_series = await count(
+        connection, "SELECT count(*) FROM appointments WHERE series_id IS NOT NULL"
+    )
+    if outcome == 201:
+        assert (series_rows, in_series) == (1, 3)
+    else:
+        assert [(c["date"], c["reason"]) for c in response.json()["conflicts"]] == [
+            ((start + dt.timedelta(weeks=1)).isoformat(), "taken")
+        ]
+        # Only the booking made meanwhile, and its patient, are in the database.
+        assert await written(connection) == (1, 1, 0)
