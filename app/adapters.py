@@ -19,7 +19,8 @@ from app.config import Settings
 from app.database import Sessions, unit_of_work
 from app.models.appointment import Appointment
 from app.schemas.appointment import AppointmentCreate
-from app.services import booking_service, front_desk_service, idempotency_service
+from app.schemas.series import SeriesCreate, SeriesRead
+from app.services import booking_service, front_desk_service, idempotency_service, series_service
 from app.services.context import Caller, Clinic
 from app.services.idempotency_service import Answer
 
@@ -80,6 +81,34 @@ async def book(change: Change, data: AppointmentCreate, idempotency_key: str | N
     if not answer.replayed:
         change.counted.append("booked")
     return answer
+
+
+async def book_series(change: Change, data: SeriesCreate, idempotency_key: str | None) -> Answer:
+    """`series_service.book`, once per idempotency key, as `book`: each occurrence made now
+    is counted as a booking."""
+    session, caller = change.session, change.caller
+    answer = await idempotency_service.once(
+        session,
+        caller.actor,
+        idempotency_key,
+        "book_series",
+        data,
+        lambda: series_service.book(session, data, caller, change.clinic),
+    )
+    if isinstance(answer.made, SeriesRead):
+        change.counted.extend("booked" for _ in answer.made.appointments)
+    return answer
+
+
+async def cancel_series(
+    change: Change, series_id: uuid.UUID, from_date: dt.date | None
+) -> list[uuid.UUID]:
+    """`series_service.cancel_from`, each occurrence it cancels counted as a cancel."""
+    cancelled = await series_service.cancel_from(
+        change.session, series_id, from_date, change.caller, change.clinic
+    )
+    change.counted.extend("cancelled" for _ in cancelled)
+    return cancelled
 
 
 async def reschedule(

@@ -38,6 +38,7 @@ from app.routes import (
     openapi,
     patient,
     schedule,
+    series,
     sync,
     visit_type,
     webhook,
@@ -98,9 +99,11 @@ def _new_app(settings: Settings, url: str, api_keys: dict[str, ApiKey]) -> FastA
 def _add_routes(app: FastAPI) -> None:
     # Each router is included directly (not through a nested /api/v1 router): nested routers
     # are matched once per level on every request, which showed up in the profile. The
-    # appointment routes come first because they carry the hottest paths. The key is checked
+    # appointment routes come first because they carry the hottest paths, after the series'
+    # (`/appointments/series...`, never to be read as an appointment's id). The key is checked
     # here, once for every /api/v1 route.
     for router in (
+        series.router,
         appointment.router,
         hold.router,
         doctor.router,

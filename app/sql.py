@@ -41,10 +41,13 @@ def values_list(columns: Mapping[str, str], size: int) -> str:
 
 
 def values_of(
-    columns: Mapping[str, str], rows: Sequence[Mapping[str, object]]
+    columns: Mapping[str, str],
+    rows: Sequence[Mapping[str, object]],
+    sizes: Sequence[int] = VALUES_SIZES,
 ) -> tuple[int, dict[str, object]]:
-    """The size of `values_list` that holds `rows`, and its parameters (the rest NULL)."""
-    size = next((size for size in VALUES_SIZES if size >= len(rows)), None)
+    """The size of `values_list` (the first of `sizes` that holds `rows`), and its
+    parameters (the rest NULL)."""
+    size = next((size for size in sizes if size >= len(rows)), None)
     if size is None or not rows:
         raise ValueError(f"{len(rows)} rows for one statement")
     values: dict[str, object] = dict.fromkeys(

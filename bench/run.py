@@ -34,6 +34,7 @@ import psutil
 from app.launcher import migrate
 from bench.agent import agent_flows
 from bench.seed import Seeded, seed
+from bench.series import series_vs_single
 from tests.db import throwaway_database
 from tests.servers import free_port
 
@@ -204,7 +205,7 @@ def wrk(
         )
     data = json.loads(line.removeprefix("WRKJSON "))
     seconds_run = data["duration_us"] / 1e6
-    counted = data["created"] if name.startswith("booking") else data["requests"]
+    counted = data["created"] if name.startswith(("booking", "series")) else data["requests"]
     statuses = {k: data[k] for k in ("ok", "created", "conflict", "other")}
     statuses["socket_errors"] = sum(data[k] for k in data if k.startswith("errors_"))
     # CPU share of the 2 cores the generator used: low means it was not the bottleneck.
@@ -594,6 +595,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for via in ("rest", "mcp")
                 }
                 rounds = asyncio.run(contended(base, race_doctor, race_slots, args.clients))
+                # A 12-visit series against 12 single bookings, on doctors of their own.
+                courses = series_vs_single(
+                    base,
+                    API_KEY,
+                    today,
+                    measure,
+                    pairs,
+                    lambda at, warm_lines: wrk("warmup", at, warm_lines, 2),
+                    doctors=4 if args.smoke else 20,
+                )
                 sampler.stop()
 
     base_rps = statistics.mean(rps for runs in beside.values() for rps in runs)
@@ -674,6 +685,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "receiver_cpu_share": hooks.receiver_cpu_share,
                 "drained_per_second": hooks.drained_per_second,
             },
+            "series_rps": courses.series_per_second,
+            # Series per second times 12 over single bookings per second, both measured in
+            # this run on empty doctors of their own; and the same by their baselines' ratios.
+            "series_vs_booking": courses.series_vs_booking,
+            "series_vs_booking_by_ratio": (
+                results["series_12"].rps
+                * 12
+                / statistics.mean(beside["series_12"])
+                / (results["booking_fresh"].rps / statistics.mean(beside["booking_fresh"]))
+                if results["booking_fresh"].rps
+                else None
+            ),
             "agent_flow_rps": flows["mcp"].flows_per_second,
             "agent_flow_rest_rps": flows["rest"].flows_per_second,
             # What MCP adds to a whole flow over calling REST directly, in time per flow.
@@ -699,6 +722,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "booking_webhooks_rps",
         "booking_webhooks_vs_booking",
         "booking_webhooks_vs_booking_by_ratio",
+        "series_rps",
+        "series_vs_booking",
+        "series_vs_booking_by_ratio",
         "agent_flow_rps",
         "agent_flow_rest_rps",
         "availability_1d_p99_ms",
@@ -740,7 +766,22 @@ TARGETS = {
     "search": "(no target)",
     "booking": "≥ 0.22 (201s per second)",
     "booking_webhooks": "(no target; 3 endpoints subscribed)",
+    "series_12": "(no target; 201s per second, each 12 visits)",
+    "booking_fresh": "(no target; single bookings on empty doctors, beside series_12)",
 }
+
+
+def series_line(report: dict[str, Any]) -> str:
+    vs, by_ratio = report.get("series_vs_booking"), report.get("series_vs_booking_by_ratio")
+    if vs is None or by_ratio is None:
+        return "- Series: no single booking was made beside them."
+    phases = report["phases"]
+    return (
+        f"- A 12-visit weekly series in one call against 12 single bookings (doctors of their "
+        f"own, empty weeks): {phases['series_12']['rps']:.0f} series/s against "
+        f"{phases['booking_fresh']['rps']:.0f} bookings/s, **{vs:.3f}** as series/s x 12 over "
+        f"bookings/s ({by_ratio:.3f} by the two phases' ratios to their baselines)."
+    )
 
 
 def webhook_line(report: dict[str, Any]) -> str:
@@ -840,6 +881,7 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
                 else "- MCP over REST for the whole flow: no MCP flow completed."
             ),
             webhook_line(report),
+            series_line(report),
             f"- Peak resident memory: {report['rss_mb']:.0f} MB per process (largest), "
             f"{report['rss_total_mb']:.0f} MB for the server and its workers together.",
             "<!-- results:end -->",

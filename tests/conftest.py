@@ -54,7 +54,8 @@ API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
     "webhook_deliveries, webhook_endpoints, "
-    "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, doctor_leaves, "
+    "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, appointment_series, "
+    "doctor_leaves, "
     "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
     "doctor_days, doctors, visit_types"
 )

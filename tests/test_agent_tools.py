@@ -56,6 +56,11 @@ DESCRIPTIONS = {
     "date and start_time. Give patient_id for a known patient, else patient {name, "
     "mobile_number, email?, gender?, date_of_birth?}. Retrying with the same idempotency_key "
     "never books twice.",
+    "book_series": "Book a course of visits (physiotherapy, therapy) at the same time every "
+    "day or week: every visit or none. If any cannot be booked, nothing is booked and each such "
+    "visit is listed in conflicts with its reason and nearby free slots. Give patient_id for a "
+    "known patient, else patient {name, mobile_number, ...}. Retrying with the same "
+    "idempotency_key never books twice.",
     "find_patient": "The patient with this mobile number, if the clinic knows them.",
     "list_patient_appointments": "A patient's appointments starting after now (any status); "
     "include_past adds the earlier ones. Give mobile_number or patient_id.",

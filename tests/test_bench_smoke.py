@@ -41,6 +41,10 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     assert report["contended_winners"] == 1
     assert report["phases"]["booking"]["statuses"]["other"] == 0
     assert report["phases"]["booking_webhooks"]["statuses"]["other"] == 0
+    # Series booked in one call, beside single bookings on doctors of their own.
+    assert report["phases"]["series_12"]["statuses"]["created"] > 0
+    assert report["phases"]["series_12"]["statuses"]["other"] == 0
+    assert isinstance(report["series_vs_booking"], int | float)
     assert report["webhooks"]["pings_received"] == report["webhooks"]["endpoints"] == 3
     # Flows ran over both interfaces and booked through holds.
     for via in ("mcp", "rest"):

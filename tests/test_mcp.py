@@ -32,6 +32,7 @@ TOOLS = {
     "hold_slot",
     "release_hold",
     "book_appointment",
+    "book_series",
     "find_patient",
     "list_patient_appointments",
     "update_patient",

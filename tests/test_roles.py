@@ -68,6 +68,10 @@ AGENT_MAY = {
     ("put", "/api/v1/patients/{patient_id}"),
     ("patch", "/api/v1/patients/{patient_id}"),
     ("post", "/api/v1/patients/{patient_id}/history"),
+    # Series are booked and cancelled like bookings, and read by every role.
+    ("post", "/api/v1/appointments/series"),
+    ("get", "/api/v1/appointments/series/{series_id}"),
+    ("delete", "/api/v1/appointments/series/{series_id}"),
 }
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),

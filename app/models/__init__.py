@@ -2,6 +2,7 @@
 
 from app.models.appointment import Appointment
 from app.models.appointment_event import AppointmentEvent
+from app.models.appointment_series import AppointmentSeries
 from app.models.base import Base
 from app.models.doctor import Doctor
 from app.models.doctor_day import DoctorDay
@@ -19,6 +20,7 @@ from app.models.webhook import WebhookDelivery, WebhookEndpoint
 __all__ = [
     "Appointment",
     "AppointmentEvent",
+    "AppointmentSeries",
     "Base",
     "ClinicHoliday",
     "Doctor",

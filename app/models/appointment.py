@@ -25,6 +25,11 @@ class Appointment(Base):
         CheckConstraint("start_time < end_time", name="time_order"),
         Index("ix_appointments_doctor_id_date", "doctor_id", "date", "start_time"),
         Index("ix_appointments_patient_id_date", "patient_id", "date", "start_time"),
+        Index(
+            "ix_appointments_series_id",
+            "series_id",
+            postgresql_where=text("series_id IS NOT NULL"),
+        ),
         # The last line of defence against double booking: whatever slips past the doctor's
         # row lock cannot commit a second active appointment at the same start. It carries
         # end_time so availability reads are index-only scans.
@@ -60,5 +65,7 @@ class Appointment(Base):
         _pg_enum(CalendarSyncStatus, "calendar_sync_status"), nullable=False
     )
     calendar_sync_error: Mapped[str | None] = mapped_column(Text)
+    # The recurring series it was booked in (None: a single booking); kept when it is moved.
+    series_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("appointment_series.id"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

@@ -93,3 +93,10 @@ def hold_counts_sql(now: str = "now()") -> str:
 def hold_unexpired(expires_at: dt.datetime, now: dt.datetime) -> bool:
     """Whether an `active` hold still counts at `now`: it stops at its expiry instant."""
     return expires_at > now
+
+
+class SeriesFrequency(enum.StrEnum):
+    """How a recurring series repeats: every `interval` days or weeks."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"

@@ -47,9 +47,14 @@ class AppointmentCreate(InputModel):
 
     @model_validator(mode="after")
     def _one_patient(self) -> AppointmentCreate:
-        if (self.patient_id is None) == (self.patient is None):
-            raise ValueError("give either patient_id or patient, not both and not neither")
+        one_patient(self.patient_id, self.patient)
         return self
+
+
+def one_patient(patient_id: uuid.UUID | None, patient: PatientCreate | None) -> None:
+    """A booking names its patient by id, or gives a new caller's details: exactly one."""
+    if (patient_id is None) == (patient is None):
+        raise ValueError("give either patient_id or patient, not both and not neither")
 
 
 class RescheduleRequest(InputModel):
@@ -77,6 +82,7 @@ class AppointmentRead(BaseModel):
     google_calendar_event_id: str | None
     calendar_sync_status: CalendarSyncStatus
     calendar_sync_error: str | None
+    series_id: uuid.UUID | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -24,6 +24,7 @@ from app.errors import InvalidInput, InvalidState, NotFound
 from app.models import Appointment, Doctor
 from app.models.enums import UPCOMING_STATUSES, AppointmentAction, AppointmentStatus
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
+from app.schemas.patient import PatientCreate
 from app.services import google_calendar_service, hold_service
 from app.services.booking import audit
 from app.services.booking import sql as booking_sql
@@ -39,10 +40,10 @@ from app.services.scheduling.schedule import seconds
 from app.services.webhooks import appointments
 
 
-def _new_patient(data: AppointmentCreate, clinic: Clinic) -> NewPatient | None:
-    if data.patient is None:
+def new_patient(patient: PatientCreate | None, clinic: Clinic) -> NewPatient | None:
+    """A caller given by their details (found by mobile as the booking writes, or created)."""
+    if patient is None:
         return None
-    patient = data.patient
     return NewPatient(
         name=patient.name,
         mobile=normalise_mobile(
@@ -59,7 +60,7 @@ async def book(
 ) -> AppointmentRead:
     """Book the slot asked for, or the one `data.hold_id` keeps; raise `SlotUnavailable` with
     the nearest free ones when the engine does not offer it (`booking.decide`)."""
-    new_patient = _new_patient(data, clinic)
+    patient = new_patient(data.patient, clinic)
     wanted = await hold_service.wanted_by(session, data, clinic)
 
     async def write(read: DoctorCalendar, slot: SlotTime) -> AppointmentRead | Refusal:
@@ -68,7 +69,7 @@ async def book(
             day=wanted.date,
             slot=slot,
             patient_id=data.patient_id,
-            new_patient=new_patient,
+            new_patient=patient,
             source=data.source,
             visit_type_id=wanted.visit_type_id,
             caller=caller,

@@ -18,6 +18,7 @@ from app.agent.tools.appointments import (
 )
 from app.agent.tools.clinic import clinic_info, find_doctors
 from app.agent.tools.patients import find_patient, list_patient_appointments, update_patient
+from app.agent.tools.series import book_series
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
 
 Tool = Callable[..., Awaitable[CallToolResult]]
@@ -31,6 +32,7 @@ TOOLS: tuple[Tool, ...] = (
     hold_slot,
     release_hold,
     book_appointment,
+    book_series,
     find_patient,
     list_patient_appointments,
     update_patient,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import metrics
 from app.database import commits_at_once
 from app.errors import NotFound, SlotUnavailable
+from app.models.enums import SlotReason
 from app.schemas.common import format_clock
 from app.services import availability_service
 from app.services.booking import batch
@@ -43,6 +44,7 @@ from app.services.scheduling.queries import (
     load_facts,
 )
 from app.services.scheduling.refusal import REASON_SENTENCES, refusal
+from app.services.scheduling.rows import Facts
 
 Written = TypeVar("Written")
 
@@ -152,11 +154,8 @@ async def slot_unavailable(
 ) -> SlotUnavailable:
     """The 409 for a slot the engine would not offer: why (decided on `calendar`, the read
     the refusal was made on) and the nearest free slots of the same length."""
-    reason = refusal(
-        calendar.schedule, day, start_time, calendar.day(day), clinic.now, clinic.tz, visit_minutes
-    )
-    first = max(day, clinic.today)
-    last = first + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
+    reason = refused_because(calendar, day, start_time, clinic, visit_minutes)
+    first, last = alternatives_range(day, day, clinic)
     facts = await load_facts(
         session,
         [calendar.doctor_id],
@@ -165,16 +164,56 @@ async def slot_unavailable(
         exclude_appointment=exclude,
         exclude_hold=exclude_hold,
     )
-    days = availability(
-        calendar.schedule,
-        first,
-        last,
-        facts[calendar.doctor_id],
-        clinic.now,
-        clinic.tz,
-        visit_minutes,
+    alternatives = alternatives_of(
+        calendar, facts[calendar.doctor_id], day, start_time, clinic, visit_minutes
     )
-    alternatives = [
+    return SlotUnavailable(
+        refused_sentence(reason), extra={"reason": reason, "alternatives": alternatives}
+    )
+
+
+def refused_because(
+    calendar: DoctorCalendar,
+    day: dt.date,
+    start_time: dt.time,
+    clinic: Clinic,
+    visit_minutes: int | None,
+) -> SlotReason:
+    """Why the engine does not offer the slot, decided on `calendar` (the read the refusal
+    was made on)."""
+    reason = refusal(
+        calendar.schedule, day, start_time, calendar.day(day), clinic.now, clinic.tz, visit_minutes
+    )
+    # No reason from the read: an appointment or hold committed after it took the slot.
+    return reason or "taken"
+
+
+def refused_sentence(reason: SlotReason) -> str:
+    return f"That slot is not available for booking ({REASON_SENTENCES[reason]})."
+
+
+def alternatives_range(
+    first_day: dt.date, last_day: dt.date, clinic: Clinic
+) -> tuple[dt.date, dt.date]:
+    """The days whose free slots the alternatives to refusals from `first_day` to `last_day`
+    are chosen from."""
+    first = max(first_day, clinic.today)
+    return first, max(last_day, first) + dt.timedelta(days=ALTERNATIVE_HORIZON_DAYS)
+
+
+def alternatives_of(
+    calendar: DoctorCalendar,
+    facts: Facts,
+    day: dt.date,
+    start_time: dt.time,
+    clinic: Clinic,
+    visit_minutes: int | None,
+) -> list[dict[str, str]]:
+    """The nearest free slots of the same length to a refused one, from `facts` (read over
+    `alternatives_range`)."""
+    first, last = alternatives_range(day, day, clinic)
+    days = availability(calendar.schedule, first, last, facts, clinic.now, clinic.tz, visit_minutes)
+    return [
         {
             "date": alt_day.isoformat(),
             "start_time": format_clock(slot.start),
@@ -182,9 +221,3 @@ async def slot_unavailable(
         }
         for alt_day, slot in nearest_alternatives(days, day, start_time)
     ]
-    # No reason from the read: an appointment or hold committed after it took the slot.
-    reason = reason or "taken"
-    return SlotUnavailable(
-        f"That slot is not available for booking ({REASON_SENTENCES[reason]}).",
-        extra={"reason": reason, "alternatives": alternatives},
-    )

@@ -139,19 +139,50 @@ _BOOKING_COLUMNS = {
     "after": "text",
     "actor": "text",
     "correlation_id": "text",
+    "series_id": "uuid",
 }
 
 
 @cache
 def _book(size: int) -> Sql:
-    return Sql(_BOOK.replace("{values}", values_list(_BOOKING_COLUMNS, size)), standalone=True)
+    text = _BOOK.replace("{values}", values_list(_BOOKING_COLUMNS, size))
+    return Sql(text.replace("{series}", ""), standalone=True)
+
+
+# A series is written by the booking statement too, with the series' row beside its
+# appointments. Never at once: it runs in its unit of work's transaction, so that what the
+# partial unique index might still refuse (a row not booked beside rows booked) rolls back.
+_SERIES = """
+    series AS (
+        INSERT INTO appointment_series (id, doctor_id, patient_id, start_date, start_time,
+                                        visit_type_id, frequency, repeat_interval, count, until)
+        SELECT w.series_id, w.doctor_id, p.id, w.day, w.start_time, w.visit_type_id,
+               :frequency::text, :repeat_interval::int, :count::int, :until::date
+          FROM wanted w JOIN patient p ON p.n = w.n
+         WHERE w.n = 0 AND EXISTS (SELECT 1 FROM booked)
+        RETURNING id
+    ),"""
+
+
+@cache
+def _book_series(size: int) -> Sql:
+    text = _BOOK.replace("{values}", values_list(_BOOKING_COLUMNS, size))
+    return Sql(text.replace("{series}", _SERIES))
 
 
 _BOOK = f"""
     WITH wanted ({", ".join(_BOOKING_COLUMNS)}, n) AS (
         VALUES {{values}}
     ), {CLAIM}, current AS (
+        -- A series' rows are current only together: one stale day reads the whole series
+        -- again, so a series is written all or none.
         SELECT w.* FROM wanted w JOIN claimed c ON c.doctor_id = w.doctor_id AND c.date = w.day
+         WHERE w.series_id IS NULL
+            OR NOT EXISTS (SELECT 1 FROM wanted o
+                            WHERE o.series_id = w.series_id
+                              AND NOT EXISTS (SELECT 1 FROM claimed k
+                                               WHERE k.doctor_id = o.doctor_id
+                                                 AND k.date = o.day))
     ), hold AS (
         -- No hold, or one not yet booked or released (an expired one books if still free).
         SELECT w.n FROM wanted w
@@ -173,10 +204,11 @@ _BOOK = f"""
           FROM wanted w
     ), booked AS (
         INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
-                                  status, source, visit_type_id, calendar_sync_status)
+                                  status, source, visit_type_id, calendar_sync_status,
+                                  series_id)
         SELECT c.appointment_id, c.doctor_id, p.id, c.day, c.start_time, c.end_time,
                c.status::appointment_status, c.source::appointment_source, c.visit_type_id,
-               c.calendar_sync_status::calendar_sync_status
+               c.calendar_sync_status::calendar_sync_status, c.series_id
           FROM current c JOIN patient p ON p.n = c.n AND p.id IS NOT NULL
           JOIN hold h ON h.n = c.n
         ON CONFLICT (doctor_id, date, start_time) WHERE {active_status_sql()}
@@ -190,7 +222,7 @@ _BOOK = f"""
         UPDATE holds SET status = '{HoldStatus.BOOKED}', appointment_id = b.id, updated_at = now()
           FROM booked_as_wanted b WHERE holds.id = b.hold_id
         RETURNING holds.id
-    ), audited AS (
+    ),{{series}} audited AS (
         {insert_events("booked_as_wanted")}
         RETURNING 1
     ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked_as_wanted WHERE mirror")},
@@ -226,6 +258,39 @@ async def write_bookings(session: AsyncSession, rows: Sequence[Row]) -> list[asy
     return await fetch(session, _book(size), **values)
 
 
+# A series has up to 52 occurrences, written by one statement: its VALUES lists come in
+# sizes of their own, past the batches' 16 (`app.sql.VALUES_SIZES`).
+SERIES_SIZES = (2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecurrence:
+    """What the series' row stores beside its first occurrence's doctor, day and time."""
+
+    frequency: str
+    repeat_interval: int
+    count: int | None
+    until: dt.date | None
+
+
+async def write_series(
+    session: AsyncSession, rows: Sequence[Row], recurrence: SeriesRecurrence
+) -> list[asyncpg.Record]:
+    """Write a series' rows (`booking_row`, each with the same `series_id` and patient) and
+    the series' row, all or none: in the unit of work's transaction, each row's answer in
+    order as `write_bookings` gives it."""
+    size, values = values_of(_BOOKING_COLUMNS, rows, SERIES_SIZES)
+    return await fetch(
+        session,
+        _book_series(size),
+        frequency=recurrence.frequency,
+        repeat_interval=recurrence.repeat_interval,
+        count=recurrence.count,
+        until=recurrence.until,
+        **values,
+    )
+
+
 def booking_row(
     *,
     read: DoctorCalendar,
@@ -238,6 +303,7 @@ def booking_row(
     mirror_to_calendar: bool,
     visit_type_id: uuid.UUID | None = None,
     hold_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
 ) -> Row:
     """The row `write_bookings` writes for booking `slot` on `day`, decided on `read`."""
     status = AppointmentStatus.BOOKED
@@ -261,6 +327,7 @@ def booking_row(
         "date_of_birth": new_patient.date_of_birth if new_patient else None,
         "mirror": mirror_to_calendar,
         "hold_id": hold_id,
+        "series_id": series_id,
         **event_values(
             AppointmentAction.CREATED,
             caller,
