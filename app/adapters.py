@@ -19,7 +19,12 @@ from app.config import Settings
 from app.database import Sessions, unit_of_work
 from app.models.appointment import Appointment
 from app.schemas.appointment import AppointmentCreate
-from app.services import booking_service, front_desk_service, idempotency_service
+from app.services import (
+    booking_service,
+    confirmation_service,
+    front_desk_service,
+    idempotency_service,
+)
 from app.services.context import Caller, Clinic
 from app.services.idempotency_service import Answer
 
@@ -83,10 +88,21 @@ async def book(change: Change, data: AppointmentCreate, idempotency_key: str | N
 
 
 async def reschedule(
-    change: Change, appointment_id: uuid.UUID, date: dt.date, start_time: dt.time
+    change: Change,
+    appointment_id: uuid.UUID,
+    date: dt.date,
+    start_time: dt.time,
+    *,
+    confirmed: bool = False,
 ) -> Appointment:
     moved = await booking_service.reschedule(
-        change.session, appointment_id, date, start_time, change.caller, change.clinic
+        change.session,
+        appointment_id,
+        date,
+        start_time,
+        change.caller,
+        change.clinic,
+        confirmed=confirmed,
     )
     change.counted.append("rescheduled")
     return moved
@@ -98,6 +114,15 @@ async def cancel(change: Change, appointment_id: uuid.UUID) -> Appointment:
     )
     change.counted.append("cancelled")
     return cancelled
+
+
+async def confirm(change: Change, appointment_id: uuid.UUID) -> Appointment:
+    """The patient agreed to the appointment's time."""
+    confirmed = await confirmation_service.confirm(
+        change.session, appointment_id, change.caller, change.clinic
+    )
+    change.counted.append("confirmed")
+    return confirmed
 
 
 async def take_step(

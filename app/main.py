@@ -36,6 +36,7 @@ from app.routes import (
     lanes,
     openapi,
     patient,
+    reminder,
     schedule,
     sync,
     visit_type,
@@ -109,6 +110,7 @@ def _add_routes(app: FastAPI) -> None:
         desk.router,
         sync.router,
         webhook.router,
+        reminder.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)

@@ -11,6 +11,7 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    ConfirmationStatus,
     DayReason,
     SlotReason,
 )
@@ -19,6 +20,9 @@ from app.schemas.patient import PatientCreate
 
 UnavailableReason = DayReason
 RefusalReason = SlotReason
+
+
+_CONFIRMED = "The patient just agreed to this time: the appointment is `confirmed` at once."
 
 
 class AppointmentCreate(InputModel):
@@ -35,6 +39,7 @@ class AppointmentCreate(InputModel):
     hold_id: uuid.UUID | None = Field(
         default=None, description="Book the slot this hold keeps (POST /holds/)."
     )
+    confirmed: bool = Field(default=False, description=_CONFIRMED)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -55,6 +60,9 @@ class AppointmentCreate(InputModel):
 class RescheduleRequest(InputModel):
     date: CalendarDate
     start_time: ClockTime
+    confirmed: bool = Field(
+        default=False, description=f"{_CONFIRMED} Without it the moved one is `unconfirmed`."
+    )
 
 
 class AppointmentRead(BaseModel):
@@ -72,6 +80,9 @@ class AppointmentRead(BaseModel):
     google_calendar_event_id: str | None
     calendar_sync_status: CalendarSyncStatus
     calendar_sync_error: str | None
+    # Defaults for messages queued before confirmations existed (their stored rows lack them).
+    confirmation_status: ConfirmationStatus = ConfirmationStatus.UNCONFIRMED
+    confirmed_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
