@@ -36,6 +36,8 @@ TOOLS = {
     "list_patient_appointments",
     "reschedule_appointment",
     "cancel_appointment",
+    "confirm_appointment",
+    "list_unconfirmed_appointments",
 }
 
 

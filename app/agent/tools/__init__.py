@@ -1,4 +1,4 @@
-"""The eleven tools, by the spec's names, each a plain function in the module of its area,
+"""The thirteen tools, by the spec's names, each a plain function in the module of its area,
 registered here. Each reads its arguments by the REST rules (the request schemas,
 `schemas.arguments`), calls the same services and shared changes (`app.adapters`) as the REST
 routes, and answers the REST shape as structured content with one sentence for the voice; a
@@ -17,6 +17,7 @@ from app.agent.tools.appointments import (
     reschedule_appointment,
 )
 from app.agent.tools.clinic import clinic_info, find_doctors
+from app.agent.tools.confirmations import confirm_appointment, list_unconfirmed_appointments
 from app.agent.tools.patients import find_patient, list_patient_appointments
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
 
@@ -35,6 +36,8 @@ TOOLS: tuple[Tool, ...] = (
     list_patient_appointments,
     reschedule_appointment,
     cancel_appointment,
+    confirm_appointment,
+    list_unconfirmed_appointments,
 )
 
 

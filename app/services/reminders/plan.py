@@ -10,7 +10,8 @@ hours begin. Its status: `void` when the appointment is confirmed under `only_un
 else `skipped` when the instant has already passed as it is planned, else `scheduled`.
 
 Planning writes only what that rule changes: a `scheduled` reminder takes its new instant and
-status; `sent`, `skipped` and `void` ones stay (a `void` one comes back when the appointment
+status (one that has come due at the instant it keeps stays `scheduled` for the sweep, which
+a replan may have held back); `sent`, `skipped` and `void` ones stay (a `void` one comes back when the appointment
 moves back to its start time: `revive`); a `scheduled` one the rule no longer names (an old
 start time, a removed offset, an appointment no longer upcoming) becomes `void`.
 """
@@ -102,7 +103,11 @@ def plan_sql(
           FROM {prefix}wanted
          ORDER BY appointment_id, offset_minutes
         ON CONFLICT (appointment_id, offset_minutes, starts_at) DO UPDATE
-           SET due_at = excluded.due_at, status = excluded.status,
+           SET due_at = excluded.due_at,
+               -- Come due but not swept yet, at the instant it had: still to be sent.
+               status = CASE WHEN r.status = {SCHEDULED} AND excluded.status = {SKIPPED}
+                                  AND r.due_at = excluded.due_at THEN {SCHEDULED}
+                             ELSE excluded.status END,
                policy_version = excluded.policy_version, updated_at = now()
          WHERE (r.status = {SCHEDULED} OR (r.status = {VOID} AND {revive}))
            AND (r.due_at, r.status, r.policy_version)
