@@ -11,9 +11,10 @@ else `skipped` when the instant has already passed as it is planned, else `sched
 
 Planning writes only what that rule changes: a `scheduled` reminder takes its new instant and
 status (one that has come due at the instant it keeps stays `scheduled` for the sweep, which
-a replan may have held back); `sent`, `skipped` and `void` ones stay (a `void` one comes back when the appointment
-moves back to its start time: `revive`); a `scheduled` one the rule no longer names (an old
-start time, a removed offset, an appointment no longer upcoming) becomes `void`.
+a replan may have held back); `sent`, `skipped` and `void` ones stay (a `void` one comes back
+when the appointment moves back to its start time: `revive`); a `scheduled` one the rule no
+longer names (an old start time, a removed offset, an appointment no longer upcoming)
+becomes `void`.
 """
 
 from __future__ import annotations
