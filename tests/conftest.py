@@ -55,7 +55,7 @@ TABLES = (
     "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
     "doctor_days, doctors, visit_types"
 )
-# The clinic's one reminder policy row, as the migration leaves it (its columns' defaults).
+# The clinic's one reminder policy row: the defaults (its columns'), with no replan owed.
 RESTORE_POLICY = "INSERT INTO reminder_policy DEFAULT VALUES"
 _COMMITTED_FIXTURES = ("committed", "db")
 

@@ -66,6 +66,10 @@ AGENT_MAY = {
     ("put", "/api/v1/patients/{patient_id}"),
     ("patch", "/api/v1/patients/{patient_id}"),
     ("post", "/api/v1/patients/{patient_id}/history"),
+    # Confirming is the agent's, like booking; reminders and the policy are readable by all.
+    ("post", "/api/v1/appointments/{appointment_id}/confirm"),
+    ("get", "/api/v1/appointments/{appointment_id}/reminders"),
+    ("get", "/api/v1/reminder-policy"),
 }
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),

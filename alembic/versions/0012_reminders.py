@@ -4,7 +4,8 @@ each appointment's reminders
 `appointments` gains `confirmation_status` and `confirmed_at` (a constant default: no table
 rewrite). `reminder_policy` holds one row, the clinic's, with the spec's defaults as its
 column defaults (`version` moves on every change; `planned_version` is the last version whose
-replan of existing appointments has finished). `reminders` is keyed by (appointment, offset,
+replan of existing appointments has finished, none yet: the appointments booked before this
+revision get their reminders from the first replan). `reminders` is keyed by (appointment, offset,
 start time): that key is sent at most once. The partial index on `scheduled` reminders by due
 instant is the dispatcher's sweep; the replan after a policy change walks each doctor's
 upcoming appointments on the existing (doctor, date, start) index, so booking pays for no new
@@ -71,7 +72,9 @@ def upgrade() -> None:
             name=op.f("ck_reminder_policy_quiet_both"),
         ),
     )
-    op.execute("INSERT INTO reminder_policy DEFAULT VALUES")
+    # Nothing planned yet (`planned_version` 0): the dispatchers' replan plans the reminders of
+    # the appointments already booked, in batches, once the service runs this revision.
+    op.execute("INSERT INTO reminder_policy (planned_version) VALUES (0)")
     op.create_table(
         "reminders",
         sa.Column("appointment_id", sa.Uuid(), nullable=False),

@@ -148,13 +148,13 @@ async def replan(sessionmaker: Sessions, clinic: Callable[[], Clinic]) -> bool:
         doctors = list((await session.scalars(_DOCTORS)).all())
     started = time.monotonic()
     for doctor_id in doctors:
-        now = clinic()
-        after = (now.today - dt.timedelta(days=1), dt.time(0))
+        at = clinic()
+        after = (at.today - dt.timedelta(days=1), dt.time(0))
         while True:
             async with unit_of_work(sessionmaker) as session:
                 if (await session.execute(_RENEW, {"version": version})).first() is None:
                     return False  # changed again: the next replan plans the newer version
-                taken, after = await _doctor(session, doctor_id, after, now)
+                taken, after = await _doctor(session, doctor_id, after, at)
             if taken < BATCH:
                 break
     async with unit_of_work(sessionmaker) as session:
