@@ -113,6 +113,8 @@ def downgrade() -> None:
     op.drop_index("ix_reminders_due", table_name="reminders")
     op.drop_table("reminders")
     op.drop_table("reminder_policy")
-    op.drop_constraint("ck_appointments_confirmation_status_known", "appointments", type_="check")
+    op.drop_constraint(
+        op.f("ck_appointments_confirmation_status_known"), "appointments", type_="check"
+    )
     op.drop_column("appointments", "confirmed_at")
     op.drop_column("appointments", "confirmation_status")
