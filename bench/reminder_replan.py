@@ -1,4 +1,4 @@
-"""`python -m bench.reminder_replan`: a reminder policy change at the scale of `make
+"""`make bench-reminders` (`python -m bench.reminder_replan`): a reminder policy change at the scale of `make
 bench-scale`'s large group (500 doctors, two years of history: about a million appointments,
 most in the past), while callers read availability.
 
@@ -10,7 +10,8 @@ appointment gets its reminders planned from nothing: the worst case) and during 
 from the PUT until the replan has finished (`reminder_policy.planned_version`), and the
 reads' throughput and p99 meanwhile. Writes `bench/results-reminder-replan.json`.
 
-Run it alone (as every benchmark): `python -m bench.reminder_replan [--doctors 500]`.
+Run it alone, as every benchmark (`python -m bench.reminder_replan --doctors 20 --seconds 5`
+is a quick look that it works).
 """
 
 from __future__ import annotations
