@@ -686,6 +686,7 @@ def test_event_names_are_the_specs() -> None:
             "appointment.cancelled",
             "appointment.checked_in",
             "appointment.completed",
+            "appointment.confirmed",
             "appointment.no_show",
             "appointment.rescheduled",
         ]
