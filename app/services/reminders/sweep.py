@@ -46,8 +46,10 @@ _SWEEP = text(
                     ELSE '{ReminderStatus.SENT}' END AS outcome
           FROM reminders r
           JOIN appointments a ON a.id = r.appointment_id
-          JOIN reminder_policy p ON p.version = r.policy_version
+         CROSS JOIN reminder_policy p
          WHERE r.status = '{ReminderStatus.SCHEDULED}' AND r.due_at <= :now
+           -- Planned under an older policy: held back for the replan, unless it is too late.
+           AND (r.policy_version = p.version OR r.starts_at <= :now)
          ORDER BY r.due_at
          LIMIT :limit
            FOR UPDATE OF r SKIP LOCKED
