@@ -129,8 +129,8 @@ STATUS_WORDS = {
 
 
 def still_movable(appointment: Appointment, clinic: Clinic, verb: str) -> None:
-    """Only a visit that is still to come may be moved or cancelled: booked or rescheduled,
-    and not yet started."""
+    """Only a visit that is still to come may be moved, cancelled or confirmed: booked or
+    rescheduled, and not yet started."""
     if appointment.status not in UPCOMING_STATUSES:
         raise InvalidState(f"A {STATUS_WORDS[appointment.status]} appointment cannot be {verb}.")
     starts_at = dt.datetime.combine(appointment.date, appointment.start_time, tzinfo=clinic.tz)
