@@ -20,7 +20,13 @@ from app.database import Sessions, unit_of_work
 from app.models.appointment import Appointment
 from app.schemas.appointment import AppointmentCreate
 from app.schemas.series import SeriesCreate, SeriesRead
-from app.services import booking_service, front_desk_service, idempotency_service, series_service
+from app.services import (
+    booking_service,
+    confirmation_service,
+    front_desk_service,
+    idempotency_service,
+    series_service,
+)
 from app.services.context import Caller, Clinic
 from app.services.idempotency_service import Answer
 
@@ -117,9 +123,18 @@ async def reschedule(
     date: dt.date,
     start_time: dt.time,
     doctor_id: uuid.UUID | None = None,
+    *,
+    confirmed: bool = False,
 ) -> Appointment:
     moved = await booking_service.reschedule(
-        change.session, appointment_id, date, start_time, change.caller, change.clinic, doctor_id
+        change.session,
+        appointment_id,
+        date,
+        start_time,
+        change.caller,
+        change.clinic,
+        doctor_id,
+        confirmed=confirmed,
     )
     change.counted.append("rescheduled")
     return moved
@@ -131,6 +146,15 @@ async def cancel(change: Change, appointment_id: uuid.UUID) -> Appointment:
     )
     change.counted.append("cancelled")
     return cancelled
+
+
+async def confirm(change: Change, appointment_id: uuid.UUID) -> Appointment:
+    """The patient agreed to the appointment's time."""
+    confirmed = await confirmation_service.confirm(
+        change.session, appointment_id, change.caller, change.clinic
+    )
+    change.counted.append("confirmed")
+    return confirmed
 
 
 async def take_step(

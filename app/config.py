@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     dispatcher_enabled: bool = True
     dispatcher_poll_seconds: float = Field(default=2.0, gt=0, le=300)
     dispatcher_lease_seconds: float = Field(default=60.0, gt=1, le=3600)
+    # How often each dispatcher sweeps for reminders come due (they go out within this, plus
+    # the delivery): the spec promises 60 s.
+    reminder_sweep_seconds: float = Field(default=5.0, gt=0, le=30)
     dispatcher_max_attempts: int = Field(default=12, ge=1, le=100)
     dispatcher_concurrency: int = Field(default=4, ge=1, le=64)
     dispatcher_backoff_base_seconds: float = Field(default=1.0, gt=0, le=600)

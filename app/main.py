@@ -37,6 +37,7 @@ from app.routes import (
     me,
     openapi,
     patient,
+    reminder,
     schedule,
     series,
     sync,
@@ -114,6 +115,7 @@ def _add_routes(app: FastAPI) -> None:
         sync.router,
         webhook.router,
         me.router,
+        reminder.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)

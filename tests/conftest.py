@@ -53,12 +53,14 @@ pytest_plugins = ["tests.webhook_harness"]
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
-    "webhook_deliveries, webhook_endpoints, "
+    "reminders, reminder_policy, webhook_deliveries, webhook_endpoints, "
     "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, appointment_series, "
     "doctor_leaves, "
     "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
     "doctor_days, doctors, visit_types"
 )
+# The clinic's one reminder policy row: the defaults (its columns'), with no replan owed.
+RESTORE_POLICY = "INSERT INTO reminder_policy DEFAULT VALUES"
 _COMMITTED_FIXTURES = ("committed", "db")
 
 
@@ -114,6 +116,7 @@ async def committed(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     yield engine
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await conn.execute(text(RESTORE_POLICY))
 
 
 @pytest.fixture
@@ -147,6 +150,7 @@ def wiped(database_url: str) -> Iterator[str]:
         connection = await asyncpg.connect(database_url)
         try:
             await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+            await connection.execute(RESTORE_POLICY)
         finally:
             await connection.close()
 

@@ -68,6 +68,10 @@ DESCRIPTIONS = {
     "reschedule_appointment": "Move an appointment to another slot, of the same doctor or, with "
     "doctor_id, of another doctor. The visit keeps its length and visit type.",
     "cancel_appointment": "Cancel an appointment (cancelling it again changes nothing).",
+    "confirm_appointment": "Record that the patient confirmed they will come at the "
+    "appointment's time (confirming again changes nothing).",
+    "list_unconfirmed_appointments": "The day's booked appointments whose patients have not "
+    "confirmed yet, by time, each with the patient's id, name and mobile number to call.",
 }
 
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.adapters import clinic_of
 from app.database import unit_of_work
 from app.models.enums import AppointmentSource
 from app.schemas.appointment import AppointmentRead
@@ -32,7 +33,7 @@ from app.services.scheduling.queries import (
     load_doctor_calendar,
     load_doctor_calendars,
 )
-from tests.conftest import client_for
+from tests.conftest import client_for, make_settings
 from tests.factories import book, create_doctor, create_patient, next_weekday
 from tests.test_metrics import sample
 
@@ -62,6 +63,7 @@ def _row(
         source=AppointmentSource.AI_CALLING_AGENT,
         caller=Caller("batch-test", "call-7"),
         mirror_to_calendar=True,
+        clinic=clinic_of(make_settings()),
         hold_id=uuid.UUID(hold_id) if hold_id else None,
     )
 

@@ -38,6 +38,8 @@ TOOLS = {
     "update_patient",
     "reschedule_appointment",
     "cancel_appointment",
+    "confirm_appointment",
+    "list_unconfirmed_appointments",
 }
 
 
@@ -245,6 +247,31 @@ async def test_failures_carry_the_rest_error_bodies(db: AsyncEngine, service: st
             "date",
             "start_time",
         }
+
+
+async def test_the_agent_calls_its_unconfirmed_patients_and_confirms_one(
+    db: AsyncEngine, service: str
+) -> None:
+    async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as rest:
+        doctor = (await rest.post("/api/v1/doctors/", json=doctor_payload())).json()
+        day = next_weekday(3)
+        booked = [
+            (
+                await rest.post("/api/v1/appointments/", json=booking_payload(doctor["id"], day, t))
+            ).json()
+            for t in ("10:00", "09:00")
+        ]
+    async with agent(service, {"X-API-Key": API_KEY}) as session:
+        listed = await call(session, "list_unconfirmed_appointments", date=day.isoformat())
+        items = ok(listed)["items"]
+        assert [i["id"] for i in items] == [booked[1]["id"], booked[0]["id"]]
+        assert set(items[0]["patient"]) == {"id", "name", "mobile_number"}
+        confirmed = await call(
+            session, "confirm_appointment", appointment_id=booked[1]["id"], call_id="call-3"
+        )
+        assert ok(confirmed)["confirmation_status"] == "confirmed"
+        again = ok(await call(session, "list_unconfirmed_appointments", date=day.isoformat()))
+        assert [i["id"] for i in again["items"]] == [booked[0]["id"]]
 
 
 async def test_mcp_needs_a_key(service: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.config import Settings
 from app.services.outbox.dispatcher import Dispatcher
 from app.services.rag_sync_service import RAG_FIELDS, RagMirror
-from tests.conftest import TABLES, client_for, make_settings, started_app
+from tests.conftest import RESTORE_POLICY, TABLES, client_for, make_settings, started_app
 from tests.factories import create_doctor, doctor_payload
 from tests.fake_rag import FakeRag
 from tests.test_calendar_mirror import eventually
@@ -289,6 +289,7 @@ def test_only_allow_listed_fields_are_ever_sent(
     async def truncate() -> None:
         async with app.state.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+            await conn.execute(text(RESTORE_POLICY))
 
     try:
         runner.run(scenario())

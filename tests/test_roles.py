@@ -72,6 +72,10 @@ AGENT_MAY = {
     ("post", "/api/v1/appointments/series"),
     ("get", "/api/v1/appointments/series/{series_id}"),
     ("delete", "/api/v1/appointments/series/{series_id}"),
+    # Confirming is the agent's, like booking; reminders and the policy are readable by all.
+    ("post", "/api/v1/appointments/{appointment_id}/confirm"),
+    ("get", "/api/v1/appointments/{appointment_id}/reminders"),
+    ("get", "/api/v1/reminder-policy"),
 }
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),

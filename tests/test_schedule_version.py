@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import metrics
+from app.adapters import clinic_of
 from app.database import unit_of_work
 from app.models.enums import AppointmentSource
 from app.schemas.appointment import AppointmentRead
@@ -66,6 +67,7 @@ async def _claim(
             source=AppointmentSource.AI_CALLING_AGENT,
             caller=Caller("agent"),
             mirror_to_calendar=True,
+            clinic=clinic_of(app.state.settings),
         )
         return await booking_sql.book_if_current(session, row)
 

@@ -654,6 +654,7 @@ def test_event_names_are_the_specs() -> None:
             "appointment.cancelled",
             "appointment.checked_in",
             "appointment.completed",
+            "appointment.confirmed",
             "appointment.no_show",
             "appointment.rescheduled",
         ]

@@ -13,6 +13,7 @@ from app.models.outbox_job import OutboxJob
 from app.models.patient import Patient
 from app.models.patient_access import PatientAccess
 from app.models.patient_history import PatientHistory
+from app.models.reminder import Reminder, ReminderPolicy
 from app.models.schedule_override import ClinicHoliday, DoctorDateOverride
 from app.models.visit_type import VisitType
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
@@ -33,6 +34,8 @@ __all__ = [
     "Patient",
     "PatientAccess",
     "PatientHistory",
+    "Reminder",
+    "ReminderPolicy",
     "VisitType",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -3,7 +3,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, Date, Enum, ForeignKey, Index, String, Text, Time, text
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column, updated_at_column, uuid_pk
@@ -11,6 +22,7 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    ConfirmationStatus,
     active_status_sql,
 )
 
@@ -23,6 +35,9 @@ class Appointment(Base):
     __tablename__ = "appointments"
     __table_args__ = (
         CheckConstraint("start_time < end_time", name="time_order"),
+        CheckConstraint(
+            "confirmation_status IN ('unconfirmed', 'confirmed')", name="confirmation_status_known"
+        ),
         Index("ix_appointments_doctor_id_date", "doctor_id", "date", "start_time"),
         Index("ix_appointments_patient_id_date", "patient_id", "date", "start_time"),
         Index(
@@ -67,5 +82,10 @@ class Appointment(Base):
     calendar_sync_error: Mapped[str | None] = mapped_column(Text)
     # The recurring series it was booked in (None: a single booking); kept when it is moved.
     series_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("appointment_series.id"))
+    # The patient agreed to this time (`unconfirmed` again once it moves without agreement).
+    confirmation_status: Mapped[ConfirmationStatus] = mapped_column(
+        Text, nullable=False, server_default=ConfirmationStatus.UNCONFIRMED.value
+    )
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

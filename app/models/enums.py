@@ -68,6 +68,23 @@ class AppointmentAction(enum.StrEnum):
     CHECKED_IN = "checked_in"
     COMPLETED = "completed"
     NO_SHOW = "no_show"
+    CONFIRMED = "confirmed"
+
+
+class ConfirmationStatus(enum.StrEnum):
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+
+
+class ReminderStatus(enum.StrEnum):
+    """`scheduled` until it comes due (`sent`), or until the appointment changes so that it
+    no longer applies (`void`); `skipped` when its instant had already passed as it was
+    planned (a reminder is never sent late)."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    VOID = "void"
 
 
 class HoldStatus(enum.StrEnum):

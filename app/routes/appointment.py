@@ -11,10 +11,11 @@ from starlette.datastructures import QueryParams
 from app import adapters
 from app.database import ReadSessionDep
 from app.errors import InvalidInput
-from app.models.enums import AppointmentStatus
+from app.models.enums import AppointmentStatus, ConfirmationStatus
 from app.routes.deps import (
     SLOT_409,
     ChangeDep,
+    ClinicDep,
     IdempotencyKeyHeader,
     error_responses,
     get_reading,
@@ -34,8 +35,14 @@ from app.schemas.common import (
     Limit,
     json_response,
 )
+from app.schemas.reminder import ReminderRead
 from app.security import Role, allow
-from app.services import appointment_service, availability_service, front_desk_service
+from app.services import (
+    appointment_service,
+    availability_service,
+    front_desk_service,
+    reminder_service,
+)
 from app.services.appointment_service import AppointmentFilters
 from app.services.doctor_filters import DoctorFilters
 
@@ -219,6 +226,7 @@ async def appointment_filters(
     start_date: DateQuery = None,
     end_date: DateQuery = None,
     status: AppointmentStatus | None = None,
+    confirmation_status: ConfirmationStatus | None = None,
     limit: Annotated[Limit, Query()] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> AppointmentFilters:
@@ -227,6 +235,7 @@ async def appointment_filters(
         start_date=date or start_date,
         end_date=date or end_date,
         status=status,
+        confirmation_status=confirmation_status,
         limit=limit,
         offset=offset,
     )
@@ -269,6 +278,28 @@ async def list_appointment_events(
     return [AppointmentEventRead.model_validate(e) for e in events]
 
 
+@router.get(
+    "/{appointment_id}/reminders", dependencies=[allow(*Role)], responses=error_responses(404)
+)
+async def list_appointment_reminders(
+    appointment_id: uuid.UUID, session: ReadSessionDep, clinic: ClinicDep
+) -> list[ReminderRead]:
+    """The appointment's reminders for its current start time and the policy's current
+    offsets, by `due_at` (`sent`: emitted, whether or not an endpoint is subscribed)."""
+    return await reminder_service.list_reminders(session, appointment_id, clinic)
+
+
+@router.post(
+    "/{appointment_id}/confirm",
+    dependencies=[allow(Role.ADMIN, Role.AGENT)],
+    responses=error_responses(404, 409),
+)
+async def confirm_appointment(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    """The patient agreed to come at this time: `confirmed` (again: unchanged). Only a
+    `BOOKED`/`RESCHEDULED` appointment that has not started."""
+    return AppointmentRead.model_validate(await adapters.confirm(change, appointment_id))
+
+
 @router.put(
     "/{appointment_id}/reschedule",
     dependencies=[allow(Role.ADMIN, Role.AGENT)],
@@ -280,7 +311,7 @@ async def reschedule_appointment(
     """Move the visit to another slot, of its own doctor or of `doctor_id`, keeping its
     length and visit type (another doctor must offer that type: 400 naming `doctor_id`)."""
     appointment = await adapters.reschedule(
-        change, appointment_id, data.date, data.start_time, data.doctor_id
+        change, appointment_id, data.date, data.start_time, data.doctor_id, confirmed=data.confirmed
     )
     return AppointmentRead.model_validate(appointment)
 

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.database import ReadSessionDep
+from app.models.enums import ConfirmationStatus
 from app.routes.deps import ClinicDep, SettingsDep, error_responses
 from app.schemas.appointment import AppointmentRead, Slot
 from app.schemas.common import CalendarDate
@@ -33,12 +34,13 @@ async def desk_day(
     clinic: ClinicDep,
     settings: SettingsDep,
     date: Annotated[CalendarDate | None, Query()] = None,
+    confirmation_status: ConfirmationStatus | None = None,
 ) -> DeskDay:
     """One day at the front desk (default: the clinic's today): a column per active doctor
-    with the day's appointments of every status (with the patient's name) and the free slots
-    availability offers."""
+    with the day's appointments of every status (with the patient's name; only those of
+    `confirmation_status` when given) and the free slots availability offers."""
     day = date or clinic.today
-    columns = await front_desk_service.desk_day(session, day, clinic)
+    columns = await front_desk_service.desk_day(session, day, clinic, confirmation_status)
     return DeskDay(
         date=day,
         today=clinic.today,

@@ -11,6 +11,7 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    ConfirmationStatus,
     DayReason,
     SlotReason,
 )
@@ -19,6 +20,9 @@ from app.schemas.patient import PatientCreate
 
 UnavailableReason = DayReason
 RefusalReason = SlotReason
+
+
+_CONFIRMED = "The patient just agreed to this time: the appointment is `confirmed` at once."
 
 
 class AppointmentCreate(InputModel):
@@ -35,6 +39,7 @@ class AppointmentCreate(InputModel):
     hold_id: uuid.UUID | None = Field(
         default=None, description="Book the slot this hold keeps (POST /holds/)."
     )
+    confirmed: bool = Field(default=False, description=_CONFIRMED)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -65,6 +70,9 @@ class RescheduleRequest(InputModel):
         description="Move the visit to this doctor (on their grid, keeping its length); "
         "default: its own doctor.",
     )
+    confirmed: bool = Field(
+        default=False, description=f"{_CONFIRMED} Without it the moved one is `unconfirmed`."
+    )
 
 
 class AppointmentRead(BaseModel):
@@ -83,6 +91,9 @@ class AppointmentRead(BaseModel):
     calendar_sync_status: CalendarSyncStatus
     calendar_sync_error: str | None
     series_id: uuid.UUID | None = None
+    # Defaults for messages queued before confirmations existed (their stored rows lack them).
+    confirmation_status: ConfirmationStatus = ConfirmationStatus.UNCONFIRMED
+    confirmed_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

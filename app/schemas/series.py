@@ -58,8 +58,9 @@ class SeriesCreate(InputModel):
     patient_id: uuid.UUID | None = None
     patient: PatientCreate | None = None
     visit_type_id: uuid.UUID | None = None
-    confirmed: bool | None = Field(
-        default=None, description="The caller agreed to these times (see Confirmations)."
+    confirmed: bool = Field(
+        default=False,
+        description="The caller agreed to these times: every occurrence is `confirmed`.",
     )
     recurrence: Recurrence
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Appointment, AppointmentEvent
-from app.models.enums import AppointmentStatus
+from app.models.enums import AppointmentStatus, ConfirmationStatus
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import get_patient
 from app.services.persistence import get_or_404, in_dates
@@ -25,6 +25,7 @@ class AppointmentFilters:
     start_date: dt.date | None = None
     end_date: dt.date | None = None
     status: AppointmentStatus | None = None
+    confirmation_status: ConfirmationStatus | None = None
     limit: int = 100
     offset: int = 0
 
@@ -46,6 +47,8 @@ async def list_appointments(
     query = in_dates(query, Appointment.date, filters.start_date, filters.end_date)
     if filters.status is not None:
         query = query.where(Appointment.status == filters.status)
+    if filters.confirmation_status is not None:
+        query = query.where(Appointment.confirmation_status == filters.confirmation_status)
     query = query.order_by(Appointment.date, Appointment.start_time, Appointment.created_at)
     query = query.limit(filters.limit).offset(filters.offset)
     return list((await session.execute(query)).scalars())

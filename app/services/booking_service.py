@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.database import violated_constraint
 from app.errors import InvalidInput, InvalidState, NotFound
 from app.models import Appointment, Doctor
-from app.models.enums import UPCOMING_STATUSES, AppointmentAction, AppointmentStatus
+from app.models.enums import (
+    UPCOMING_STATUSES,
+    AppointmentAction,
+    AppointmentStatus,
+    ConfirmationStatus,
+)
 from app.schemas.appointment import AppointmentCreate, AppointmentRead
 from app.schemas.patient import PatientCreate
 from app.services import google_calendar_service, hold_service
@@ -34,6 +39,7 @@ from app.services.context import Caller, Clinic
 from app.services.doctor_service import get_doctor
 from app.services.patient_service import normalise_mobile
 from app.services.persistence import get_or_404
+from app.services.reminders import plan as reminders
 from app.services.scheduling.engine import Moment, SlotTime, day_availability, find_slot
 from app.services.scheduling.queries import DoctorCalendar, doctor_schedule, load_facts
 from app.services.scheduling.schedule import seconds
@@ -74,6 +80,8 @@ async def book(
             visit_type_id=wanted.visit_type_id,
             caller=caller,
             mirror_to_calendar=clinic.calendar_enabled,
+            clinic=clinic,
+            confirmed=data.confirmed,
             hold_id=data.hold_id,
         )
         return await booking_sql.book_if_current(session, row)
@@ -121,14 +129,24 @@ STATUS_WORDS = {
 }
 
 
-def _still_movable(appointment: Appointment, clinic: Clinic, verb: str) -> None:
-    """Only a visit that is still to come may be moved or cancelled: booked or rescheduled,
-    and not yet started."""
+def still_movable(appointment: Appointment, clinic: Clinic, verb: str) -> None:
+    """Only a visit that is still to come may be moved, cancelled or confirmed: booked or
+    rescheduled, and not yet started."""
     if appointment.status not in UPCOMING_STATUSES:
         raise InvalidState(f"A {STATUS_WORDS[appointment.status]} appointment cannot be {verb}.")
     starts_at = dt.datetime.combine(appointment.date, appointment.start_time, tzinfo=clinic.tz)
     if starts_at <= clinic.now:
         raise InvalidState(f"An appointment that has already started cannot be {verb}.")
+
+
+def set_confirmed(appointment: Appointment, confirmed: bool, clinic: Clinic) -> None:
+    """The patient agreed to the appointment's time now, or has not (yet) for this time."""
+    if confirmed:
+        appointment.confirmation_status = ConfirmationStatus.CONFIRMED
+        appointment.confirmed_at = clinic.now
+    else:
+        appointment.confirmation_status = ConfirmationStatus.UNCONFIRMED
+        appointment.confirmed_at = None
 
 
 async def record_change(
@@ -139,10 +157,13 @@ async def record_change(
     caller: Caller,
     clinic: Clinic,
 ) -> Appointment:
-    """Record a change made to `appointment`: flush, audit row, calendar job, the webhook
-    message of the change."""
+    """Record a change made to `appointment`: flush, audit row, its reminders planned anew,
+    calendar job, the webhook message of the change."""
     await session.flush()
     await audit.record(session, appointment, action, caller, before=before)
+    await reminders.follow(
+        session, [appointment.id], clinic, revive=action is AppointmentAction.RESCHEDULED
+    )
     await google_calendar_service.appointments_changed(session, [appointment], clinic)
     await appointments.appointment_changed(session, appointment.id, action)
     await session.refresh(appointment)
@@ -181,12 +202,15 @@ async def reschedule(
     caller: Caller,
     clinic: Clinic,
     doctor_id: uuid.UUID | None = None,
+    *,
+    confirmed: bool = False,
 ) -> Appointment:
     """Move the appointment to `new_start` on `new_date`, with `doctor_id` (another doctor,
     on their grid) or its own doctor. The visit keeps its length and visit type; another
-    doctor must offer that type (400 naming `doctor_id`)."""
+    doctor must offer that type (400 naming `doctor_id`). `confirmed`: the patient agreed to
+    the new time (else it is `unconfirmed` again)."""
     appointment, doctor, target = await _lock_for_move(session, appointment_id, doctor_id)
-    _still_movable(appointment, clinic, "rescheduled")
+    still_movable(appointment, clinic, "rescheduled")
     if (target.id, new_date, new_start) == (doctor.id, appointment.date, appointment.start_time):
         return appointment
     visit_type = appointment.visit_type_id
@@ -226,6 +250,7 @@ async def reschedule(
     appointment.start_time = slot.start
     appointment.end_time = slot.end
     appointment.status = AppointmentStatus.RESCHEDULED
+    set_confirmed(appointment, confirmed, clinic)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -252,7 +277,7 @@ async def cancel(
     appointment, _ = await lock_appointment(session, appointment_id)
     if appointment.status == AppointmentStatus.CANCELLED:
         return appointment
-    _still_movable(appointment, clinic, "cancelled")
+    still_movable(appointment, clinic, "cancelled")
     before = audit.snapshot(appointment)
     appointment.status = AppointmentStatus.CANCELLED
     return await record_change(

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidState
 from app.models import Appointment, Patient
-from app.models.enums import UPCOMING_STATUSES, AppointmentAction, AppointmentStatus
+from app.models.enums import (
+    UPCOMING_STATUSES,
+    AppointmentAction,
+    AppointmentStatus,
+    ConfirmationStatus,
+)
 from app.services import booking_service
 from app.services.booking import audit
 from app.services.booking_service import STATUS_WORDS
@@ -117,9 +122,14 @@ class DeskColumn:
     visits: list[DeskVisit]
 
 
-async def desk_day(session: AsyncSession, day: dt.date, clinic: Clinic) -> list[DeskColumn]:
-    """One column per active doctor, by name: that day's appointments (every status, in time
-    order) and the free slots availability offers."""
+async def desk_day(
+    session: AsyncSession,
+    day: dt.date,
+    clinic: Clinic,
+    confirmation_status: ConfirmationStatus | None = None,
+) -> list[DeskColumn]:
+    """One column per active doctor, by name: that day's appointments (every status, or those
+    of `confirmation_status`, in time order) and the free slots availability offers."""
     calendars = await load_matching_calendars(session, DoctorFilters(is_active=True), day, day)
     query = (
         select(Appointment, Patient.name)
@@ -127,6 +137,8 @@ async def desk_day(session: AsyncSession, day: dt.date, clinic: Clinic) -> list[
         .where(Appointment.date == day, Appointment.doctor_id.in_([c.doctor_id for c in calendars]))
         .order_by(Appointment.start_time, Appointment.created_at)
     )
+    if confirmation_status is not None:
+        query = query.where(Appointment.confirmation_status == confirmation_status)
     visits: dict[uuid.UUID, list[DeskVisit]] = {c.doctor_id: [] for c in calendars}
     for appointment, patient_name in (await session.execute(query)).all():
         visits[appointment.doctor_id].append(DeskVisit(appointment, patient_name))

@@ -101,6 +101,8 @@ async def book(
                     visit_type_id=data.visit_type_id,
                     caller=caller,
                     mirror_to_calendar=clinic.calendar_enabled,
+                    clinic=clinic,
+                    confirmed=data.confirmed,
                     series_id=series_id,
                 ),
                 # One new patient for every occurrence (created once, or found by mobile).

@@ -11,8 +11,11 @@ from app.config import Settings
 from app.database import Sessions
 from app.models import Appointment
 from app.models.enums import CalendarSyncStatus
+from app.services.context import Clinic
 from app.services.outbox import jobs
-from app.services.outbox.dispatcher import Dispatcher, Mirror
+from app.services.outbox.dispatcher import Chore, Dispatcher, Mirror
+from app.services.reminders.replan import ReminderReplan
+from app.services.reminders.sweep import ReminderSweep
 from app.services.webhooks.mirror import WebhookMirror
 
 
@@ -32,8 +35,28 @@ def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
     return mirrors
 
 
+def build_chores(settings: Settings, sessionmaker: Sessions) -> list[Chore]:
+    """What every dispatcher does besides delivering: reminders coming due, a policy's replan."""
+    from app import adapters
+
+    def clinic() -> Clinic:
+        return adapters.clinic_of(settings)
+
+    every = settings.reminder_sweep_seconds
+    return [
+        ReminderSweep(sessionmaker, clinic, every),
+        ReminderReplan(sessionmaker, clinic, every),
+    ]
+
+
 def build_dispatcher(settings: Settings, sessionmaker: Sessions, database_url: str) -> Dispatcher:
-    return Dispatcher(settings, sessionmaker, database_url, build_mirrors(settings, sessionmaker))
+    return Dispatcher(
+        settings,
+        sessionmaker,
+        database_url,
+        build_mirrors(settings, sessionmaker),
+        chores=build_chores(settings, sessionmaker),
+    )
 
 
 async def status(session: AsyncSession, settings: Settings) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from app.agent.tools.appointments import (
     reschedule_appointment,
 )
 from app.agent.tools.clinic import clinic_info, find_doctors
+from app.agent.tools.confirmations import confirm_appointment, list_unconfirmed_appointments
 from app.agent.tools.patients import find_patient, list_patient_appointments, update_patient
 from app.agent.tools.series import book_series
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
@@ -38,6 +39,8 @@ TOOLS: tuple[Tool, ...] = (
     update_patient,
     reschedule_appointment,
     cancel_appointment,
+    confirm_appointment,
+    list_unconfirmed_appointments,
 )
 
 

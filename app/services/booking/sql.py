@@ -36,6 +36,7 @@ from app.models.enums import (
     AppointmentSource,
     AppointmentStatus,
     CalendarSyncStatus,
+    ConfirmationStatus,
     HoldStatus,
     active_status_sql,
 )
@@ -43,8 +44,9 @@ from app.schemas.appointment import AppointmentRead
 from app.services.booking import batch
 from app.services.booking.audit import event_values, insert_events, snapshot_of
 from app.services.booking.batch import Row
-from app.services.context import Caller
+from app.services.context import Caller, Clinic
 from app.services.outbox import jobs
+from app.services.reminders import plan as reminders
 from app.services.scheduling.engine import SlotTime
 from app.services.scheduling.queries import DoctorCalendar
 from app.services.webhooks import appointments
@@ -140,6 +142,9 @@ _BOOKING_COLUMNS = {
     "actor": "text",
     "correlation_id": "text",
     "series_id": "uuid",
+    "confirmed": "boolean",
+    "tz": "text",
+    "planned_at": "timestamptz",
 }
 
 
@@ -169,6 +174,11 @@ def _book_series(size: int) -> Sql:
     text = _BOOK.replace("{values}", values_list(_BOOKING_COLUMNS, size))
     return Sql(text.replace("{series}", _SERIES))
 
+
+# The booked appointments as the reminders' plan reads them, with the clinic's zone and clock.
+_BOOKED_TO_PLAN = """(SELECT b.id, b.date, b.start_time, b.status, b.confirmation_status,
+                             w.tz, w.planned_at
+                        FROM booked b JOIN wanted w ON w.appointment_id = b.id)"""
 
 _BOOK = f"""
     WITH wanted ({", ".join(_BOOKING_COLUMNS)}, n) AS (
@@ -205,10 +215,13 @@ _BOOK = f"""
     ), booked AS (
         INSERT INTO appointments (id, doctor_id, patient_id, date, start_time, end_time,
                                   status, source, visit_type_id, calendar_sync_status,
-                                  series_id)
+                                  series_id, confirmation_status, confirmed_at)
         SELECT c.appointment_id, c.doctor_id, p.id, c.day, c.start_time, c.end_time,
                c.status::appointment_status, c.source::appointment_source, c.visit_type_id,
-               c.calendar_sync_status::calendar_sync_status, c.series_id
+               c.calendar_sync_status::calendar_sync_status, c.series_id,
+               CASE WHEN c.confirmed THEN '{ConfirmationStatus.CONFIRMED}'
+                    ELSE '{ConfirmationStatus.UNCONFIRMED}' END,
+               CASE WHEN c.confirmed THEN c.planned_at END
           FROM current c JOIN patient p ON p.n = c.n AND p.id IS NOT NULL
           JOIN hold h ON h.n = c.n
         ON CONFLICT (doctor_id, date, start_time) WHERE {active_status_sql()}
@@ -226,6 +239,7 @@ _BOOK = f"""
         {insert_events("booked_as_wanted")}
         RETURNING 1
     ), {jobs.queue_jobs(jobs.CALENDAR, "SELECT id FROM booked_as_wanted WHERE mirror")},
+    {reminders.plan_sql(_BOOKED_TO_PLAN, new=True)},
     {appointments.booked_sql("booked")}
     SELECT w.n, c.n IS NOT NULL AS current, p.id AS found_patient, h.n IS NOT NULL AS hold_ok,
            (SELECT count(*) FROM converted) AS converted, (SELECT count(*) FROM audited) AS audited,
@@ -301,11 +315,15 @@ def booking_row(
     source: AppointmentSource,
     caller: Caller,
     mirror_to_calendar: bool,
+    clinic: Clinic,
+    confirmed: bool = False,
     visit_type_id: uuid.UUID | None = None,
     hold_id: uuid.UUID | None = None,
     series_id: uuid.UUID | None = None,
 ) -> Row:
-    """The row `write_bookings` writes for booking `slot` on `day`, decided on `read`."""
+    """The row `write_bookings` writes for booking `slot` on `day`, decided on `read`
+    (`confirmed`: the caller agreed to that time; `clinic`: its zone and clock plan the
+    reminders)."""
     status = AppointmentStatus.BOOKED
     return {
         "appointment_id": uuid.uuid4(),
@@ -334,6 +352,9 @@ def booking_row(
             None,
             snapshot_of(read.doctor_id, day, slot.start, slot.end, status),
         ),
+        "confirmed": confirmed,
+        "tz": clinic.tz.key,
+        "planned_at": clinic.now,
     }
 
 

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -55,6 +55,16 @@ class Mirror(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Chore(Protocol):
+    """Work a dispatcher does every few seconds besides delivering: turning what has come due
+    (a reminder) into outbox jobs, in its own units of work. Idempotent, so every dispatcher
+    does it."""
+
+    every_seconds: float
+
+    async def run(self) -> None: ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -63,11 +73,13 @@ class Dispatcher:
         database_url: str,
         mirrors: list[Mirror],
         worker_id: str | None = None,
+        chores: Sequence[Chore] = (),
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.database_url = database_url
         self.mirrors = {m.target: m for m in mirrors}
+        self.chores = tuple(chores)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -88,6 +100,7 @@ class Dispatcher:
         if not self.mirrors:
             return
         listener = asyncio.create_task(self._listen(), name="outbox-listener")
+        chores = [asyncio.create_task(self._repeat(chore)) for chore in self.chores]
         try:
             while not self._stopping.is_set():
                 try:
@@ -98,9 +111,10 @@ class Dispatcher:
                     continue
                 await self._wait_for_work()
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, *chores):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if in_flight := self._all_in_flight():
                 await asyncio.wait(in_flight, timeout=self.settings.dispatcher_lease_seconds)
             await self._release()
@@ -162,6 +176,14 @@ class Dispatcher:
             if waiter not in in_flight:
                 waiter.cancel()
         self._wake.clear()
+
+    async def _repeat(self, chore: Chore) -> None:
+        while not self._stopping.is_set():
+            try:
+                await chore.run()
+            except Exception:
+                logger.warning("dispatcher chore failed; will try again", exc_info=True)
+            await self._sleep(chore.every_seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

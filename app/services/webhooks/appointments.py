@@ -12,14 +12,17 @@ copy of it in SQL.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.enums import AppointmentAction
 from app.schemas.appointment import AppointmentRead
+from app.schemas.reminder import ReminderDue
 from app.services.webhooks.events import WebhookEvent, queue_messages_sql
 
 EVENT_OF_ACTION: dict[AppointmentAction, WebhookEvent] = {
@@ -29,6 +32,7 @@ EVENT_OF_ACTION: dict[AppointmentAction, WebhookEvent] = {
     AppointmentAction.CHECKED_IN: WebhookEvent.APPOINTMENT_CHECKED_IN,
     AppointmentAction.COMPLETED: WebhookEvent.APPOINTMENT_COMPLETED,
     AppointmentAction.NO_SHOW: WebhookEvent.APPOINTMENT_NO_SHOW,
+    AppointmentAction.CONFIRMED: WebhookEvent.APPOINTMENT_CONFIRMED,
 }
 
 
@@ -40,6 +44,27 @@ def _data_of(appointments: str, where: str = "TRUE") -> str:
                    'doctor', jsonb_build_object('id', d.id, 'name', d.name)) AS data,
                CAST(NULL AS uuid) AS patient_id
           FROM {appointments} a JOIN doctors d ON d.id = a.doctor_id WHERE {where})"""
+
+
+def reminders_due_sql(sent: str, tz: str) -> str:
+    """CTEs that queue `appointment.reminder_due` for each reminder of `sent` (rows with its
+    `appointment_id`, `offset_minutes` and `due_at`): the appointment's data, the patient to
+    call and the reminder, whose instant `sent_data` shows in the clinic's zone `tz` (an SQL
+    text expression). The messages carry the patient, so each delivery is access-logged."""
+    rows = f"""(SELECT jsonb_build_object(
+                   'appointment_row', to_jsonb(a),
+                   'doctor', jsonb_build_object('id', d.id, 'name', d.name),
+                   'patient', jsonb_build_object(
+                       'id', p.id, 'name', p.name, 'mobile_number', p.mobile_number),
+                   'reminder', jsonb_build_object(
+                       'offset_minutes', s.offset_minutes, 'due_at', s.due_at,
+                       'timezone', {tz})) AS data,
+               p.id AS patient_id
+          FROM {sent} s
+          JOIN appointments a ON a.id = s.appointment_id
+          JOIN doctors d ON d.id = a.doctor_id
+          JOIN patients p ON p.id = a.patient_id)"""
+    return queue_messages_sql(f"'{WebhookEvent.APPOINTMENT_REMINDER_DUE}'", rows)
 
 
 def booked_sql(booked: str) -> str:
@@ -71,9 +96,17 @@ async def appointment_changed(
 
 
 def sent_data(data: dict[str, Any]) -> dict[str, Any]:
-    """A message's `data` as it is sent: an appointment's stored row in the REST shape."""
+    """A message's `data` as it is sent: an appointment's stored row in the REST shape (and a
+    reminder's instant in the clinic's offset)."""
     if "appointment_row" not in data:
         return data
     sent = dict(data)
     row = sent.pop("appointment_row")
+    if "reminder" in sent:
+        reminder = dict(sent["reminder"])
+        zone = ZoneInfo(reminder.pop("timezone"))
+        due_at = dt.datetime.fromisoformat(reminder["due_at"]).astimezone(zone)
+        sent["reminder"] = ReminderDue(
+            offset_minutes=reminder["offset_minutes"], due_at=due_at
+        ).model_dump(mode="json")
     return {"appointment": AppointmentRead.model_validate(row).model_dump(mode="json"), **sent}
