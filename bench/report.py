@@ -28,13 +28,13 @@ def splice(page: str, marker: str, block: str) -> str:
     return page[:start] + block.strip("\n") + page[end:]
 
 
-def main(page_path: Path = PAGE) -> int:
+def main(page_path: Path = PAGE, blocks: tuple[tuple[str, Path], ...] = BLOCKS) -> int:
     page = page_path.read_text()
     copied = []
-    for marker, source in BLOCKS:
+    for marker, source in blocks:
         if source.exists():
             page = splice(page, marker, source.read_text())
-            copied.append(source.relative_to(ROOT).as_posix())
+            copied.append(source.name)
     if not copied:
         print("nothing to copy: run `make bench` or `make bench-scale` first", file=sys.stderr)
         return 1
