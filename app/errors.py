@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.error_messages import sentence
+
 
 class ServiceError(Exception):
     status_code = 500
@@ -30,7 +32,9 @@ class InvalidInput(ServiceError):
     status_code = 400
     code = "validation_error"
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, problem: str) -> None:
+        """`problem` is said of `field` ("must be a UUID": "doctor_id must be a UUID")."""
+        message = sentence(field, problem)
         super().__init__(
             "The request is invalid.", extra={"errors": [{"field": field, "message": message}]}
         )

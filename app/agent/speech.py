@@ -37,7 +37,8 @@ def failure(body: Mapping[str, Any]) -> str:
         sentence += f" The nearest free slots are {slots(alternatives[:3])}."
     errors: Sequence[Mapping[str, str]] = body.get("errors") or ()
     if errors:
-        sentence += " " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) + "."
+        # Each message names its field (`app/error_messages.py`).
+        sentence += " " + "; ".join(e["message"] for e in errors) + "."
     return sentence
 
 

@@ -98,7 +98,7 @@ _SEARCH_QUERY = {
 def _text(query: QueryParams, name: str, longest: int) -> str | None:
     value = query.get(name)
     if value is not None and len(value) > longest:
-        raise InvalidInput(name, f"at most {longest} characters")
+        raise InvalidInput(name, f"must be at most {longest} characters")
     return value
 
 
