@@ -8,6 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CLIENT_DIR ?= build/clinic-client
+OPENAPI_DOCUMENT ?= build/openapi.json
 
 .PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-report client clean
 
@@ -51,9 +52,9 @@ bench-report: $(RUN_STAMP)  ## copy bench/results.md and bench/results-scale.md 
 	$(BIN)/python -m bench.report
 
 client: $(DEV_STAMP)  ## a typed Python client of the API (openapi-python-client) in $(CLIENT_DIR)
-	mkdir -p build
-	$(BIN)/python -m app openapi --output build/openapi.json
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path build/openapi.json \
+	mkdir -p $(dir $(OPENAPI_DOCUMENT))
+	$(BIN)/python -m app openapi --output $(OPENAPI_DOCUMENT)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path $(OPENAPI_DOCUMENT) \
 	  --config openapi-python-client.yaml --meta uv --output-path $(CLIENT_DIR) --overwrite
 
 lint: $(DEV_STAMP)

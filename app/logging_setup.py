@@ -103,7 +103,10 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).propagate = True
         logging.getLogger(name).setLevel(logging.NOTSET)
-    # The chattiest, quieted where they log (the filter would drop their lines, after each
-    # was made): the MCP SDK logs at INFO on every stateless request.
-    for noisy in ("alembic", "pgserver", "mcp", "httpx", "httpcore"):
+    for noisy in ("alembic", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The chattiest, quieted where they log (the filter would drop each line after it was
+    # made): the MCP SDK logs at INFO on every stateless request. At DEBUG they say it all.
+    quiet = logging.NOTSET if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
+    for chatty in ("mcp", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(quiet)

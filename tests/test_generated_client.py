@@ -30,10 +30,19 @@ DEV_STAMP = ".venv/.installed-dev"
 @pytest.fixture(scope="module")
 def clinic_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """The package `make client` generates, imported from a temporary directory."""
-    out = tmp_path_factory.mktemp("client") / "clinic-client"
+    where = tmp_path_factory.mktemp("client")
+    out, document = where / "clinic-client", where / "openapi.json"
     # `-o` takes the development install as done: this suite already runs on it.
     result = subprocess.run(
-        ["make", "--no-print-directory", "-o", DEV_STAMP, "client", f"CLIENT_DIR={out}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            DEV_STAMP,
+            "client",
+            f"CLIENT_DIR={out}",
+            f"OPENAPI_DOCUMENT={document}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

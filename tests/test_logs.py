@@ -89,8 +89,10 @@ def test_other_projects_info_lines_show_at_debug(capfd: pytest.CaptureFixture[st
         assert at_info == ["a library's warning stays", "our own line"]
         configure_logging("DEBUG")
         logging.getLogger("somelibrary").info("chatter, for whoever debugs")
+        logging.getLogger("mcp.server.streamable_http").info("Terminating session: %s", None)
         assert [e["message"] for e in _lines(capfd.readouterr().err)] == [
-            "chatter, for whoever debugs"
+            "chatter, for whoever debugs",
+            "Terminating session: None",
         ]
     finally:
         configure_logging("WARNING")
