@@ -28,6 +28,7 @@ PYDANTIC = re.compile(
     re.IGNORECASE,
 )
 NOWHERE = str(uuid.UUID(int=7))
+NO_BODY = object()  # a probe of a parameter sends no body; `None` is a JSON null
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Probe:
     method: str
     path: str
     params: dict[str, str] = field(default_factory=dict)
-    body: Any = None
+    body: Any = NO_BODY
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -131,9 +132,7 @@ async def _send(client: httpx.AsyncClient, probe: Probe, key: str) -> httpx.Resp
         return await client.request(
             probe.method, probe.path, params=probe.params, content=probe.raw, headers=headers
         )
-    body = {} if probe.body is None and probe.method == "get" else {"json": probe.body}
-    if probe.method in ("get", "delete") and probe.body is None:
-        body = {}
+    body = {} if probe.body is NO_BODY else {"json": probe.body}
     return await client.request(
         probe.method, probe.path, params=probe.params, headers=headers, **body
     )
