@@ -1,12 +1,14 @@
-"""Commands: `python -m app serve | migrate | worker | resync-calendar | resync-rag`."""
+"""Commands: `python -m app serve | migrate | worker | resync-calendar | resync-rag | openapi`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
+import json
 import signal
 import sys
+from pathlib import Path
 
 from app import launcher
 from app.config import Settings, SettingsError, load_settings
@@ -60,6 +62,17 @@ def _iso_date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
 
 
+def _write_openapi(settings: Settings, output: Path | None) -> int:
+    from app.main import openapi_document
+
+    text = json.dumps(openapi_document(settings), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         help="rewrite appointments from this date on (default: today in CLINIC_TIMEZONE)",
     )
     commands.add_parser("resync-rag", help="re-send every doctor to the RAG service")
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document (no database)")
+    openapi.add_argument("--output", type=Path, default=None, help="a file (default: stdout)")
     args = parser.parse_args(argv)
 
     try:
@@ -91,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         launcher.serve(settings)
         return 0
+    if args.command == "openapi":
+        return _write_openapi(settings, args.output)
     url = launcher.prepare(settings, announce_key=False)
     try:
         if args.command == "worker":

@@ -12,30 +12,28 @@ from typing import Any
 import asyncpg
 from sqlalchemy import exc as sa_exc
 
+from app.error_messages import problem_of, sentence
 from app.errors import INVALID, DatabaseUnavailable
 
 logger = logging.getLogger("app.errors")
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc]
+def _field_name(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        return "body"  # its location is a character's offset, not a field
+    parts = [str(p) for p in error.get("loc", ())]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
-    if error.get("type") == "extra_forbidden":
-        return "unknown field: this operation does not take it (check the spelling)"
-    message = str(error.get("msg", "invalid value"))
-    return message.removeprefix("Value error, ")
-
-
 def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
-    """The 400 body for pydantic's errors: each field with a sentence."""
-    found = [
-        {"field": _field_name(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors
-    ]
+    """The 400 body for pydantic's errors: each field with a sentence of ours
+    (`app/error_messages.py`)."""
+    found = []
+    for error in errors:
+        field = _field_name(error)
+        found.append({"field": field, "message": sentence(field, problem_of(error))})
     return {"detail": INVALID, "code": "validation_error", "errors": found}
 
 
@@ -82,7 +80,7 @@ def database_failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         body = {
             "detail": INVALID,
             "code": "validation_error",
-            "errors": [{"field": "body", "message": "a value cannot be stored as given"}],
+            "errors": [{"field": "body", "message": "a value in the body cannot be stored"}],
         }
         return 400, body
     if isinstance(exc, DATABASE_ERRORS) and not _unavailable(exc):

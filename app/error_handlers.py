@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from app import metrics
 from app.error_bodies import DATABASE_ERRORS, LOST_DATABASE, database_failure, validation_body
+from app.error_messages import sentence
 from app.errors import ServiceError
 from app.replica import ReplicaMiss, ReplicaReadFailed
 
@@ -51,7 +52,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, Any] = {"detail": detail, "code": code}
     if exc.status_code == 400:
         # Every 400 carries per-field errors, even when only the body as a whole is wrong.
-        body.update(code="validation_error", errors=[{"field": "body", "message": detail}])
+        message = sentence("body", detail)
+        body.update(code="validation_error", errors=[{"field": "body", "message": message}])
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.error_messages import sentence
+
 
 class ServiceError(Exception):
     status_code = 500
@@ -35,7 +37,10 @@ class InvalidInput(ServiceError):
     status_code = 400
     code = "validation_error"
 
-    def __init__(self, field: str, message: str, *, detail: str = INVALID) -> None:
+    def __init__(self, field: str, problem: str, *, detail: str = INVALID) -> None:
+        """`problem` is said of `field` ("must be a UUID": "doctor_id must be a UUID");
+        `detail`: a sentence for the caller when the generic one would not do."""
+        message = sentence(field, problem)
         super().__init__(detail, extra={"errors": [{"field": field, "message": message}]})
 
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import asyncpg
 from fastapi import Depends, FastAPI
@@ -73,6 +74,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     return app
 
 
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document `/openapi.json` serves, without a database or a key: building the
+    app opens nothing (the lifespan would), so `make client` needs no running service."""
+    keyless = settings.model_copy(update={"service_api_key": "openapi:document-only"})
+    document: dict[str, Any] = create_app(keyless, "postgresql://unused/unused").openapi()
+    return document
+
+
 def _new_app(settings: Settings, url: str, api_keys: dict[str, ApiKey]) -> FastAPI:
     """The app, and what its requests find on `app.state` before the lifespan starts."""
     app = FastAPI(
@@ -81,6 +90,7 @@ def _new_app(settings: Settings, url: str, api_keys: dict[str, ApiKey]) -> FastA
         description="Doctors, patients, availability and appointments for a clinic; "
         "PostgreSQL is the source of truth, Google Calendar and RAG are mirrors.",
         lifespan=functools.partial(_lifespan, settings=settings, url=url),
+        generate_unique_id_function=openapi.operation_id,
         docs_url=None,
         redoc_url=None,
         # Observability is Prometheus (/metrics) and JSON logs; FastAPI's OpenTelemetry hooks

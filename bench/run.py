@@ -1,5 +1,7 @@
 """`make bench`: seed a clinic, run the baseline and the service the README's way, load both
-with wrk from outside the process, and write BENCHMARKS.md and bench/results.json.
+with wrk from outside the process, and write bench/results.json and the table for
+BENCHMARKS.md beside it (bench/results.md). Only `make bench-report` (bench/report.py) copies
+that table into BENCHMARKS.md: a run never changes a tracked page by itself.
 
 `python -m bench.run --smoke` is the few-second version the test suite runs so this keeps
 working; it asserts no figures.
@@ -754,8 +756,7 @@ def main() -> None:
     output = args.output or (None if args.smoke else ROOT / "bench" / "results.json")
     if output is not None:
         output.write_text(text + "\n")
-    if not args.smoke and args.output is None:
-        render_markdown(report, ROOT / "BENCHMARKS.md")
+        output.with_suffix(".md").write_text(results_block(report) + "\n")
 
 
 TARGETS = {
@@ -808,8 +809,9 @@ def webhook_line(report: dict[str, Any]) -> str:
     )
 
 
-def render_markdown(report: dict[str, Any], path: Path) -> None:
-    """Rewrite the generated part of BENCHMARKS.md; the hand-written analysis stays."""
+def results_block(report: dict[str, Any]) -> str:
+    """The generated part of BENCHMARKS.md, between its markers (bench/report.py copies it
+    in); the hand-written analysis around it stays."""
     m = report["machine"]
     rows = [
         "| phase | req/s | baseline beside it, req/s | ratio to baseline | p50 ms | p99 ms "
@@ -831,9 +833,9 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
     races = ", ".join(
         f"{r['seconds']:.2f} s ({r['winners']} winner)" for r in report["contended_rounds"]
     )
-    generated = "\n".join(
+    return "\n".join(
         [
-            "<!-- results:start (written by `make bench`; edit outside these markers) -->",
+            "<!-- results:start (bench/results.md, copied by `make bench-report`) -->",
             f"Run {report['date']} with `{report['command']}` on {m['cpus']} x "
             f"{m['cpu_model']}, {m['memory_gb']} GB, Python {m['python']}, {m['os']}. "
             f"Service: `python -m app serve`, {report['workers']} workers, access log off; "
@@ -887,14 +889,6 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "<!-- results:end -->",
         ]
     )
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n"
-    )
-    start = text.index("<!-- results:start")
-    end = text.index("<!-- results:end -->") + len("<!-- results:end -->")
-    path.write_text(text[:start] + generated + text[end:])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ seconds of its own requests (the steady state). Each phase's ratio to the baseli
 it is compared.
 The search is also measured as the number of matching doctors grows (5, 10, 50, 200), and the
 plans of the hot statements on the large database are kept. Writes
-`bench/results-scale.json` and the scale section of BENCHMARKS.md.
+`bench/results-scale.json` and the scale section for BENCHMARKS.md beside it
+(`bench/results-scale.md`, copied in by `make bench-report`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -319,7 +319,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def render_markdown(report: dict[str, Any], path: Path) -> None:
+def scale_block(report: dict[str, Any]) -> str:
+    """The scale section of BENCHMARKS.md, between its markers (bench/report.py copies it in)."""
     rows = [
         "| phase | 50 doctors | 500 doctors, 2 years | large / small | within 15% |",
         "|---|---:|---:|---:|---|",
@@ -335,9 +336,9 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
     )
     m = report["machine"]
     plans = "\n\n".join(f"{name}:\n\n```\n{plan}\n```" for name, plan in report["plans"].items())
-    generated = "\n".join(
+    return "\n".join(
         [
-            "<!-- scale:start (written by `make bench-scale`; edit outside these markers) -->",
+            "<!-- scale:start (bench/results-scale.md, copied by `make bench-report`) -->",
             f"Run {report['date']} with `make bench-scale` on {m['cpus']} x {m['cpu_model']}. "
             f"Seeded: small {report['seeded']['small']}, large {report['seeded']['large']}. "
             "Both services run side by side; each phase runs "
@@ -364,12 +365,6 @@ def render_markdown(report: dict[str, Any], path: Path) -> None:
             "<!-- scale:end -->",
         ]
     )
-    text = path.read_text()
-    if "<!-- scale:start" not in text:
-        text += "\n## Scale\n\n<!-- scale:start -->\n<!-- scale:end -->\n"
-    start = text.index("<!-- scale:start")
-    end = text.index("<!-- scale:end -->") + len("<!-- scale:end -->")
-    path.write_text(text[:start] + generated + text[end:])
 
 
 def main() -> None:
@@ -387,7 +382,7 @@ def main() -> None:
     report = run(args)
     text = json.dumps(report, indent=2)
     (ROOT / "bench" / "results-scale.json").write_text(text + "\n")
-    render_markdown(report, ROOT / "BENCHMARKS.md")
+    (ROOT / "bench" / "results-scale.md").write_text(scale_block(report) + "\n")
     print(json.dumps({k: report[k] for k in ("phases", "search_by_matching_doctors")}, indent=2))
 
 

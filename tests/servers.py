@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import IO
 
 import httpx
 
@@ -36,9 +37,14 @@ def wait_ready(url: str, within: float = 60) -> None:
 
 @contextlib.contextmanager
 def service_processes(
-    database_url: str, count: int, api_key: str, extra_env: dict[str, str] | None = None
+    database_url: str,
+    count: int,
+    api_key: str,
+    extra_env: dict[str, str] | None = None,
+    stderr: IO[bytes] | None = None,
 ) -> Iterator[list[str]]:
-    """Start `count` uvicorn processes of the service on one database; yield their base URLs."""
+    """Start `count` uvicorn processes of the service on one database; yield their base URLs.
+    Their logs go to `stderr` (a file), else to the test's own stderr."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     env = {
@@ -68,6 +74,7 @@ def service_processes(
                     "--no-access-log",
                 ],
                 env=env,
+                stderr=stderr,
             )
         )
         urls.append(f"http://127.0.0.1:{port}")

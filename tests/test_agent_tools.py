@@ -167,7 +167,7 @@ async def test_find_doctors(agent: Agent, client: httpx.AsyncClient) -> None:
     assert said(result) == "Found 1 doctor: Dr Meera Iyer (Dermatology)."
     assert ok(await find_doctors(agent, name="away"))["items"] == []  # active ones only
     bad = refused(await find_doctors(agent, visit_type_id="nope"))
-    assert bad["errors"] == [{"field": "visit_type_id", "message": "must be a UUID"}]
+    assert bad["errors"] == [{"field": "visit_type_id", "message": "visit_type_id must be a UUID"}]
     control = refused(await find_doctors(agent, specialization="Derma\ntology"))
     assert [e["field"] for e in control["errors"]] == ["specialization"]
 

@@ -1,4 +1,6 @@
-"""The benchmark's few-second smoke run, so `make bench` keeps working. No figure is asserted."""
+"""The benchmark's few-second smoke run, so `make bench` keeps working. No figure is asserted;
+what is checked is that a run writes only where it is told (bench/ by default), never the
+tracked BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import pytest
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (CI installs it)")
 def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
+    page = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+    page_before = (page.read_bytes(), page.stat().st_mtime_ns)
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
         capture_output=True,
@@ -23,6 +27,13 @@ def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
         env={**os.environ},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert (page.read_bytes(), page.stat().st_mtime_ns) == page_before, "BENCHMARKS.md changed"
+    # The table for BENCHMARKS.md lies beside the figures, for `make bench-report` to copy in.
+    table = output.with_suffix(".md").read_text()
+    assert table.startswith("<!-- results:start") and table.rstrip().endswith(
+        "<!-- results:end -->"
+    )
+    assert "| booking |" in table
     report = json.loads(output.read_text())
     for key in (
         "baseline_rps",

@@ -164,8 +164,9 @@ async def test_taken_slot_gives_nearest_alternatives(client: httpx.AsyncClient) 
     clash = await book(client, doctor["id"], day, "10:00")
     assert clash.status_code == 409
     alternatives = clash.json()["alternatives"]
-    assert alternatives[0]["date"] == day.isoformat()
-    assert {a["start_time"] for a in alternatives[:2]} == {"09:30", "10:30"}
+    # The five nearest (by distance from 10:00), listed in time order.
+    assert {a["date"] for a in alternatives} == {day.isoformat()}
+    assert [a["start_time"] for a in alternatives] == ["09:00", "09:30", "10:30", "11:00", "11:30"]
 
 
 async def test_leave_weekend_inactive_and_past_are_409(client: httpx.AsyncClient) -> None:

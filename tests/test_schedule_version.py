@@ -160,12 +160,16 @@ async def test_other_days_do_not_disturb_a_booking_but_a_schedule_edit_does(
 
 
 async def _waiting_on_a_lock(engine: AsyncEngine, within: float = 10.0) -> None:
-    """Until some backend waits on a lock (the booking's claim on the blocked day)."""
+    """Until some backend of this test database waits on a lock (the booking's claim on the
+    blocked day); other databases on the server may be other suites', waiting on their own."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         async with engine.connect() as conn:
             waiting = await conn.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
             )
         if waiting:
             return

@@ -420,7 +420,7 @@ async def test_reason_taken(client: httpx.AsyncClient) -> None:
     assert_refused(clash, "taken")
     alternatives = clash.json()["alternatives"]
     assert {"date", "start_time", "end_time"} <= set(alternatives[0])
-    assert {(a["date"], a["start_time"]) for a in alternatives[:2]} == {
-        (monday.isoformat(), "09:30"),
-        (monday.isoformat(), "10:30"),
-    }
+    # The nearest five, in time order.
+    assert [(a["date"], a["start_time"]) for a in alternatives] == [
+        (monday.isoformat(), start) for start in ("09:00", "09:30", "10:30", "11:00", "11:30")
+    ]

@@ -21,17 +21,27 @@ def when(date: dt.date | str, start: dt.time | str) -> str:
     return f"{day(date)} at {text[:5]}"
 
 
+def slots(found: Sequence[Mapping[str, str]]) -> str:
+    """`Tuesday 1 December at 10:30, 11:00 and Wednesday 2 December at 09:00` (each day named
+    once, for slots in time order)."""
+    said: list[str] = []
+    for i, slot in enumerate(found):
+        same_day = i > 0 and found[i - 1]["date"] == slot["date"]
+        said.append(slot["start_time"][:5] if same_day else when(slot["date"], slot["start_time"]))
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+
+
 def failure(body: Mapping[str, Any]) -> str:
-    """What went wrong, and for a refused slot the nearest free one."""
+    """What went wrong, and for a refused slot the nearest free ones (in time order)."""
     sentence = str(body.get("detail", "That did not work."))
     alternatives: Sequence[Mapping[str, str]] = body.get("alternatives") or ()
     if alternatives:
-        first = alternatives[0]
-        sentence += f" The nearest free slot is {when(first['date'], first['start_time'])}."
+        sentence += f" The nearest free slots are {slots(alternatives[:3])}."
     errors: Sequence[Mapping[str, str]] = body.get("errors") or ()
-    # A 400 whose detail is written for the caller says it all; the generic one names fields.
+    # A 400 whose detail is written for the caller says it all; the generic one adds each
+    # field's sentence (each names its field: `app/error_messages.py`).
     if errors and body.get("detail") == INVALID:
-        sentence += " " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) + "."
+        sentence += " " + "; ".join(e["message"] for e in errors) + "."
     return sentence
 
 

@@ -52,13 +52,16 @@ router = APIRouter(prefix="/appointments", tags=["appointments"])
 DateQuery = Annotated[CalendarDate | None, Query()]
 
 
-def _query_parameter(name: str, fmt: str, description: str) -> dict[str, Any]:
+def _query_parameter(name: str, fmt: str | None, description: str) -> dict[str, Any]:
+    """A query parameter's declaration; `fmt` None for plain text (a `format` of "string"
+    would show in Swagger UI as `string($string)`)."""
+    schema = {"type": "string"} if fmt is None else {"type": "string", "format": fmt}
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": "string", "format": fmt},
+        "schema": schema,
     }
 
 
@@ -81,9 +84,9 @@ _AVAILABILITY_QUERY = {
 # a plain route, routes/lanes.py), with the same rules.
 _SEARCH_QUERY = {
     "parameters": [
-        _query_parameter("specialization", "string", "Case-insensitive, at most 200 characters."),
-        _query_parameter("language", "string", "A language the doctor speaks (at most 100)."),
-        _query_parameter("consultation_type", "string", "e.g. in_person (at most 100)."),
+        _query_parameter("specialization", None, "Case-insensitive, at most 200 characters."),
+        _query_parameter("language", None, "A language the doctor speaks (at most 100)."),
+        _query_parameter("consultation_type", None, "e.g. in_person (at most 100)."),
         _query_parameter("start_date", "date", "First day searched (default: today)."),
         _query_parameter("end_date", "date", "Last day searched (default: 13 days later)."),
         {
@@ -104,7 +107,7 @@ _SEARCH_QUERY = {
 def _text(query: QueryParams, name: str, longest: int) -> str | None:
     value = query.get(name)
     if value is not None and len(value) > longest:
-        raise InvalidInput(name, f"at most {longest} characters")
+        raise InvalidInput(name, f"must be at most {longest} characters")
     return value
 
 

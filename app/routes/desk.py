@@ -29,7 +29,7 @@ page_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/day", dependencies=[allow(*Role)], responses=error_responses())
-async def desk_day(
+async def get_desk_day(
     session: ReadSessionDep,
     clinic: ClinicDep,
     settings: SettingsDep,

@@ -58,7 +58,12 @@ async def get_doctor(doctor_id: uuid.UUID, session: ReadSessionDep) -> DoctorRea
 
 
 @router.put("/{doctor_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409))
-@router.patch("/{doctor_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409))
+@router.patch(
+    "/{doctor_id}",
+    dependencies=[allow(Role.ADMIN)],
+    responses=error_responses(404, 409),
+    name="patch_doctor",  # the same partial update as PUT, under a name of its own
+)
 async def update_doctor(
     doctor_id: uuid.UUID, data: DoctorUpdate, session: SessionDep, clinic: ClinicDep
 ) -> DoctorRead:

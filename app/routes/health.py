@@ -28,7 +28,7 @@ def head_revision() -> str | None:
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
+async def check_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -71,7 +71,7 @@ async def prometheus_metrics(request: Request) -> Response:
 
 
 @router.get("/ready", responses={503: {"description": "Not ready"}})
-async def ready(request: Request) -> JSONResponse:
+async def check_readiness(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     body: dict[str, Any] = {**_mirrors(settings)}
     replica = request.app.state.replica

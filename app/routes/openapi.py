@@ -1,5 +1,5 @@
-"""The OpenAPI document: the error statuses this API really answers, and the roles each
-operation allows (`x-roles`, from the `allow` the route declares)."""
+"""The OpenAPI document: plain operation ids, the error statuses this API really answers, and
+the roles each operation allows (`x-roles`, from the `allow` the route declares)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app.security import EVERY_ROLE, Role, roles_of
 
 _ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """Every operation's `operationId`: the route's name, which is its function's name
+    (`book_appointment`) unless the route is given another (a PATCH sharing its function with
+    a PUT). FastAPI's default appends the path and method
+    (`book_appointment_api_v1_appointments__post`), which generated clients then carry as
+    their function names. tests/test_openapi_document.py checks the ids are unique snake_case."""
+    return route.name
 
 
 def install_openapi(app: FastAPI) -> None:

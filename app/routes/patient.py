@@ -68,6 +68,7 @@ async def get_patient(patient_id: uuid.UUID, change: ChangeDep) -> PatientRead:
     "/{patient_id}",
     dependencies=[allow(Role.ADMIN, Role.AGENT)],
     responses=error_responses(404, 409),
+    name="patch_patient",  # the same partial update as PUT, under a name of its own
 )
 async def update_patient(
     patient_id: uuid.UUID, data: PatientUpdate, change: ChangeDep
@@ -89,7 +90,9 @@ async def _shown(change: ChangeDep, patient: PatientRead, via: str) -> PatientRe
     status_code=201,
     responses=error_responses(404),
 )
-async def add_history(patient_id: uuid.UUID, data: HistoryCreate, change: ChangeDep) -> HistoryRead:
+async def add_patient_history(
+    patient_id: uuid.UUID, data: HistoryCreate, change: ChangeDep
+) -> HistoryRead:
     """Add an entry. The phone agent may add what a caller reports, but not read history."""
     entry = await patient_service.add_history(change.session, patient_id, data)
     await access_log_service.record(
@@ -101,7 +104,7 @@ async def add_history(patient_id: uuid.UUID, data: HistoryCreate, change: Change
 @router.get(
     "/{patient_id}/history", dependencies=[allow(Role.ADMIN)], responses=error_responses(404)
 )
-async def list_history(
+async def list_patient_history(
     patient_id: uuid.UUID,
     change: ChangeDep,
     limit: Annotated[Limit, Query()] = 100,
@@ -119,7 +122,7 @@ async def list_history(
 @router.get(
     "/{patient_id}/access-log", dependencies=[allow(Role.ADMIN)], responses=error_responses(404)
 )
-async def list_access_log(
+async def list_patient_access_log(
     patient_id: uuid.UUID,
     session: ReadSessionDep,
     limit: Annotated[Limit, Query()] = 100,

@@ -36,7 +36,7 @@ _CREATED: dict[int | str, dict[str, Any]] = {
     response_model=OverrideWritten,
     responses={**error_responses(404), **_CREATED},
 )
-async def put_override(
+async def set_date_override(
     doctor_id: uuid.UUID,
     date: CalendarDate,
     data: OverrideWrite,
@@ -59,7 +59,7 @@ async def put_override(
 @router.get(
     "/doctors/{doctor_id}/overrides", dependencies=[allow(*Role)], responses=error_responses(404)
 )
-async def list_overrides(
+async def list_date_overrides(
     doctor_id: uuid.UUID,
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
@@ -80,7 +80,7 @@ async def list_overrides(
     status_code=204,
     responses=error_responses(404),
 )
-async def delete_override(
+async def delete_date_override(
     doctor_id: uuid.UUID, date: CalendarDate, session: SessionDep
 ) -> Response:
     await schedule_service.delete_override(session, doctor_id, date)
@@ -93,7 +93,7 @@ async def delete_override(
     response_model=HolidayWritten,
     responses={**error_responses(), **_CREATED},
 )
-async def put_holiday(
+async def set_clinic_holiday(
     date: CalendarDate,
     data: HolidayWrite,
     session: SessionDep,
@@ -113,7 +113,7 @@ async def put_holiday(
 
 
 @router.get("/clinic/holidays", dependencies=[allow(*Role)], responses=error_responses())
-async def list_holidays(
+async def list_clinic_holidays(
     session: ReadSessionDep,
     start_date: CalendarDate | None = None,
     end_date: CalendarDate | None = None,
@@ -133,6 +133,6 @@ async def list_holidays(
     status_code=204,
     responses=error_responses(404),
 )
-async def delete_holiday(date: CalendarDate, session: SessionDep) -> Response:
+async def delete_clinic_holiday(date: CalendarDate, session: SessionDep) -> Response:
     await schedule_service.delete_holiday(session, date)
     return Response(status_code=204)

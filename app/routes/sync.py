@@ -15,13 +15,13 @@ router = APIRouter(prefix="/sync", tags=["sync"])
 
 
 @router.get("/status", dependencies=[allow(Role.ADMIN, Role.READONLY)], responses=error_responses())
-async def sync_status(session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def get_sync_status(session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Per mirror: job counts by state, the oldest waiting job's age, recent errors."""
     return await sync_service.status(session, settings)
 
 
 @router.post("/retry", dependencies=[allow(Role.ADMIN)], responses=error_responses())
-async def retry_failed(
+async def retry_failed_syncs(
     session: SessionDep,
     target: Annotated[Literal["calendar", "rag"] | None, Query()] = None,
 ) -> dict[str, int]:

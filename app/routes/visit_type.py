@@ -46,7 +46,10 @@ async def get_visit_type(visit_type_id: uuid.UUID, session: ReadSessionDep) -> V
     "/{visit_type_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409)
 )
 @router.patch(
-    "/{visit_type_id}", dependencies=[allow(Role.ADMIN)], responses=error_responses(404, 409)
+    "/{visit_type_id}",
+    dependencies=[allow(Role.ADMIN)],
+    responses=error_responses(404, 409),
+    name="patch_visit_type",  # the same partial update as PUT, under a name of its own
 )
 async def update_visit_type(
     visit_type_id: uuid.UUID, data: VisitTypeUpdate, session: SessionDep

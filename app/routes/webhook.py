@@ -38,7 +38,6 @@ def _with_secret(endpoint: WebhookEndpoint, secret: str) -> WebhookWithSecret:
     "/",
     dependencies=ADMIN,
     status_code=201,
-    operation_id="create_webhook",
     responses=error_responses(),
 )
 @router.post("", dependencies=ADMIN, status_code=201, include_in_schema=False)
@@ -51,7 +50,7 @@ async def create_webhook(
     return _with_secret(endpoint, secret)
 
 
-@router.get("/", dependencies=ADMIN, operation_id="list_webhooks", responses=error_responses())
+@router.get("/", dependencies=ADMIN, responses=error_responses())
 @router.get("", dependencies=ADMIN, include_in_schema=False)
 async def list_webhooks(
     session: ReadSessionDep, limit: Annotated[Limit, Query()] = 100, offset: Offset = 0
@@ -64,7 +63,6 @@ async def list_webhooks(
 @router.get(
     "/{webhook_id}",
     dependencies=ADMIN,
-    operation_id="get_webhook",
     responses=error_responses(404),
 )
 async def get_webhook(webhook_id: uuid.UUID, session: ReadSessionDep) -> WebhookRead:
@@ -74,7 +72,6 @@ async def get_webhook(webhook_id: uuid.UUID, session: ReadSessionDep) -> Webhook
 @router.patch(
     "/{webhook_id}",
     dependencies=ADMIN,
-    operation_id="update_webhook",
     responses=error_responses(404),
 )
 async def update_webhook(
@@ -90,7 +87,6 @@ async def update_webhook(
     "/{webhook_id}",
     dependencies=ADMIN,
     status_code=204,
-    operation_id="delete_webhook",
     responses=error_responses(404),
 )
 async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep) -> Response:
@@ -102,7 +98,6 @@ async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep) -> Response
 @router.post(
     "/{webhook_id}/rotate-secret",
     dependencies=ADMIN,
-    operation_id="rotate_webhook_secret",
     responses=error_responses(404),
 )
 async def rotate_webhook_secret(
@@ -118,7 +113,6 @@ async def rotate_webhook_secret(
     "/{webhook_id}/ping",
     dependencies=ADMIN,
     status_code=202,
-    operation_id="ping_webhook",
     responses=error_responses(404, 409),
 )
 async def ping_webhook(webhook_id: uuid.UUID, session: SessionDep) -> WebhookDeliveryRead:
@@ -130,7 +124,6 @@ async def ping_webhook(webhook_id: uuid.UUID, session: SessionDep) -> WebhookDel
 @router.get(
     "/{webhook_id}/deliveries",
     dependencies=ADMIN,
-    operation_id="list_webhook_deliveries",
     responses=error_responses(404),
 )
 async def list_webhook_deliveries(
@@ -152,7 +145,6 @@ async def list_webhook_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/retry",
     dependencies=ADMIN,
     status_code=202,
-    operation_id="retry_webhook_delivery",
     responses=error_responses(404, 409),
 )
 async def retry_webhook_delivery(

@@ -194,10 +194,11 @@ def required_unless(
 
 def _again(error: ErrorDetails) -> InitErrorDetails:
     """An error already reported, in the form that raises it again."""
-    kind = PydanticCustomError(error["type"], error["msg"])
+    # With its context, from which `app/error_messages.py` words it (`{"le": 500}`).
+    kind = PydanticCustomError(error["type"], error["msg"], error.get("ctx"))
     return {"type": kind, "loc": error["loc"], "input": error["input"]}
 
 
 def _required(field: str, given: str, data: Any) -> InitErrorDetails:
-    message = f"required unless {given} is given"
+    message = f"is required unless {given} is given"
     return {"type": PydanticCustomError("missing", message), "loc": (field,), "input": data}

@@ -31,7 +31,7 @@ def _normalise_weekdays(value: Any) -> Any:
     days: list[str] = []
     for item in value:
         if not isinstance(item, str) or item.strip().lower() not in WEEKDAYS:
-            raise ValueError(f"unknown weekday {item!r}; use lowercase names like 'monday'")
+            raise ValueError(f"working_days has an unknown day {item!r}; use names like 'monday'")
         day = item.strip().lower()
         if day not in days:
             days.append(day)

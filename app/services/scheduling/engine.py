@@ -295,7 +295,9 @@ def find_slot(day: Day, start_time: dt.time) -> SlotTime | None:
 def nearest_alternatives(
     days: Sequence[Day], wanted_date: dt.date, wanted_start: dt.time, limit: int = ALTERNATIVES
 ) -> list[tuple[dt.date, SlotTime]]:
-    """Free slots closest to the wanted one: that day first (by distance), then later days."""
+    """The `limit` free slots closest to the wanted one (that day's first, by distance, then
+    later days'), listed in time order: a caller reads them out as a choice, and 17:45, 17:55,
+    17:40 would confuse."""
     wanted = seconds(wanted_start)
     same_day: list[tuple[dt.date, SlotTime]] = []
     later: list[tuple[dt.date, SlotTime]] = []
@@ -305,4 +307,5 @@ def nearest_alternatives(
             same_day.extend((day.date, slot) for slot in ordered)
         elif day.date > wanted_date:
             later.extend((day.date, slot) for slot in day.slots)
-    return (same_day + later)[:limit]
+    nearest = (same_day + later)[:limit]
+    return sorted(nearest, key=lambda found: (found[0], found[1].start))

@@ -96,7 +96,7 @@ function showMessage(error) {
   box.replaceChildren(el("p", { text: error.message }));
   const fields = error.body && error.body.errors;
   if (fields && fields.length) {
-    box.append(el("ul", {}, ...fields.map((f) => el("li", { text: `${f.field}: ${f.message}` }))));
+    box.append(el("ul", {}, ...fields.map((f) => el("li", { text: f.message }))));
   }
   const alternatives = error.body && error.body.alternatives;
   if (alternatives && alternatives.length) {
