@@ -48,6 +48,8 @@ NOT_REQUESTS = {
     ("bash", "make run"),
     ("", "API key (send as X-API-Key): 3q2..."),
     ("python", "from http.server import BaseHTTPRequestHandler, HTTPServer"),
+    # The generated client's sketch: tests/test_generated_client.py makes these calls for real.
+    ("python", "from clinic_client import Client"),
 }
 
 _FENCE = re.compile(r"^( *)```(\S*)\s*$")
