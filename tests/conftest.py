@@ -50,7 +50,7 @@ from tests.db import throwaway_database
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
-    "webhook_deliveries, webhook_endpoints, "
+    "waitlist_offers, waitlist_entries, webhook_deliveries, webhook_endpoints, "
     "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, doctor_leaves, "
     "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
     "doctor_days, doctors, visit_types"

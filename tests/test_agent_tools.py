@@ -59,6 +59,16 @@ DESCRIPTIONS = {
     "include_past adds the earlier ones. Give mobile_number or patient_id.",
     "reschedule_appointment": "Move an appointment to another slot of the same doctor.",
     "cancel_appointment": "Cancel an appointment (cancelling it again changes nothing).",
+    "join_waitlist": "Put a caller on the waiting list for a slot that comes free: a doctor or "
+    "criteria, dates, and optionally weekdays and times; or an earlier slot for their "
+    "appointment (appointment_id). The caller is known by patient_id, or by mobile_number (with "
+    "name if new). When a matching slot frees, it is held for them and the clinic is told to "
+    "call.",
+    "accept_waitlist_offer": "The caller takes the slot held for them: it is booked (or their "
+    "appointment moved to it). If it was taken meanwhile, the entry waits again and the nearest "
+    "free slots are given.",
+    "decline_waitlist_offer": "The caller does not want the slot held for them: it goes to the "
+    "next patient waiting, and they stay on the list for another.",
 }
 
 

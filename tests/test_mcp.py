@@ -36,6 +36,9 @@ TOOLS = {
     "list_patient_appointments",
     "reschedule_appointment",
     "cancel_appointment",
+    "join_waitlist",
+    "accept_waitlist_offer",
+    "decline_waitlist_offer",
 }
 
 

@@ -14,6 +14,7 @@ from app.models.patient_access import PatientAccess
 from app.models.patient_history import PatientHistory
 from app.models.schedule_override import ClinicHoliday, DoctorDateOverride
 from app.models.visit_type import VisitType
+from app.models.waitlist import WaitlistEntry, WaitlistOffer
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "PatientAccess",
     "PatientHistory",
     "VisitType",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

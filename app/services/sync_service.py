@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -13,6 +14,7 @@ from app.models import Appointment
 from app.models.enums import CalendarSyncStatus
 from app.services.outbox import jobs
 from app.services.outbox.dispatcher import Dispatcher, Mirror
+from app.services.waitlist.matcher import WaitlistMatcher
 from app.services.webhooks.mirror import WebhookMirror
 
 
@@ -29,6 +31,11 @@ def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
         mirrors.append(RagMirror(settings, sessionmaker))
     # Always on: with no endpoints there are no webhook jobs.
     mirrors.append(WebhookMirror(settings, sessionmaker))
+    # Always on: with nobody waiting the triggers queue no waitlist jobs (not a mirror, but
+    # its jobs are the outbox's; the import is here as adapters imports the services).
+    from app.adapters import clinic_of
+
+    mirrors.append(WaitlistMatcher(settings, sessionmaker, functools.partial(clinic_of, settings)))
     return mirrors
 
 

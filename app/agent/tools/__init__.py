@@ -1,4 +1,4 @@
-"""The eleven tools, by the spec's names, each a plain function in the module of its area,
+"""The tools, by the spec's names, each a plain function in the module of its area,
 registered here. Each reads its arguments by the REST rules (the request schemas,
 `schemas.arguments`), calls the same services and shared changes (`app.adapters`) as the REST
 routes, and answers the REST shape as structured content with one sentence for the voice; a
@@ -19,6 +19,11 @@ from app.agent.tools.appointments import (
 from app.agent.tools.clinic import clinic_info, find_doctors
 from app.agent.tools.patients import find_patient, list_patient_appointments
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
+from app.agent.tools.waitlist import (
+    accept_waitlist_offer,
+    decline_waitlist_offer,
+    join_waitlist,
+)
 
 Tool = Callable[..., Awaitable[CallToolResult]]
 
@@ -35,6 +40,9 @@ TOOLS: tuple[Tool, ...] = (
     list_patient_appointments,
     reschedule_appointment,
     cancel_appointment,
+    join_waitlist,
+    accept_waitlist_offer,
+    decline_waitlist_offer,
 )
 
 

@@ -1,0 +1,166 @@
+"""The matcher's reads: the waiting entries a round serves (oldest first) as `Wish`es, the
+doctors a wish may see, and each doctor's free slots, read once per round."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.enums import WEEKDAYS
+from app.schemas.waitlist import stored_windows
+from app.services.context import Clinic
+from app.services.doctor_filters import DoctorFilters
+from app.services.scheduling.engine import availability
+from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar
+from app.services.waitlist.wishes import FreeSlot, SlotKey, Wish
+
+# Whether entry `e` may see doctor `d` (SPEC: that doctor; or the specialization, ignoring
+# case, the language, the consultation type, offering the visit type). The same filters as
+# `DoctorFilters.where` gives for one entry, turned round to find a doctor's entries.
+_SEES_DOCTOR = """
+    (e.doctor_id = d.id OR (e.doctor_id IS NULL AND d.is_active
+        AND (e.specialization IS NULL OR lower(d.specialization) = lower(e.specialization))
+        AND (e.language IS NULL OR EXISTS (
+                SELECT 1 FROM unnest(d.languages) AS spoken(language)
+                 WHERE lower(spoken.language) = lower(e.language)))
+        AND (e.consultation_type IS NULL
+             OR lower(d.consultation_type) = lower(e.consultation_type))
+        AND (e.visit_type_id IS NULL OR e.visit_type_id = ANY(d.visit_type_ids))))"""
+
+_WAITING = text(
+    f"""
+    SELECT e.id, e.patient_id, e.doctor_id, e.specialization, e.language, e.consultation_type,
+           e.visit_type_id, e.start_date, e.end_date, e.weekdays, e.times, e.correlation_id,
+           a.date AS before_date, a.start_time AS before_time,
+           CAST(extract(epoch FROM a.end_time - a.start_time) / 60 AS integer)
+               AS appointment_minutes,
+           vt.duration_minutes AS type_minutes, coalesce(vt.is_active, true) AS type_active
+      FROM waitlist_entries e
+      LEFT JOIN appointments a ON a.id = e.appointment_id
+      LEFT JOIN visit_types vt ON vt.id = e.visit_type_id
+     WHERE e.status = 'waiting' AND e.end_date >= :today
+       AND (:everything OR e.id = ANY(CAST(:ids AS uuid[])) OR EXISTS (
+            SELECT 1 FROM doctors d WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_SEES_DOCTOR}))
+     ORDER BY e.created_at, e.id
+    """
+)
+_OFFERED_BEFORE = text(
+    "SELECT entry_id, doctor_id, date, start_time FROM waitlist_offers"
+    " WHERE entry_id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whom a round serves: the waiting entries among `ids`, and those that may see a doctor
+    among `ids` (a job's aggregate is a doctor or an entry); or every waiting entry."""
+
+    ids: frozenset[uuid.UUID] = frozenset()
+    everything: bool = False
+
+
+async def waiting(session: AsyncSession, scope: Scope, today: dt.date) -> list[Wish]:
+    """The waiting entries in `scope`, oldest first, with the slots offered to each before.
+    An entry whose visit type is no longer active matches nothing, and is left out."""
+    rows = (
+        await session.execute(
+            _WAITING, {"today": today, "everything": scope.everything, "ids": list(scope.ids)}
+        )
+    ).all()
+    ids = [row.id for row in rows]
+    offered: dict[uuid.UUID, set[SlotKey]] = {entry_id: set() for entry_id in ids}
+    if ids:
+        for pair in await session.execute(_OFFERED_BEFORE, {"ids": ids}):
+            offered[pair.entry_id].add((pair.doctor_id, pair.date, pair.start_time))
+    wishes: list[Wish] = []
+    for row in rows:
+        if not row.type_active:
+            continue
+        moving = row.before_date is not None
+        windows = stored_windows(row.times)
+        wishes.append(
+            Wish(
+                entry_id=row.id,
+                patient_id=row.patient_id,
+                criteria=DoctorFilters(
+                    specialization=row.specialization,
+                    language=row.language,
+                    consultation_type=row.consultation_type,
+                    is_active=True,
+                    visit_type_id=row.visit_type_id,
+                    doctor_id=row.doctor_id,
+                ),
+                visit_type_id=row.visit_type_id,
+                visit_minutes=row.appointment_minutes if moving else row.type_minutes,
+                first=row.start_date,
+                last=row.end_date,
+                weekdays=None
+                if row.weekdays is None
+                else frozenset(WEEKDAYS.index(day) for day in row.weekdays),
+                times=None if windows is None else tuple(windows),
+                before=(row.before_date, row.before_time) if moving else None,
+                offered=frozenset(offered[row.id]),
+                correlation_id=row.correlation_id,
+            )
+        )
+    return wishes
+
+
+@dataclass
+class FreeSlots:
+    """Each doctor's free slots from `today` to `last` (as availability offers them), read
+    once per round and read again once the round has held one of them (`forget`)."""
+
+    session: AsyncSession
+    clinic: Clinic
+    last: dt.date
+    _doctors: dict[DoctorFilters, list[uuid.UUID]] = field(default_factory=dict)
+    _calendars: dict[uuid.UUID, DoctorCalendar] = field(default_factory=dict)
+    _slots: dict[tuple[uuid.UUID, int | None], list[FreeSlot]] = field(default_factory=dict)
+
+    async def doctors(self, criteria: DoctorFilters) -> list[uuid.UUID]:
+        found = self._doctors.get(criteria)
+        if found is None:
+            where, params = criteria.where("d")
+            rows = await self.session.execute(
+                text(f"SELECT d.id FROM doctors d WHERE {where} ORDER BY d.id"), params
+            )
+            found = self._doctors[criteria] = [row.id for row in rows]
+        return found
+
+    async def of(
+        self, doctor_ids: Collection[uuid.UUID], minutes: int | None
+    ) -> dict[uuid.UUID, list[FreeSlot]]:
+        return {doctor_id: await self._of(doctor_id, minutes) for doctor_id in doctor_ids}
+
+    async def _of(self, doctor_id: uuid.UUID, minutes: int | None) -> list[FreeSlot]:
+        slots = self._slots.get((doctor_id, minutes))
+        if slots is not None:
+            return slots
+        calendar = self._calendars.get(doctor_id)
+        today = self.clinic.today
+        if calendar is None:
+            calendar = await load_doctor_calendar(self.session, doctor_id, today, self.last)
+            self._calendars[doctor_id] = calendar
+        days = availability(
+            calendar.schedule,
+            today,
+            self.last,
+            calendar.facts,
+            self.clinic.now,
+            self.clinic.tz,
+            minutes,
+        )
+        slots = [(day.date, slot.start, slot.end) for day in days for slot in day.slots]
+        self._slots[(doctor_id, minutes)] = slots
+        return slots
+
+    def forget(self, doctor_id: uuid.UUID) -> None:
+        self._calendars.pop(doctor_id, None)
+        for key in [key for key in self._slots if key[0] == doctor_id]:
+            del self._slots[key]
