@@ -279,7 +279,7 @@ async def test_bad_entries_are_400_naming_the_field_and_write_nothing(
     doctor = await create_doctor(client)
     patient = await create_patient(client)
     other = await create_patient(client)
-    theirs = (await book(client, doctor["id"], next_weekday(1), "10:00", patient_id=other["id"]))
+    theirs = await book(client, doctor["id"], next_weekday(1), "10:00", patient_id=other["id"])
     day = next_weekday(2).isoformat()
     base = {"patient_id": patient["id"], "start_date": day, "end_date": day}
     cases: list[tuple[dict[str, Any], str]] = [
@@ -308,7 +308,7 @@ async def test_bad_entries_are_400_naming_the_field_and_write_nothing(
         assert refused.status_code == 400, (body, refused.text)
         fields = [e["field"] for e in refused.json()["errors"]]
         assert any(f.split(".")[0] == field for f in fields), (body, refused.text)
-    mine = (await book(client, doctor["id"], next_weekday(3), "10:00", patient_id=patient["id"]))
+    mine = await book(client, doctor["id"], next_weekday(3), "10:00", patient_id=patient["id"])
     with_doctor = await client.post(
         WAITLIST, json={**base, "appointment_id": mine.json()["id"], "doctor_id": doctor["id"]}
     )

@@ -217,6 +217,8 @@ async def accept(
     request = _AcceptRequest(entry_id=entry_id)
     try:
         async with session.begin_nested():
+            # The SAVEPOINT now, before the key's claim on the driver (`offers.offer`).
+            await session.connection()
             answer = await idempotency_service.once(
                 session,
                 caller.actor,

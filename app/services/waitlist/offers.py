@@ -66,6 +66,9 @@ async def offer(
     caller = Caller(MATCHER, wish.correlation_id)
     try:
         async with session.begin_nested():
+            # The SAVEPOINT now: the hold's statements go to the driver, which SQLAlchemy
+            # does not see, and it would otherwise set the SAVEPOINT after them.
+            await session.connection()
             expires_at = clinic.now + dt.timedelta(minutes=minutes)
             hold = await hold_service.keep(session, wanted, expires_at, caller, clinic)
             taken = await session.execute(_TAKE, {"id": wish.entry_id, "hold_id": hold.id})
