@@ -56,7 +56,18 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
     wishes = await waiting(session, scope, clinic.today)
     if not wishes:
         return 0
-    free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
+    free = FreeSlots(session, clinic, clinic.today)
+    # An entry is served with the older entries that may see its doctors: a slot it fits may
+    # be one an older entry waits for (their own rounds ran before it came free).
+    seen = {
+        doctor_id
+        for wish in wishes
+        if wish.entry_id in scope.ids
+        for doctor_id in await free.doctors(wish.criteria)
+    }
+    if not scope.everything and seen - scope.ids:
+        wishes = await waiting(session, Scope(scope.ids | seen), clinic.today)
+    free.last = max(wish.last for wish in wishes)
     taken: set[SlotKey] = set()
     made = 0
     for wish in wishes:
