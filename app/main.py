@@ -201,11 +201,12 @@ def _start_dispatcher(app: FastAPI, settings: Settings, url: str) -> Dispatcher 
     dispatcher = None
     app.state.waitlist_sweep = None
     if settings.dispatcher_enabled:
-        dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)
+        clinic = functools.partial(clinic_of, settings)
+        dispatcher = build_dispatcher(settings, app.state.sessionmaker, url, clinic)
         app.state.dispatcher_task = asyncio.create_task(dispatcher.run())
         # What time frees for the waitlist, where the matcher's jobs run.
         app.state.waitlist_sweep = asyncio.create_task(
-            sweep_forever(app.state.sessionmaker, settings, functools.partial(clinic_of, settings))
+            sweep_forever(app.state.sessionmaker, settings, clinic)
         )
     app.state.dispatcher = dispatcher
     return dispatcher

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -12,14 +12,18 @@ from app.config import Settings
 from app.database import Sessions
 from app.models import Appointment
 from app.models.enums import CalendarSyncStatus
+from app.services.context import Clinic
 from app.services.outbox import jobs
 from app.services.outbox.dispatcher import Dispatcher, Mirror
 from app.services.waitlist.matcher import WaitlistMatcher
 from app.services.webhooks.mirror import WebhookMirror
 
 
-def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
-    """The mirrors this deployment's settings turn on."""
+def build_mirrors(
+    settings: Settings, sessionmaker: Sessions, clinic_of: Callable[[], Clinic]
+) -> list[Mirror]:
+    """The mirrors this deployment's settings turn on (and the waitlist's matcher, which reads
+    the clinic's clock through `clinic_of`)."""
     mirrors: list[Mirror] = []
     if settings.calendar_enabled:
         from app.services.google_calendar_service import CalendarMirror
@@ -32,15 +36,19 @@ def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
     # Always on: with no endpoints there are no webhook jobs.
     mirrors.append(WebhookMirror(settings, sessionmaker))
     # Always on: with nobody waiting the triggers queue no waitlist jobs (not a mirror, but
-    # its jobs are the outbox's; the import is here as adapters imports the services).
-    from app.adapters import clinic_of
-
-    mirrors.append(WaitlistMatcher(settings, sessionmaker, functools.partial(clinic_of, settings)))
+    # its jobs are the outbox's).
+    mirrors.append(WaitlistMatcher(settings, sessionmaker, clinic_of))
     return mirrors
 
 
-def build_dispatcher(settings: Settings, sessionmaker: Sessions, database_url: str) -> Dispatcher:
-    return Dispatcher(settings, sessionmaker, database_url, build_mirrors(settings, sessionmaker))
+def build_dispatcher(
+    settings: Settings,
+    sessionmaker: Sessions,
+    database_url: str,
+    clinic_of: Callable[[], Clinic],
+) -> Dispatcher:
+    mirrors = build_mirrors(settings, sessionmaker, clinic_of)
+    return Dispatcher(settings, sessionmaker, database_url, mirrors)
 
 
 async def status(session: AsyncSession, settings: Settings) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -56,18 +57,20 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
     wishes = await waiting(session, scope, clinic.today)
     if not wishes:
         return 0
-    free = FreeSlots(session, clinic, clinic.today)
-    # An entry is served with the older entries that may see its doctors: a slot it fits may
-    # be one an older entry waits for (their own rounds ran before it came free).
-    seen = {
-        doctor_id
-        for wish in wishes
-        if wish.entry_id in scope.ids
-        for doctor_id in await free.doctors(wish.criteria)
-    }
+    free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
+    # An entry that fits a free slot is served with the older entries that may see its
+    # doctors: that slot may be one an older entry waits for (their rounds ran before it came
+    # free). One that fits none (the usual new entry) costs only its own look.
+    seen: set[uuid.UUID] = set()
+    for wish in wishes:
+        if wish.entry_id in scope.ids:
+            doctors = await free.doctors(wish.criteria)
+            slots = await free.of(doctors, wish.visit_minutes)
+            if earliest(wish, slots, set(), clinic.today) is not None:
+                seen.update(doctors)
     if not scope.everything and seen - scope.ids:
         wishes = await waiting(session, Scope(scope.ids | seen), clinic.today)
-    free.last = max(wish.last for wish in wishes)
+        free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
     taken: set[SlotKey] = set()
     made = 0
     for wish in wishes:
