@@ -304,3 +304,27 @@ async def sent(connection: AsyncConnection, endpoint: uuid.UUID) -> list[dict[st
         {"e": endpoint},
     )
     return [{"event": r.event, "data": r.data, "patient_id": str(r.patient_id)} for r in rows]
+
+
+async def test_an_offer_whose_hold_is_used_directly_ends_with_it(
+    app: FastAPI, client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    """The hold's id is a capability: released through `DELETE /holds/{id}`, the offer ends and
+    the slot goes on; booked through `POST /appointments/`, the entry is booked."""
+    _, booked, first, second = await full_day(app, client)
+    await client.delete(f"/api/v1/appointments/{booked[0]}")
+    await settle(app)
+    first_hold = (await entry(client, first))["offer"]["hold_id"]
+    assert (await client.delete(f"/api/v1/holds/{first_hold}")).status_code == 204
+    await swept(app)
+    assert (await entry(client, first))["status"] == "waiting"
+    second_hold = (await entry(client, second))["offer"]["hold_id"]
+    through = await client.post(
+        "/api/v1/appointments/",
+        json={"hold_id": second_hold, "source": "ADMIN", "patient": patient_payload()},
+    )
+    assert through.status_code == 201, through.text
+    await swept(app)
+    after = await entry(client, second)
+    assert (after["status"], after["booked_appointment_id"]) == ("booked", through.json()["id"])
+    assert [o[2] for o in await offered_slots(connection)] == ["expired", "accepted"]

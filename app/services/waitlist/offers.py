@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import uuid
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import SlotUnavailable
+from app.errors import ServiceError, SlotUnavailable
 from app.models import WaitlistEntry
 from app.models.waitlist import OfferOutcome, WaitlistStatus
 from app.services import hold_service
@@ -27,6 +28,8 @@ from app.services.context import Caller, Clinic
 from app.services.waitlist import entries
 from app.services.waitlist.wishes import Offerable, Wish
 from app.services.webhooks.events import WebhookEvent
+
+logger = logging.getLogger("app.waitlist")
 
 # The actor of the holds the matcher makes (an entry's call id is their correlation id).
 MATCHER = "waitlist"
@@ -90,6 +93,11 @@ async def offer(
         return Offered.SLOT_TAKEN
     except _EntryBusy:
         return Offered.ENTRY_BUSY
+    except ServiceError:
+        # The slot's rules refuse this entry (a visit type no longer offered): it is passed
+        # over, and the others are still served.
+        logger.warning("waitlist entry passed over", extra={"entry_id": str(wish.entry_id)})
+        return Offered.ENTRY_BUSY
     return Offered.OFFERED
 
 
@@ -114,13 +122,15 @@ async def end(
 
 
 # Offers whose hold has run out: back to waiting (the hold stays as it is, reading `expired`;
-# the slot was offered, so it is never offered to this entry again).
+# the slot was offered, so it is never offered to this entry again). So too an offer whose
+# hold someone released through `DELETE /holds/{id}` (its id is the capability).
 _EXPIRE_OFFERS = text(
     """
     WITH due AS (
         SELECT e.id, e.hold_id, h.doctor_id
           FROM waitlist_entries e JOIN holds h ON h.id = e.hold_id
-         WHERE e.status = 'offered' AND h.status = 'active' AND h.expires_at <= :now
+         WHERE e.status = 'offered'
+           AND (h.status = 'released' OR (h.status = 'active' AND h.expires_at <= :now))
          ORDER BY e.id
            FOR UPDATE OF e SKIP LOCKED
     ), ended AS (
@@ -134,9 +144,33 @@ _EXPIRE_OFFERS = text(
 )
 
 
+# An offer booked straight through its hold (`POST /appointments/` with its `hold_id`): the
+# entry is booked.
+_BOOKED_THROUGH_HOLD = text(
+    """
+    WITH due AS (
+        SELECT e.id, h.appointment_id
+          FROM waitlist_entries e JOIN holds h ON h.id = e.hold_id
+         WHERE e.status = 'offered' AND h.status = 'booked'
+         ORDER BY e.id
+           FOR UPDATE OF e SKIP LOCKED
+    ), ended AS (
+        UPDATE waitlist_offers o SET outcome = 'accepted', answered_at = now()
+          FROM due WHERE o.entry_id = due.id AND o.outcome = 'open'
+    )
+    UPDATE waitlist_entries e
+       SET status = 'booked', hold_id = NULL, booked_appointment_id = due.appointment_id,
+           updated_at = now()
+      FROM due WHERE e.id = due.id
+    """
+)
+
+
 async def expire_offers(session: AsyncSession, clinic: Clinic) -> set[uuid.UUID]:
     """Hand back every offer whose hold expired by `clinic.now`, each with its
-    `waitlist.offer_expired`; the entries and the holds' doctors, to serve again."""
+    `waitlist.offer_expired`; the entries and the holds' doctors, to serve again. (An offer
+    booked straight through its hold makes its entry booked.)"""
+    await session.execute(_BOOKED_THROUGH_HOLD)
     expired = (await session.execute(_EXPIRE_OFFERS, {"now": clinic.now})).all()
     for row in expired:
         await entries.send(
