@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale clean
+.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-waitlist clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -37,6 +37,9 @@ bench: $(STAMP)  ## seed a clinic, load the baseline and the service with wrk; w
 bench-scale: $(STAMP)  ## 50 doctors against 500 with two years of history, side by side
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.scale
+
+bench-waitlist: $(STAMP)  ## cancels with 10,000 entries waiting against none; how soon a freed slot is offered
+	$(BIN)/python -m bench.waitlist
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests alembic bench

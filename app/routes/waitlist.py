@@ -109,6 +109,8 @@ async def accept_waitlist_offer(
         accepted = await waitlist_service.accept(
             change.session, entry_id, source, change.caller, change.clinic, idempotency_key
         )
+        if accepted.counted is not None:
+            change.counted.append(accepted.counted)
     return idempotent_response(accepted.settled())
 
 

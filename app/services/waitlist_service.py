@@ -194,6 +194,8 @@ class Accepted:
 
     answer: Answer | None = None
     refusal: SlotUnavailable | None = None
+    # The appointment change made now (`appointment_changes_total`), none when replayed.
+    counted: str | None = None
 
     def settled(self) -> Answer:
         if self.refusal is not None:
@@ -235,7 +237,10 @@ async def accept(
         await offers.end(session, entry, OfferOutcome.GONE, WaitlistStatus.WAITING)
         await jobs.enqueue(session, jobs.WAITLIST, [entry.id])
         return Accepted(refusal=gone.refusal)
-    return Accepted(answer=answer)
+    if answer.replayed:
+        return Accepted(answer=answer)
+    moved = WaitlistEntryRead.model_validate(answer.body()).appointment_id is not None
+    return Accepted(answer=answer, counted="rescheduled" if moved else "booked")
 
 
 async def _book(

@@ -115,6 +115,8 @@ async def accept_waitlist_offer(
                 change.clinic,
                 idempotency_key,
             )
+            if accepted.counted is not None:
+                change.counted.append(accepted.counted)
         body = accepted.settled().body()
         return answer(body, "Booked: the slot held for them is theirs.")
     except Exception as exc:
