@@ -6,6 +6,7 @@ is moved with the clinic's clock (tests/clock.py), never slept through."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -328,3 +329,37 @@ async def test_an_offer_whose_hold_is_used_directly_ends_with_it(
     after = await entry(client, second)
     assert (after["status"], after["booked_appointment_id"]) == ("booked", through.json()["id"])
     assert [o[2] for o in await offered_slots(connection)] == ["expired", "accepted"]
+
+
+async def test_a_holiday_removed(
+    app: FastAPI, client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    doctor = await short_day_doctor(client, DAY)
+    await fill(client, doctor, DAY, "09:30")
+    holiday = await client.put(f"/api/v1/clinic/holidays/{DAY.isoformat()}", json={"name": "Fete"})
+    assert holiday.status_code in (200, 201), holiday.text
+    first, second = await two_waiting(client, doctor)
+    await settle(app)
+    assert await offered_slots(connection) == []
+    assert (await client.delete(f"/api/v1/clinic/holidays/{DAY.isoformat()}")).status_code == 204
+    await settle(app)
+    await only_offer(client, connection, first, "09:00", second)
+
+
+async def test_entries_expire_once_their_dates_have_passed(
+    app: FastAPI, client: httpx.AsyncClient, connection: AsyncConnection, clock: Clock
+) -> None:
+    doctor = await short_day_doctor(client, DAY)
+    await fill(client, doctor, DAY, "09:30")
+    offered = await joined(client, patient=patient_payload(), doctor_id=doctor, **on(DAY))
+    waiting = await joined(client, patient=patient_payload(), doctor_id=doctor, **on(DAY))
+    await settle(app)
+    hold_id = (await entry(client, offered["id"]))["offer"]["hold_id"]
+    assert (await entry(client, waiting["id"]))["status"] == "waiting"
+    clock.set(DAY + dt.timedelta(days=1), "08:00")
+    await swept(app)
+    for made in (offered, waiting):
+        after = await entry(client, made["id"])
+        assert (after["status"], after["offer"]) == ("expired", None)
+    assert (await client.get(f"/api/v1/holds/{hold_id}")).json()["status"] == "released"
+    assert [o[2] for o in await offered_slots(connection)] == ["withdrawn"]
