@@ -38,7 +38,7 @@ from app.services.outbox.jobs import ClaimedJob
 from app.services.waitlist import offers
 from app.services.waitlist.offers import Offered
 from app.services.waitlist.queries import FreeSlots, Scope, waiting
-from app.services.waitlist.wishes import SlotKey, earliest
+from app.services.waitlist.wishes import SlotKey, Wish, earliest
 
 logger = logging.getLogger("app.waitlist")
 
@@ -58,18 +58,9 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
     if not wishes:
         return 0
     free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
-    # An entry that fits a free slot is served with the older entries that may see its
-    # doctors: that slot may be one an older entry waits for (their rounds ran before it came
-    # free). One that fits none (the usual new entry) costs only its own look.
-    seen: set[uuid.UUID] = set()
-    for wish in wishes:
-        if wish.entry_id in scope.ids:
-            doctors = await free.doctors(wish.criteria)
-            slots = await free.of(doctors, wish.visit_minutes)
-            if earliest(wish, slots, set(), clinic.today) is not None:
-                seen.update(doctors)
-    if not scope.everything and seen - scope.ids:
-        wishes = await waiting(session, Scope(scope.ids | seen), clinic.today)
+    wider = await _widened(scope, wishes, free, clinic)
+    if wider is not None:
+        wishes = await waiting(session, wider, clinic.today)
         free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
     taken: set[SlotKey] = set()
     made = 0
@@ -89,6 +80,25 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
                 break
             taken.add(slot.key)
     return made
+
+
+async def _widened(
+    scope: Scope, wishes: list[Wish], free: FreeSlots, clinic: Clinic
+) -> Scope | None:
+    """An entry in `scope` that fits a free slot is served with the older entries that may
+    see its doctors: that slot may be one an older entry waits for (their rounds ran before it
+    came free). The scope with those doctors, or None when no entry in it fits a slot (the
+    usual new entry, which then costs only its own look)."""
+    seen: set[uuid.UUID] = set()
+    for wish in wishes:
+        if wish.entry_id in scope.ids:
+            doctors = await free.doctors(wish.criteria)
+            slots = await free.of(doctors, wish.visit_minutes)
+            if earliest(wish, slots, set(), clinic.today) is not None:
+                seen.update(doctors)
+    if scope.everything or not seen - scope.ids:
+        return None
+    return Scope(scope.ids | seen)
 
 
 async def sweep(
