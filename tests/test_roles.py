@@ -66,6 +66,13 @@ AGENT_MAY = {
     ("put", "/api/v1/patients/{patient_id}"),
     ("patch", "/api/v1/patients/{patient_id}"),
     ("post", "/api/v1/patients/{patient_id}/history"),
+    # The waitlist: its reads are every role's, its writes the agent's, like bookings.
+    ("get", "/api/v1/waitlist/"),
+    ("get", "/api/v1/waitlist/{entry_id}"),
+    ("post", "/api/v1/waitlist/"),
+    ("delete", "/api/v1/waitlist/{entry_id}"),
+    ("post", "/api/v1/waitlist/{entry_id}/accept"),
+    ("post", "/api/v1/waitlist/{entry_id}/decline"),
 }
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),
