@@ -47,8 +47,8 @@ _BOOK_ALL = """
      WHERE extract(isodow FROM day) < 6
 """
 _WAITING = """
-    INSERT INTO waitlist_entries (patient_id, doctor_id, start_date, end_date, actor)
-    SELECT $2, ($1::uuid[])[1 + n % array_length($1::uuid[], 1)], $3, $4, 'bench'
+    INSERT INTO waitlist_entries (id, patient_id, doctor_id, start_date, end_date, actor)
+    SELECT gen_random_uuid(), $2, ($1::uuid[])[1 + n % array_length($1::uuid[], 1)], $3, $4, 'bench'
       FROM generate_series(1, $5) AS n
 """
 _CANCELLABLE = """
