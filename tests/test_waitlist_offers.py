@@ -363,3 +363,25 @@ async def test_entries_expire_once_their_dates_have_passed(
         assert (after["status"], after["offer"]) == ("expired", None)
     assert (await client.get(f"/api/v1/holds/{hold_id}")).json()["status"] == "released"
     assert [o[2] for o in await offered_slots(connection)] == ["withdrawn"]
+
+
+async def test_a_round_reads_on_past_entries_that_fit_nothing(
+    app: FastAPI, client: httpx.AsyncClient, connection: AsyncConnection
+) -> None:
+    """A round reads the entries a page at a time while the doctor has a slot free: the
+    entry that fits it is found however many older ones fit nothing."""
+    doctor = await short_day_doctor(client, DAY)
+    booked = await fill(client, doctor, DAY, "09:00", "09:30")
+    patient = (await client.post("/api/v1/patients/", json=patient_payload())).json()["id"]
+    await connection.execute(
+        text(
+            "INSERT INTO waitlist_entries (id, patient_id, doctor_id, start_date, end_date,"
+            " times, actor) SELECT gen_random_uuid(), :p, :d, :day, :day,"
+            ' \'[{"start": "09:30", "end": "10:00"}]\', \'test\' FROM generate_series(1, 450)'
+        ),
+        {"p": patient, "d": doctor, "day": DAY},
+    )
+    fits = await joined(client, patient_id=patient, doctor_id=doctor, **on(DAY))
+    await client.delete(f"/api/v1/appointments/{booked[0]}")  # 09:00: only the last fits it
+    await settle(app)
+    assert await offered_slots(connection) == [(uuid.UUID(fits["id"]), "09:00", "open")]

@@ -37,7 +37,14 @@ from app.services.outbox import jobs
 from app.services.outbox.jobs import ClaimedJob
 from app.services.waitlist import offers
 from app.services.waitlist.offers import Offered
-from app.services.waitlist.queries import FreeSlots, Scope, waiting
+from app.services.waitlist.queries import (
+    START,
+    FreeSlots,
+    Scope,
+    doctors_among,
+    last_date,
+    waiting,
+)
 from app.services.waitlist.wishes import SlotKey, Wish, earliest
 
 logger = logging.getLogger("app.waitlist")
@@ -45,6 +52,8 @@ logger = logging.getLogger("app.waitlist")
 # pg_advisory_xact_lock key of a round: "waitlist" as eight bytes.
 _ROUND_LOCK = int.from_bytes(b"waitlist", "big", signed=True)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Entries read at a time (`serve`).
+_PAGE = 200
 # Slots tried per entry in one round before it waits for the next (each failed try means a
 # change committed meanwhile, and that change queues a round of its own).
 _TRIES = 3
@@ -52,52 +61,78 @@ _TRIES = 3
 
 async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: int) -> int:
     """One round, in the caller's transaction: offer each waiting entry in `scope`, oldest
-    first, its earliest matching free slot, held for `minutes`. Answers the offers made."""
+    first, its earliest matching free slot, held for `minutes`. Answers the offers made.
+
+    Read a page of entries at a time, it stops once the doctors in scope have no free slot
+    left: a cancel's round then reads the oldest few entries, not the whole list. The younger
+    entries it leaves fit no slot of those doctors, and any other doctor's free slot they fit
+    has a round of its own owed (its own freeing change's, or theirs as they joined or came
+    back to waiting)."""
     await session.execute(_LOCK, {"key": _ROUND_LOCK})
-    wishes = await waiting(session, scope, clinic.today)
-    if not wishes:
+    today = clinic.today
+    last = await last_date(session, scope, today)
+    if last is None:
         return 0
-    free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
-    wider = await _widened(scope, wishes, free, clinic)
-    if wider is not None:
-        wishes = await waiting(session, wider, clinic.today)
-        free = FreeSlots(session, clinic, max(wish.last for wish in wishes))
+    free = FreeSlots(session, clinic, last)
+    wider = await _widened(session, scope, free, clinic)
+    if wider != scope:
+        scope = wider
+        free = FreeSlots(session, clinic, await last_date(session, scope, today) or last)
+    doctors = [] if scope.everything else await doctors_among(session, scope.ids)
     taken: set[SlotKey] = set()
     made = 0
-    for wish in wishes:
-        doctors = await free.doctors(wish.criteria)
-        for _ in range(_TRIES):
-            slots = await free.of(doctors, wish.visit_minutes)
-            slot = earliest(wish, slots, taken, clinic.today)
-            if slot is None:
-                break
-            outcome = await offers.offer(session, wish, slot, clinic, minutes)
-            if outcome is Offered.ENTRY_BUSY:
-                break
-            free.forget(slot.doctor_id)  # read again: the hold (or its taker) is there now
-            if outcome is Offered.OFFERED:
-                made += 1
-                break
-            taken.add(slot.key)
-    return made
+    after = None
+    while True:
+        page = await waiting(session, scope, today, after=after or START, page=_PAGE)
+        for wish in page:
+            made += await _serve_one(session, wish, free, taken, clinic, minutes)
+        if len(page) < _PAGE or (not scope.everything and not await free.any_free(doctors)):
+            return made
+        after = (page[-1].created_at, page[-1].entry_id)
 
 
-async def _widened(
-    scope: Scope, wishes: list[Wish], free: FreeSlots, clinic: Clinic
-) -> Scope | None:
+async def _serve_one(
+    session: AsyncSession,
+    wish: Wish,
+    free: FreeSlots,
+    taken: set[SlotKey],
+    clinic: Clinic,
+    minutes: int,
+) -> int:
+    """Offer `wish` its earliest fit, trying again (a few times) if it was taken meanwhile;
+    1 if an offer was made."""
+    doctors = await free.doctors(wish.criteria)
+    for _ in range(_TRIES):
+        slots = await free.of(doctors, wish.visit_minutes)
+        slot = earliest(wish, slots, taken, clinic.today)
+        if slot is None:
+            return 0
+        outcome = await offers.offer(session, wish, slot, clinic, minutes)
+        if outcome is Offered.ENTRY_BUSY:
+            return 0
+        free.forget(slot.doctor_id)  # read again: the hold (or its taker) is there now
+        if outcome is Offered.OFFERED:
+            return 1
+        taken.add(slot.key)
+    return 0
+
+
+async def _widened(session: AsyncSession, scope: Scope, free: FreeSlots, clinic: Clinic) -> Scope:
     """An entry in `scope` that fits a free slot is served with the older entries that may
     see its doctors: that slot may be one an older entry waits for (their rounds ran before it
-    came free). The scope with those doctors, or None when no entry in it fits a slot (the
+    came free). The scope with those doctors; as it was when no entry listed fits a slot (the
     usual new entry, which then costs only its own look)."""
+    if scope.everything:
+        return scope
+    listed = await waiting(session, Scope(scope.ids, listed=True), clinic.today)
     seen: set[uuid.UUID] = set()
-    for wish in wishes:
-        if wish.entry_id in scope.ids:
-            doctors = await free.doctors(wish.criteria)
-            slots = await free.of(doctors, wish.visit_minutes)
-            if earliest(wish, slots, set(), clinic.today) is not None:
-                seen.update(doctors)
-    if scope.everything or not seen - scope.ids:
-        return None
+    for wish in listed:
+        doctors = await free.doctors(wish.criteria)
+        slots = await free.of(doctors, wish.visit_minutes)
+        if earliest(wish, slots, set(), clinic.today) is not None:
+            seen.update(doctors)
+    if not seen - scope.ids:
+        return scope
     return Scope(scope.ids | seen)
 
 

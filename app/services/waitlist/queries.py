@@ -19,6 +19,9 @@ from app.services.scheduling.engine import availability
 from app.services.scheduling.queries import DoctorCalendar, load_doctor_calendar
 from app.services.waitlist.wishes import FreeSlot, SlotKey, Wish
 
+# The shortest visit a clinic has (visit types and slots are 5 to 480 minutes).
+SHORTEST_VISIT = 5
+
 # Whether entry `e` may see doctor `d` (SPEC: that doctor; or the specialization, ignoring
 # case, the language, the consultation type, offering the visit type). The same filters as
 # `DoctorFilters.where` gives for one entry, turned round to find a doctor's entries.
@@ -32,10 +35,18 @@ _SEES_DOCTOR = """
              OR lower(d.consultation_type) = lower(e.consultation_type))
         AND (e.visit_type_id IS NULL OR e.visit_type_id = ANY(d.visit_type_ids))))"""
 
+# Whom a scope serves (`Scope`): the waiting entries listed, and (unless `listed`) those
+# that may see a doctor listed; or every waiting entry.
+_IN_SCOPE = f"""
+    e.status = 'waiting' AND e.end_date >= :today
+    AND (:everything OR e.id = ANY(CAST(:ids AS uuid[])) OR (NOT :listed AND EXISTS (
+         SELECT 1 FROM doctors d WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_SEES_DOCTOR})))"""
+
 _WAITING = text(
     f"""
-    SELECT e.id, e.patient_id, e.doctor_id, e.specialization, e.language, e.consultation_type,
-           e.visit_type_id, e.start_date, e.end_date, e.weekdays, e.times, e.correlation_id,
+    SELECT e.id, e.created_at, e.patient_id, e.doctor_id, e.specialization, e.language,
+           e.consultation_type, e.visit_type_id, e.start_date, e.end_date, e.weekdays, e.times,
+           e.correlation_id,
            a.date AS before_date, a.start_time AS before_time,
            CAST(extract(epoch FROM a.end_time - a.start_time) / 60 AS integer)
                AS appointment_minutes,
@@ -43,12 +54,16 @@ _WAITING = text(
       FROM waitlist_entries e
       LEFT JOIN appointments a ON a.id = e.appointment_id
       LEFT JOIN visit_types vt ON vt.id = e.visit_type_id
-     WHERE e.status = 'waiting' AND e.end_date >= :today
-       AND (:everything OR e.id = ANY(CAST(:ids AS uuid[])) OR EXISTS (
-            SELECT 1 FROM doctors d WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_SEES_DOCTOR}))
+     WHERE {_IN_SCOPE}
+       AND (e.created_at, e.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))
      ORDER BY e.created_at, e.id
+     LIMIT :page
     """
 )
+_LAST_DATE = text(f"SELECT max(e.end_date) FROM waitlist_entries e WHERE {_IN_SCOPE}")
+_DOCTORS_AMONG = text("SELECT id FROM doctors WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id")
+# Before every entry (the first page's "after").
+START = (dt.datetime.min.replace(tzinfo=dt.UTC), uuid.UUID(int=0))
 _OFFERED_BEFORE = text(
     "SELECT entry_id, doctor_id, date, start_time FROM waitlist_offers"
     " WHERE entry_id = ANY(CAST(:ids AS uuid[]))"
@@ -62,16 +77,41 @@ class Scope:
 
     ids: frozenset[uuid.UUID] = frozenset()
     everything: bool = False
+    listed: bool = False  # the entries listed only, not those that may see a doctor listed
+
+    def values(self, today: dt.date) -> dict[str, object]:
+        return {
+            "today": today,
+            "everything": self.everything,
+            "ids": list(self.ids),
+            "listed": self.listed,
+        }
 
 
-async def waiting(session: AsyncSession, scope: Scope, today: dt.date) -> list[Wish]:
-    """The waiting entries in `scope`, oldest first, with the slots offered to each before.
-    An entry whose visit type is no longer active matches nothing, and is left out."""
-    rows = (
-        await session.execute(
-            _WAITING, {"today": today, "everything": scope.everything, "ids": list(scope.ids)}
-        )
-    ).all()
+async def last_date(session: AsyncSession, scope: Scope, today: dt.date) -> dt.date | None:
+    """The last date any waiting entry in `scope` would take; None: nobody waits."""
+    found: dt.date | None = await session.scalar(_LAST_DATE, scope.values(today))
+    return found
+
+
+async def doctors_among(session: AsyncSession, ids: frozenset[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids that are doctors' (a scope's ids are doctors or entries)."""
+    return [row.id for row in await session.execute(_DOCTORS_AMONG, {"ids": list(ids)})]
+
+
+async def waiting(
+    session: AsyncSession,
+    scope: Scope,
+    today: dt.date,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] = START,
+    page: int = 1_000_000,
+) -> list[Wish]:
+    """The waiting entries in `scope`, oldest first (the `page` after `after`, an entry's
+    `created_at` and id), with the slots offered to each before. An entry whose visit type
+    is no longer active matches nothing, and is left out."""
+    values = {**scope.values(today), "after_at": after[0], "after_id": after[1], "page": page}
+    rows = (await session.execute(_WAITING, values)).all()
     ids = [row.id for row in rows]
     offered: dict[uuid.UUID, set[SlotKey]] = {entry_id: set() for entry_id in ids}
     if ids:
@@ -86,6 +126,7 @@ async def waiting(session: AsyncSession, scope: Scope, today: dt.date) -> list[W
         wishes.append(
             Wish(
                 entry_id=row.id,
+                created_at=row.created_at,
                 patient_id=row.patient_id,
                 criteria=DoctorFilters(
                     specialization=row.specialization,
@@ -159,6 +200,14 @@ class FreeSlots:
         slots = [(day.date, slot.start, slot.end) for day in days for slot in day.slots]
         self._slots[(doctor_id, minutes)] = slots
         return slots
+
+    async def any_free(self, doctor_ids: Collection[uuid.UUID]) -> bool:
+        """Whether any of these doctors has a free slot from today to `last`, of any length
+        (the shortest visit fits wherever a longer one does, on the same grid)."""
+        for doctor_id in doctor_ids:
+            if await self._of(doctor_id, SHORTEST_VISIT):
+                return True
+        return False
 
     def forget(self, doctor_id: uuid.UUID) -> None:
         self._calendars.pop(doctor_id, None)

@@ -33,6 +33,7 @@ class Wish:
     """A waiting entry as the matcher reads it."""
 
     entry_id: uuid.UUID
+    created_at: dt.datetime
     patient_id: uuid.UUID
     criteria: DoctorFilters  # the doctors it may see (active ones)
     visit_type_id: uuid.UUID | None
