@@ -5,9 +5,12 @@ One service process (its dispatcher on, as `make run` serves) on a throw-away da
 doctors fully booked for the coming weeks, seeded in SQL. Then:
 1. `cancel_none`: appointments cancelled by concurrent clients, nobody waiting (the triggers
    queue nothing);
-2. `cancel_waiting`: as many again with `--entries` waiting for those doctors, each cancel
-   freeing a slot the oldest entry gets (the matcher works in the same process meanwhile);
-3. `offer_latency`: one cancel at a time, the time from its answer until the freed slot is
+2. `cancel_few`: as many again of other doctors with `--few` entries waiting for them, each
+   cancel freeing a slot the oldest entry gets (the matcher works in the same process
+   meanwhile: one offer per cancel);
+3. `cancel_waiting`: as many again of other doctors with `--entries` waiting for them: the
+   same offers, ten thousand entries behind them;
+4. `offer_latency`: one cancel at a time, the time from its answer until the freed slot is
    held for an entry, read from `waitlist_offers`.
 Runs alone in about a minute; writes bench/out/waitlist.json.
 """
@@ -33,7 +36,7 @@ from tests.servers import service_processes
 
 KEY = "bench-secret-key"
 OUT = Path(__file__).resolve().parent / "out" / "waitlist.json"
-DOCTORS = 8
+DOCTORS = 12  # a third for each cancel phase
 WEEKS = 6
 SLOTS_A_DAY = 16  # 09:00-17:00, 30 minutes
 
@@ -73,6 +76,15 @@ async def cancel_all(client: httpx.AsyncClient, ids: list[Any], concurrency: int
     return len(ids) / (time.perf_counter() - started)
 
 
+async def _offered(db: asyncpg.Connection, count: int) -> None:
+    """Wait until `count` offers have been made (the matcher has caught up)."""
+    deadline = time.monotonic() + 120
+    while await db.fetchval("SELECT count(*) FROM waitlist_offers") < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the cancels' slots were not all offered in 2 minutes")
+        await asyncio.sleep(0.1)
+
+
 async def offer_latency(
     client: httpx.AsyncClient, db: asyncpg.Connection, rows: list[asyncpg.Record]
 ) -> list[float]:
@@ -108,9 +120,15 @@ async def measure(url: str, base: str, args: argparse.Namespace) -> dict[str, An
         db = await asyncpg.connect(url)
         try:
             await db.execute(_BOOK_ALL, doctors, patient, first, last)
-            quiet, busy = doctors[: DOCTORS // 2], doctors[DOCTORS // 2 :]
+            third = DOCTORS // 3
+            quiet, few, busy = doctors[:third], doctors[third : 2 * third], doctors[2 * third :]
             plain = await db.fetch(_CANCELLABLE, quiet, first, last, args.cancels)
             none_rate = await cancel_all(client, [r["id"] for r in plain], args.concurrency)
+
+            await db.execute(_WAITING, few, patient, first, last, args.few)
+            some = await db.fetch(_CANCELLABLE, few, first, last, args.cancels)
+            few_rate = await cancel_all(client, [r["id"] for r in some], args.concurrency)
+            await _offered(db, args.cancels)
 
             await db.execute(_WAITING, busy, patient, first, last, args.entries)
             wanted = await db.fetch(
@@ -120,15 +138,7 @@ async def measure(url: str, base: str, args: argparse.Namespace) -> dict[str, An
                 client, [r["id"] for r in wanted[: args.cancels]], args.concurrency
             )
 
-            async def all_offered() -> bool:
-                offers = await db.fetchval("SELECT count(*) FROM waitlist_offers")
-                return bool(offers >= args.cancels)
-
-            deadline = time.monotonic() + 120
-            while not await all_offered():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the cancels' slots were not all offered in 2 minutes")
-                await asyncio.sleep(0.1)
+            await _offered(db, 2 * args.cancels)
             latencies = await offer_latency(client, db, list(wanted[args.cancels :]))
             waiting_left = await db.fetchval(
                 "SELECT count(*) FROM waitlist_entries WHERE status = 'waiting'"
@@ -141,9 +151,12 @@ async def measure(url: str, base: str, args: argparse.Namespace) -> dict[str, An
         "entries_still_waiting_at_latency": waiting_left,
         "cancels_per_phase": args.cancels,
         "concurrency": args.concurrency,
+        "entries_few": args.few,
         "cancel_none_per_second": round(none_rate, 1),
+        "cancel_few_per_second": round(few_rate, 1),
         "cancel_waiting_per_second": round(waiting_rate, 1),
         "cancel_ratio_waiting_to_none": round(waiting_rate / none_rate, 3),
+        "cancel_ratio_waiting_to_few": round(waiting_rate / few_rate, 3),
         "offer_latency_ms": {
             "samples": len(ordered),
             "median": round(statistics.median(ordered) * 1000, 1),
@@ -156,6 +169,7 @@ async def measure(url: str, base: str, args: argparse.Namespace) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--few", type=int, default=500)
     parser.add_argument("--cancels", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency-samples", type=int, default=30)

@@ -226,6 +226,13 @@ def upgrade() -> None:
         ["created_at", "id"],
         postgresql_where=sa.text("status = 'waiting'"),
     )
+    # The last date anyone waits for: how far ahead a round reads the doctors' days.
+    op.create_index(
+        "ix_waitlist_entries_waiting_end_date",
+        "waitlist_entries",
+        ["end_date"],
+        postgresql_where=sa.text("status = 'waiting'"),
+    )
     op.create_index(
         "ix_waitlist_entries_offered_hold_id",
         "waitlist_entries",

@@ -61,6 +61,11 @@ class WaitlistEntry(Base):
             postgresql_where=text("status = 'waiting'"),
         ),
         Index(
+            "ix_waitlist_entries_waiting_end_date",
+            "end_date",
+            postgresql_where=text("status = 'waiting'"),
+        ),
+        Index(
             "ix_waitlist_entries_offered_hold_id",
             "hold_id",
             postgresql_where=text("status = 'offered'"),

@@ -70,14 +70,11 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
     back to waiting)."""
     await session.execute(_LOCK, {"key": _ROUND_LOCK})
     today = clinic.today
-    last = await last_date(session, scope, today)
-    if last is None:
+    last = await last_date(session)
+    if last is None or last < today:
         return 0
     free = FreeSlots(session, clinic, last)
-    wider = await _widened(session, scope, free, clinic)
-    if wider != scope:
-        scope = wider
-        free = FreeSlots(session, clinic, await last_date(session, scope, today) or last)
+    scope = await _widened(session, scope, free, clinic)
     doctors = [] if scope.everything else await doctors_among(session, scope.ids)
     taken: set[SlotKey] = set()
     made = 0

@@ -60,7 +60,8 @@ _WAITING = text(
      LIMIT :page
     """
 )
-_LAST_DATE = text(f"SELECT max(e.end_date) FROM waitlist_entries e WHERE {_IN_SCOPE}")
+# Of everyone waiting, not just a scope's: one probe of an index, whatever the list's length.
+_LAST_DATE = text("SELECT max(end_date) FROM waitlist_entries WHERE status = 'waiting'")
 _DOCTORS_AMONG = text("SELECT id FROM doctors WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id")
 # Before every entry (the first page's "after").
 START = (dt.datetime.min.replace(tzinfo=dt.UTC), uuid.UUID(int=0))
@@ -88,9 +89,10 @@ class Scope:
         }
 
 
-async def last_date(session: AsyncSession, scope: Scope, today: dt.date) -> dt.date | None:
-    """The last date any waiting entry in `scope` would take; None: nobody waits."""
-    found: dt.date | None = await session.scalar(_LAST_DATE, scope.values(today))
+async def last_date(session: AsyncSession) -> dt.date | None:
+    """The last date any waiting entry would take (a round reads the doctors' days up to it;
+    its entries want none later); None: nobody waits."""
+    found: dt.date | None = await session.scalar(_LAST_DATE)
     return found
 
 
