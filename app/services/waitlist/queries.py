@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.enums import WEEKDAYS
@@ -35,15 +35,17 @@ _SEES_DOCTOR = """
              OR lower(d.consultation_type) = lower(e.consultation_type))
         AND (e.visit_type_id IS NULL OR e.visit_type_id = ANY(d.visit_type_ids))))"""
 
-# Whom a scope serves (`Scope`): the waiting entries listed, and (unless `listed`) those
-# that may see a doctor listed; or every waiting entry.
+# Whom a scope serves (`Scope`): the waiting entries listed and those that may see a doctor
+# listed, or every waiting entry; or (`listed`) the entries listed alone, found by their ids.
 _IN_SCOPE = f"""
-    e.status = 'waiting' AND e.end_date >= :today
-    AND (:everything OR e.id = ANY(CAST(:ids AS uuid[])) OR (NOT :listed AND EXISTS (
-         SELECT 1 FROM doctors d WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_SEES_DOCTOR})))"""
+    (:everything OR e.id = ANY(CAST(:ids AS uuid[])) OR EXISTS (
+         SELECT 1 FROM doctors d WHERE d.id = ANY(CAST(:ids AS uuid[])) AND {_SEES_DOCTOR}))"""
+_LISTED = "e.id = ANY(CAST(:ids AS uuid[]))"
 
-_WAITING = text(
-    f"""
+
+def _waiting_sql(scope_sql: str) -> TextClause:
+    return text(
+        f"""
     SELECT e.id, e.created_at, e.patient_id, e.doctor_id, e.specialization, e.language,
            e.consultation_type, e.visit_type_id, e.start_date, e.end_date, e.weekdays, e.times,
            e.correlation_id,
@@ -54,12 +56,18 @@ _WAITING = text(
       FROM waitlist_entries e
       LEFT JOIN appointments a ON a.id = e.appointment_id
       LEFT JOIN visit_types vt ON vt.id = e.visit_type_id
-     WHERE {_IN_SCOPE}
+     WHERE e.status = 'waiting' AND e.end_date >= :today AND {scope_sql}
        AND (e.created_at, e.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))
      ORDER BY e.created_at, e.id
      LIMIT :page
     """
-)
+    )
+
+
+# Two statements, not one with a flag: a generic plan of "listed or in scope" walked every
+# waiting entry to find the few listed.
+_WAITING = _waiting_sql(_IN_SCOPE)
+_WAITING_LISTED = _waiting_sql(_LISTED)
 # Of everyone waiting, not just a scope's: one probe of an index, whatever the list's length.
 _LAST_DATE = text("SELECT max(end_date) FROM waitlist_entries WHERE status = 'waiting'")
 _DOCTORS_AMONG = text("SELECT id FROM doctors WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id")
@@ -81,12 +89,8 @@ class Scope:
     listed: bool = False  # the entries listed only, not those that may see a doctor listed
 
     def values(self, today: dt.date) -> dict[str, object]:
-        return {
-            "today": today,
-            "everything": self.everything,
-            "ids": list(self.ids),
-            "listed": self.listed,
-        }
+        chosen: dict[str, object] = {"today": today, "ids": list(self.ids)}
+        return chosen if self.listed else {**chosen, "everything": self.everything}
 
 
 async def last_date(session: AsyncSession) -> dt.date | None:
@@ -113,7 +117,8 @@ async def waiting(
     `created_at` and id), with the slots offered to each before. An entry whose visit type
     is no longer active matches nothing, and is left out."""
     values = {**scope.values(today), "after_at": after[0], "after_id": after[1], "page": page}
-    rows = (await session.execute(_WAITING, values)).all()
+    statement = _WAITING_LISTED if scope.listed else _WAITING
+    rows = (await session.execute(statement, values)).all()
     ids = [row.id for row in rows]
     offered: dict[uuid.UUID, set[SlotKey]] = {entry_id: set() for entry_id in ids}
     if ids:
