@@ -53,7 +53,7 @@ logger = logging.getLogger("app.waitlist")
 _ROUND_LOCK = int.from_bytes(b"waitlist", "big", signed=True)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 # Entries read at a time (`serve`).
-_PAGE = 200
+_PAGE = 50
 # Slots tried per entry in one round before it waits for the next (each failed try means a
 # change committed meanwhile, and that change queues a round of its own).
 _TRIES = 3
