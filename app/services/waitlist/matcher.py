@@ -38,6 +38,7 @@ from app.services.outbox.jobs import ClaimedJob
 from app.services.waitlist import offers
 from app.services.waitlist.offers import Offered
 from app.services.waitlist.queries import (
+    PAGE,
     START,
     FreeSlots,
     Scope,
@@ -52,8 +53,6 @@ logger = logging.getLogger("app.waitlist")
 # pg_advisory_xact_lock key of a round: "waitlist" as eight bytes.
 _ROUND_LOCK = int.from_bytes(b"waitlist", "big", signed=True)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-# Entries read at a time (`serve`).
-_PAGE = 50
 # Slots tried per entry in one round before it waits for the next (each failed try means a
 # change committed meanwhile, and that change queues a round of its own).
 _TRIES = 3
@@ -80,10 +79,10 @@ async def serve(session: AsyncSession, scope: Scope, clinic: Clinic, minutes: in
     made = 0
     after = None
     while True:
-        page = await waiting(session, scope, today, after=after or START, page=_PAGE)
+        page = await waiting(session, scope, today, after=after or START)
         for wish in page:
             made += await _serve_one(session, wish, free, taken, clinic, minutes)
-        if len(page) < _PAGE or (not scope.everything and not await free.any_free(doctors)):
+        if len(page) < PAGE or (not scope.everything and not await free.any_free(doctors)):
             return made
         after = (page[-1].created_at, page[-1].entry_id)
 

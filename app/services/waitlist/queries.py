@@ -43,7 +43,13 @@ _IN_SCOPE = f"""
 _LISTED = "e.id = ANY(CAST(:ids AS uuid[]))"
 
 
-def _waiting_sql(scope_sql: str) -> TextClause:
+# Entries read at a time by a round (`matcher.serve`): a literal, not a parameter, so the
+# plan walks the waiting entries' index in order and stops there (a generic plan of a LIMIT
+# parameter sorted the whole list).
+PAGE = 50
+
+
+def _waiting_sql(scope_sql: str, limit: str) -> TextClause:
     return text(
         f"""
     SELECT e.id, e.created_at, e.patient_id, e.doctor_id, e.specialization, e.language,
@@ -59,15 +65,15 @@ def _waiting_sql(scope_sql: str) -> TextClause:
      WHERE e.status = 'waiting' AND e.end_date >= :today AND {scope_sql}
        AND (e.created_at, e.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))
      ORDER BY e.created_at, e.id
-     LIMIT :page
+     {limit}
     """
     )
 
 
 # Two statements, not one with a flag: a generic plan of "listed or in scope" walked every
 # waiting entry to find the few listed.
-_WAITING = _waiting_sql(_IN_SCOPE)
-_WAITING_LISTED = _waiting_sql(_LISTED)
+_WAITING = _waiting_sql(_IN_SCOPE, f"LIMIT {PAGE}")
+_WAITING_LISTED = _waiting_sql(_LISTED, "")
 # Of everyone waiting, not just a scope's: one probe of an index, whatever the list's length.
 _LAST_DATE = text("SELECT max(end_date) FROM waitlist_entries WHERE status = 'waiting'")
 _DOCTORS_AMONG = text("SELECT id FROM doctors WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id")
@@ -111,12 +117,11 @@ async def waiting(
     today: dt.date,
     *,
     after: tuple[dt.datetime, uuid.UUID] = START,
-    page: int = 1_000_000,
 ) -> list[Wish]:
-    """The waiting entries in `scope`, oldest first (the `page` after `after`, an entry's
-    `created_at` and id), with the slots offered to each before. An entry whose visit type
-    is no longer active matches nothing, and is left out."""
-    values = {**scope.values(today), "after_at": after[0], "after_id": after[1], "page": page}
+    """The waiting entries in `scope`, oldest first: the `PAGE` after `after` (an entry's
+    `created_at` and id), or every entry listed; with the slots offered to each before. An
+    entry whose visit type is no longer active matches nothing, and is left out."""
+    values = {**scope.values(today), "after_at": after[0], "after_id": after[1]}
     statement = _WAITING_LISTED if scope.listed else _WAITING
     rows = (await session.execute(statement, values)).all()
     ids = [row.id for row in rows]
