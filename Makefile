@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CLIENT_DIR ?= build/clinic-client
 OPENAPI_DOCUMENT ?= build/openapi.json
 
-.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-reminders bench-report client clean
+.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-reminders bench-waitlist bench-report client clean
 
 $(RUN_STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -60,6 +60,10 @@ client: $(DEV_STAMP)  ## a typed Python client of the API (openapi-python-client
 	$(BIN)/python -m app openapi --output $(OPENAPI_DOCUMENT)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate --path $(OPENAPI_DOCUMENT) \
 	  --config openapi-python-client.yaml --meta uv --output-path $(CLIENT_DIR) --overwrite
+
+
+bench-waitlist: $(DEV_STAMP)  ## cancels with 10,000 entries waiting against none; how soon a freed slot is offered
+	$(BIN)/python -m bench.waitlist
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check app tests alembic bench

@@ -17,17 +17,27 @@ from app.logging_setup import configure_logging
 
 
 async def _worker(settings: Settings, url: str) -> int:
+    from app.adapters import clinic_of
+    from app.services.context import Clinic
     from app.services.sync_service import build_dispatcher
+    from app.services.waitlist.matcher import sweep_forever
 
     engine = create_engine(settings, url)
+    sessions = create_sessionmaker(engine)
+
     # Webhooks always have a mirror, so a worker always has work to wait for.
-    dispatcher = build_dispatcher(settings, create_sessionmaker(engine), url)
+    def clinic() -> Clinic:
+        return clinic_of(settings)
+
+    dispatcher = build_dispatcher(settings, sessions, url, clinic)
+    sweeps = asyncio.create_task(sweep_forever(sessions, settings, clinic))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, dispatcher.stop)
     try:
         await dispatcher.run()
     finally:
+        sweeps.cancel()
         await engine.dispose()
     return 0
 

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # the database; unset: one generated once under DATA_DIR.
     webhook_secret_key: str | None = None
 
+    # The waitlist (app/services/waitlist): how long a freed slot is held for the entry it is
+    # offered to, and how often the matcher looks for what time frees (holds expiring, offers
+    # to hand back, the booking horizon moving on); well under a minute, as offers promise.
+    waitlist_offer_minutes: int = Field(default=15, ge=1, le=60)
+    waitlist_sweep_seconds: float = Field(default=15.0, gt=0, le=45)
+
     rate_limit_per_minute: int = Field(default=0, ge=0)
     availability_cache_days: int = Field(default=40_000, ge=0, le=1_000_000)
     # Days from today each worker reads into the day cache before it serves (0: none), as

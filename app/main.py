@@ -43,6 +43,7 @@ from app.routes import (
     series,
     sync,
     visit_type,
+    waitlist,
     webhook,
 )
 from app.security import ApiKey, KeyRateLimiter, parse_api_keys, require_api_key
@@ -50,6 +51,7 @@ from app.services import availability_service
 from app.services.outbox.dispatcher import Dispatcher
 from app.services.scheduling.day_cache import DayCache
 from app.services.sync_service import build_dispatcher
+from app.services.waitlist.matcher import sweep_forever
 
 logger = logging.getLogger("app")
 
@@ -126,6 +128,7 @@ def _add_routes(app: FastAPI) -> None:
         webhook.router,
         me.router,
         reminder.router,
+        waitlist.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_api_key)])
     app.include_router(health.router)
@@ -182,7 +185,7 @@ async def _lifespan(app: FastAPI, settings: Settings, url: str) -> AsyncIterator
         async with agent_interface:
             yield
     finally:
-        await _stop(app, engine, dispatcher, (chores, replica_task))
+        await _stop(app, engine, dispatcher, (chores, replica_task, app.state.waitlist_sweep))
 
 
 def _open_database(app: FastAPI, settings: Settings, url: str) -> AsyncEngine:
@@ -213,9 +216,15 @@ async def _watch_replica(
 
 def _start_dispatcher(app: FastAPI, settings: Settings, url: str) -> Dispatcher | None:
     dispatcher = None
+    app.state.waitlist_sweep = None
     if settings.dispatcher_enabled:
-        dispatcher = build_dispatcher(settings, app.state.sessionmaker, url)
+        clinic = functools.partial(clinic_of, settings)
+        dispatcher = build_dispatcher(settings, app.state.sessionmaker, url, clinic)
         app.state.dispatcher_task = asyncio.create_task(dispatcher.run())
+        # What time frees for the waitlist, where the matcher's jobs run.
+        app.state.waitlist_sweep = asyncio.create_task(
+            sweep_forever(app.state.sessionmaker, settings, clinic)
+        )
     app.state.dispatcher = dispatcher
     return dispatcher
 

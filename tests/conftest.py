@@ -53,9 +53,9 @@ pytest_plugins = ["tests.webhook_harness"]
 API_KEY = "test-secret-key"
 OTHER_KEY = "other-secret-key"
 TABLES = (
-    "reminders, reminder_policy, webhook_deliveries, webhook_endpoints, "
-    "outbox_jobs, appointment_events, idempotency_keys, holds, appointments, appointment_series, "
-    "doctor_leaves, "
+    "waitlist_offers, waitlist_entries, reminders, reminder_policy, webhook_deliveries, "
+    "webhook_endpoints, outbox_jobs, appointment_events, idempotency_keys, holds, appointments, "
+    "appointment_series, doctor_leaves, "
     "doctor_date_overrides, clinic_holidays, patient_history, patient_access_log, patients, "
     "doctor_days, doctors, visit_types"
 )

@@ -72,6 +72,16 @@ DESCRIPTIONS = {
     "appointment's time (confirming again changes nothing).",
     "list_unconfirmed_appointments": "The day's booked appointments whose patients have not "
     "confirmed yet, by time, each with the patient's id, name and mobile number to call.",
+    "join_waitlist": "Put a caller on the waiting list for a slot that comes free: a doctor or "
+    "criteria, dates, and optionally weekdays and times; or an earlier slot for their "
+    "appointment (appointment_id). The caller is known by patient_id, or by mobile_number (with "
+    "name if new). When a matching slot frees, it is held for them and the clinic is told to "
+    "call.",
+    "accept_waitlist_offer": "The caller takes the slot held for them: it is booked (or their "
+    "appointment moved to it). If it was taken meanwhile, the entry waits again and the nearest "
+    "free slots are given.",
+    "decline_waitlist_offer": "The caller does not want the slot held for them: it goes to the "
+    "next patient waiting, and they stay on the list for another.",
 }
 
 

@@ -40,6 +40,9 @@ TOOLS = {
     "cancel_appointment",
     "confirm_appointment",
     "list_unconfirmed_appointments",
+    "join_waitlist",
+    "accept_waitlist_offer",
+    "decline_waitlist_offer",
 }
 
 

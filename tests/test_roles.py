@@ -76,6 +76,13 @@ AGENT_MAY = {
     ("post", "/api/v1/appointments/{appointment_id}/confirm"),
     ("get", "/api/v1/appointments/{appointment_id}/reminders"),
     ("get", "/api/v1/reminder-policy"),
+    # The waitlist: its reads are every role's, its writes the agent's, like bookings.
+    ("get", "/api/v1/waitlist/"),
+    ("get", "/api/v1/waitlist/{entry_id}"),
+    ("post", "/api/v1/waitlist/"),
+    ("delete", "/api/v1/waitlist/{entry_id}"),
+    ("post", "/api/v1/waitlist/{entry_id}/accept"),
+    ("post", "/api/v1/waitlist/{entry_id}/decline"),
 }
 READONLY_MAY_NOT = {
     ("get", "/api/v1/patients/{patient_id}/history"),

@@ -16,6 +16,7 @@ from app.models.patient_history import PatientHistory
 from app.models.reminder import Reminder, ReminderPolicy
 from app.models.schedule_override import ClinicHoliday, DoctorDateOverride
 from app.models.visit_type import VisitType
+from app.models.waitlist import WaitlistEntry, WaitlistOffer
 from app.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Reminder",
     "ReminderPolicy",
     "VisitType",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -46,6 +46,18 @@ async def create(
     """Hold the slot, or raise `SlotUnavailable` as a booking of it would."""
     wanted = Wanted(data.doctor_id, data.date, data.start_time, data.visit_type_id)
     expires_at = clinic.now + dt.timedelta(seconds=data.ttl_seconds)
+    return await keep(session, wanted, expires_at, caller, clinic)
+
+
+async def keep(
+    session: AsyncSession,
+    wanted: Wanted,
+    expires_at: dt.datetime,
+    caller: Caller,
+    clinic: Clinic,
+) -> HoldRead:
+    """Hold `wanted` until `expires_at` (a caller's hold, or a waitlist offer), or raise
+    `SlotUnavailable` as a booking of it would."""
 
     async def write(read: DoctorCalendar, slot: SlotTime) -> HoldRow | Refusal:
         held = await holds_sql.hold_if_current(

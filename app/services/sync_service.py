@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -16,11 +17,15 @@ from app.services.outbox import jobs
 from app.services.outbox.dispatcher import Chore, Dispatcher, Mirror
 from app.services.reminders.replan import ReminderReplan
 from app.services.reminders.sweep import ReminderSweep
+from app.services.waitlist.matcher import WaitlistMatcher
 from app.services.webhooks.mirror import WebhookMirror
 
 
-def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
-    """The mirrors this deployment's settings turn on."""
+def build_mirrors(
+    settings: Settings, sessionmaker: Sessions, clinic_of: Callable[[], Clinic]
+) -> list[Mirror]:
+    """The mirrors this deployment's settings turn on (and the waitlist's matcher, which reads
+    the clinic's clock through `clinic_of`)."""
     mirrors: list[Mirror] = []
     if settings.calendar_enabled:
         from app.services.google_calendar_service import CalendarMirror
@@ -32,6 +37,9 @@ def build_mirrors(settings: Settings, sessionmaker: Sessions) -> list[Mirror]:
         mirrors.append(RagMirror(settings, sessionmaker))
     # Always on: with no endpoints there are no webhook jobs.
     mirrors.append(WebhookMirror(settings, sessionmaker))
+    # Always on: with nobody waiting the triggers queue no waitlist jobs (not a mirror, but
+    # its jobs are the outbox's).
+    mirrors.append(WaitlistMatcher(settings, sessionmaker, clinic_of))
     return mirrors
 
 
@@ -49,12 +57,17 @@ def build_chores(settings: Settings, sessionmaker: Sessions) -> list[Chore]:
     ]
 
 
-def build_dispatcher(settings: Settings, sessionmaker: Sessions, database_url: str) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings,
+    sessionmaker: Sessions,
+    database_url: str,
+    clinic_of: Callable[[], Clinic],
+) -> Dispatcher:
     return Dispatcher(
         settings,
         sessionmaker,
         database_url,
-        build_mirrors(settings, sessionmaker),
+        build_mirrors(settings, sessionmaker, clinic_of),
         chores=build_chores(settings, sessionmaker),
     )
 

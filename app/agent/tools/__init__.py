@@ -21,6 +21,11 @@ from app.agent.tools.confirmations import confirm_appointment, list_unconfirmed_
 from app.agent.tools.patients import find_patient, list_patient_appointments, update_patient
 from app.agent.tools.series import book_series
 from app.agent.tools.slots import find_earliest_slots, get_availability, hold_slot, release_hold
+from app.agent.tools.waitlist import (
+    accept_waitlist_offer,
+    decline_waitlist_offer,
+    join_waitlist,
+)
 
 Tool = Callable[..., Awaitable[CallToolResult]]
 
@@ -41,6 +46,9 @@ TOOLS: tuple[Tool, ...] = (
     cancel_appointment,
     confirm_appointment,
     list_unconfirmed_appointments,
+    join_waitlist,
+    accept_waitlist_offer,
+    decline_waitlist_offer,
 )
 
 

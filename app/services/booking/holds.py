@@ -139,6 +139,21 @@ async def release_hold(session: AsyncSession, hold_id: uuid.UUID) -> HoldRow | N
     return None if row is None else _row(row)
 
 
+# A released hold's slot taken by the move it was kept for (a waitlist offer accepted by
+# rescheduling the entry's appointment): it reads booked, with that appointment.
+_MARK_BOOKED = Sql(
+    f"""
+    UPDATE holds SET status = '{HoldStatus.BOOKED}', appointment_id = :appointment_id,
+                     updated_at = now()
+     WHERE id = :id
+    """
+)
+
+
+async def mark_booked(session: AsyncSession, hold_id: uuid.UUID, appointment_id: uuid.UUID) -> None:
+    await execute(session, _MARK_BOOKED, id=hold_id, appointment_id=appointment_id)
+
+
 _PURGE = Sql("DELETE FROM holds WHERE expires_at < now() - make_interval(hours => :hours)")
 
 

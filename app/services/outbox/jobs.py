@@ -22,7 +22,10 @@ from app.services.outbox import lanes
 CALENDAR = "calendar"
 RAG = "rag"
 WEBHOOK = "webhook"
-TARGETS = (CALENDAR, RAG, WEBHOOK)
+# Not a mirror: "a doctor's slots may have come free" (aggregate: the doctor) or "this entry
+# waits" (aggregate: the entry), for the waitlist's matcher (`services/waitlist`).
+WAITLIST = "waitlist"
+TARGETS = (CALENDAR, RAG, WEBHOOK, WAITLIST)
 # Targets whose every job has a lane (its receiver): claimed at most one per lane at a time.
 LANED = frozenset({WEBHOOK})
 NOTIFY_CHANNEL = "outbox"
