@@ -250,12 +250,14 @@ async def _refusal(
 class DeskVisit:
     appointment: Appointment
     patient_name: str
+    patient_mobile_number: str
 
 
 @dataclass(frozen=True, slots=True)
 class DeskColumn:
     doctor_id: uuid.UUID
     doctor_name: str
+    visit_type_ids: list[uuid.UUID]
     day: Day
     visits: list[DeskVisit]
 
@@ -266,11 +268,12 @@ async def desk_day(
     clinic: Clinic,
     confirmation_status: ConfirmationStatus | None = None,
 ) -> list[DeskColumn]:
-    """One column per active doctor, by name: that day's appointments (every status, or those
-    of `confirmation_status`, in time order) and the free slots availability offers."""
+    """One column per active doctor, by name, with the visit types the doctor offers: that
+    day's appointments (every status, or those of `confirmation_status`, in time order, each
+    with the patient's name and mobile number) and the free slots availability offers."""
     calendars = await load_matching_calendars(session, DoctorFilters(is_active=True), day, day)
     query = (
-        select(Appointment, Patient.name)
+        select(Appointment, Patient.name, Patient.mobile_number)
         .join(Patient, Patient.id == Appointment.patient_id)
         .where(Appointment.date == day, Appointment.doctor_id.in_([c.doctor_id for c in calendars]))
         .order_by(Appointment.start_time, Appointment.created_at)
@@ -278,8 +281,8 @@ async def desk_day(
     if confirmation_status is not None:
         query = query.where(Appointment.confirmation_status == confirmation_status)
     visits: dict[uuid.UUID, list[DeskVisit]] = {c.doctor_id: [] for c in calendars}
-    for appointment, patient_name in (await session.execute(query)).all():
-        visits[appointment.doctor_id].append(DeskVisit(appointment, patient_name))
+    for appointment, name, mobile in (await session.execute(query)).all():
+        visits[appointment.doctor_id].append(DeskVisit(appointment, name, mobile))
     columns = []
     for calendar in calendars:
         moment = Moment.of(clinic.now, clinic.tz, calendar.schedule.rules.min_notice_minutes)
@@ -287,7 +290,13 @@ async def desk_day(
             calendar.schedule, day, calendar.day(day), moment, clinic.tz, None
         )
         columns.append(
-            DeskColumn(calendar.doctor_id, calendar.name, offered, visits[calendar.doctor_id])
+            DeskColumn(
+                calendar.doctor_id,
+                calendar.name,
+                list(calendar.visit_type_ids),
+                offered,
+                visits[calendar.doctor_id],
+            )
         )
     columns.sort(key=lambda c: (c.doctor_name.casefold(), str(c.doctor_id)))
     return columns
