@@ -1,8 +1,9 @@
 """The front desk: its day view in JSON (`GET /api/v1/desk/day`) and the page that shows it
 (`/desk`), a static page served by the service itself.
 
-The page is four files (its icon included) under `app/static/desk/`, with no build step; they are sent with a
-Content-Security-Policy that lets them load and call nothing but this origin. Its actions use
+The page is four files under `app/static/desk/` (its icon among them), with no build step;
+they are sent with a Content-Security-Policy that lets them load and call nothing but this
+origin. Its actions use
 the same JSON API as every other client, with the key the person typed (kept in the tab's
 session storage only).
 """
