@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-reminders clean
+.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck screenshots bench bench-scale bench-reminders clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -29,6 +29,9 @@ resync-rag: $(STAMP)  ## re-send every doctor to the RAG service
 
 test: $(STAMP)  ## the whole suite: TEST_DATABASE_URL, else a throw-away embedded PostgreSQL
 	$(BIN)/python -m pytest
+
+screenshots: $(STAMP)  ## redraw docs/desk.png and docs/desk-phone.png from the desk's browser tests
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_desk_page.py::test_a_busy_day_with_six_doctors_reads_at_laptop_size tests/test_desk_second_round.py::test_a_phone_shows_one_doctor_at_a_time_without_sideways_scrolling
 
 bench: $(STAMP)  ## seed a clinic, load the baseline and the service with wrk; writes BENCHMARKS.md
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
