@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 CLIENT_DIR ?= build/clinic-client
 OPENAPI_DOCUMENT ?= build/openapi.json
 
-.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck bench bench-scale bench-reminders bench-waitlist bench-report client clean
+.PHONY: run test worker migrate resync-calendar resync-rag lint typecheck screenshots bench bench-scale bench-reminders bench-waitlist bench-report client clean
 
 $(RUN_STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -39,6 +39,9 @@ resync-rag: $(RUN_STAMP)  ## re-send every doctor to the RAG service
 
 test: $(DEV_STAMP)  ## the whole suite: TEST_DATABASE_URL, else a throw-away embedded PostgreSQL
 	$(BIN)/python -m pytest
+
+screenshots: $(DEV_STAMP)  ## redraw docs/desk.png and docs/desk-phone.png from the desk's browser tests
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_desk_page.py::test_a_busy_day_with_six_doctors_reads_at_laptop_size tests/test_desk_second_round.py::test_a_phone_shows_one_doctor_at_a_time_without_sideways_scrolling
 
 bench: $(DEV_STAMP)  ## seed a clinic, load the baseline and the service with wrk; writes bench/results.{json,md}
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }

@@ -166,3 +166,12 @@ async def take_step(
     )
     change.counted.append(str(step.action))
     return appointment
+
+
+async def undo(change: Change, appointment_id: uuid.UUID) -> Appointment:
+    """A check-in or no-show taken back (`front_desk_service.undo`), counted as `undo`."""
+    appointment = await front_desk_service.undo(
+        change.session, appointment_id, change.caller, change.clinic
+    )
+    change.counted.append("undo")
+    return appointment

@@ -69,6 +69,8 @@ class AppointmentAction(enum.StrEnum):
     COMPLETED = "completed"
     NO_SHOW = "no_show"
     CONFIRMED = "confirmed"
+    # A check-in or no-show taken back (`front_desk_service.undo`).
+    UNDO = "undo"
 
 
 class ConfirmationStatus(enum.StrEnum):

@@ -361,6 +361,19 @@ async def mark_no_show(appointment_id: uuid.UUID, change: ChangeDep) -> Appointm
     return await _desk_step(appointment_id, front_desk_service.NO_SHOW, change)
 
 
+@router.post(
+    "/{appointment_id}/undo",
+    dependencies=[allow(Role.ADMIN)],
+    responses={**error_responses(404), **SLOT_409},
+)
+async def undo_desk_step(appointment_id: uuid.UUID, change: ChangeDep) -> AppointmentRead:
+    """Take back a check-in or no-show on the appointment's date: it returns to `BOOKED` or
+    `RESCHEDULED`, as before the step (409 `invalid_state` otherwise). A no-show's time must
+    still be free (409 `slot_unavailable`, `reason` `taken` or `held`). Audited as `undo`;
+    no webhook message, and reminders the step voided stay void."""
+    return AppointmentRead.model_validate(await adapters.undo(change, appointment_id))
+
+
 async def _desk_step(
     appointment_id: uuid.UUID, step: front_desk_service.Step, change: ChangeDep
 ) -> AppointmentRead:

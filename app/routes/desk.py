@@ -1,8 +1,9 @@
 """The front desk: its day view in JSON (`GET /api/v1/desk/day`) and the page that shows it
 (`/desk`), a static page served by the service itself.
 
-The page is three files under `app/static/desk/`, with no build step; they are sent with a
-Content-Security-Policy that lets them load and call nothing but this origin. Its actions use
+The page is four files under `app/static/desk/` (its icon among them), with no build step;
+they are sent with a Content-Security-Policy that lets them load and call nothing but this
+origin. Its actions use
 the same JSON API as every other client, with the key the person typed (kept in the tab's
 session storage only).
 """
@@ -50,11 +51,13 @@ async def get_desk_day(
             DeskColumn(
                 doctor_id=column.doctor_id,
                 doctor_name=column.doctor_name,
+                visit_type_ids=column.visit_type_ids,
                 unavailable_reason=column.day.unavailable_reason,
                 appointments=[
                     DeskAppointment(
                         **AppointmentRead.model_validate(visit.appointment).model_dump(),
                         patient_name=visit.patient_name,
+                        patient_mobile_number=visit.patient_mobile_number,
                     )
                     for visit in column.visits
                 ],
@@ -82,6 +85,7 @@ _MEDIA_TYPES = {
     "index.html": "text/html; charset=utf-8",
     "desk.js": "text/javascript; charset=utf-8",
     "desk.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 
@@ -107,3 +111,8 @@ async def desk_script() -> Response:
 @page_router.get("/desk/desk.css")
 async def desk_style() -> Response:
     return _page_file("desk.css")
+
+
+@page_router.get("/desk/favicon.svg")
+async def desk_icon() -> Response:
+    return _page_file("favicon.svg")

@@ -13,11 +13,13 @@ from app.schemas.common import ClockTime
 
 class DeskAppointment(AppointmentRead):
     patient_name: str
+    patient_mobile_number: str = Field(description="E.164, for the desk to call the patient.")
 
 
 class DeskColumn(BaseModel):
     doctor_id: uuid.UUID
     doctor_name: str
+    visit_type_ids: list[uuid.UUID] = Field(description="The visit types the doctor offers.")
     unavailable_reason: UnavailableReason | None = Field(
         description="Why the doctor has no free slots this day, as availability says."
     )

@@ -151,10 +151,13 @@ async def slot_unavailable(
     *,
     exclude: uuid.UUID | None = None,
     exclude_hold: uuid.UUID | None = None,
+    reason: SlotReason | None = None,
 ) -> SlotUnavailable:
-    """The 409 for a slot the engine would not offer: why (decided on `calendar`, the read
-    the refusal was made on) and the nearest free slots of the same length."""
-    reason = refused_because(calendar, day, start_time, clinic, visit_minutes)
+    """The 409 for a slot the engine would not offer: why (`reason`, or decided on
+    `calendar`, the read the refusal was made on) and the nearest free slots of the same
+    length."""
+    if reason is None:
+        reason = refused_because(calendar, day, start_time, clinic, visit_minutes)
     first, last = alternatives_range(day, day, clinic)
     facts = await load_facts(
         session,

@@ -10,6 +10,7 @@ is not offered.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from app.models.enums import SlotReason
@@ -82,11 +83,22 @@ def refusal(
     holds = facts.holding(now)
     if at_daily_limit(rules, facts, holds):
         return "daily_limit"
-    buffer = rules.buffer_minutes * 60
-    mark_held(taken, asked, holds, buffer)
+    return occupied(schedule, start, visit, facts, now)
+
+
+def occupied(
+    schedule: Schedule, start: dt.time, visit_minutes: int, facts: DayFacts, now: dt.datetime
+) -> Literal["held", "taken"] | None:
+    """Whether a counting hold, or else an active appointment, comes closer than the buffer
+    to the visit of `visit_minutes` at `start`: the last two of a slot's checks, which are
+    also all a visit taken back from a no-show must pass (`front_desk_service.undo`)."""
+    asked = Grid.asked(start, visit_minutes * 60)
+    taken = bytearray(1)
+    buffer = schedule.rules.buffer_minutes * 60
+    mark_held(taken, asked, facts.holding(now), buffer)
     if taken[0]:
         return "held"
-    mark_busy(taken, asked, facts.busy, buffer, visit == schedule.slot_minutes)
+    mark_busy(taken, asked, facts.busy, buffer, visit_minutes == schedule.slot_minutes)
     if taken[0]:
         return "taken"
     return None

@@ -17,17 +17,42 @@ const STATUSES = {
   CANCELLED: { label: "Cancelled", mark: "\u2013" },
 };
 const ACTIONS = {
-  checkIn: { label: "Check in", method: "POST", path: (id) => `/appointments/${id}/check-in`, done: "checked in" },
-  complete: { label: "Complete", method: "POST", path: (id) => `/appointments/${id}/complete`, done: "completed" },
-  noShow: { label: "No-show", method: "POST", path: (id) => `/appointments/${id}/no-show`, done: "marked a no-show" },
-  cancel: { label: "Cancel", method: "DELETE", path: (id) => `/appointments/${id}`, done: "cancelled" },
+  checkIn: { label: "Check in", method: "POST", path: (id) => `/appointments/${id}/check-in`, done: "checked in", admin: true },
+  complete: { label: "Complete", method: "POST", path: (id) => `/appointments/${id}/complete`, done: "completed", admin: true },
+  noShow: { label: "No-show", method: "POST", path: (id) => `/appointments/${id}/no-show`, done: "marked a no-show", admin: true },
+  confirm: { label: "Confirm", method: "POST", path: (id) => `/appointments/${id}/confirm`, done: "confirmed" },
+  reschedule: { label: "Reschedule", opens: "move" },
+  cancel: { label: "Cancel", method: "DELETE", path: (id) => `/appointments/${id}`, done: "cancelled", opens: "cancel" },
+  undo: { label: "Undo", method: "POST", path: (id) => `/appointments/${id}/undo`, done: "set back", admin: true },
 };
-// What each status still allows, as the API's transitions do.
-const ALLOWED = {
-  BOOKED: ["checkIn", "noShow", "cancel"],
-  RESCHEDULED: ["checkIn", "noShow", "cancel"],
-  CHECKED_IN: ["complete"],
-};
+// What a card offers follows its status (and, for "Undo", that its day is today), as the API's
+// transitions do; the API stays the judge of timing (an early no-show is refused and explained).
+function allowedActions(visit, isToday) {
+  switch (visit.status) {
+    case "BOOKED":
+    case "RESCHEDULED":
+      return [
+        "checkIn",
+        "noShow",
+        ...(visit.confirmation_status === "confirmed" ? [] : ["confirm"]),
+        "reschedule",
+        "cancel",
+      ];
+    case "CHECKED_IN":
+      return isToday ? ["complete", "undo"] : ["complete"];
+    case "NO_SHOW":
+      return isToday ? ["undo"] : [];
+    default:
+      return [];
+  }
+}
+// What the key may do (GET /api/v1/me): a readonly key sees the day and no action at all, an
+// agent key what the API lets an agent do.
+function mayAct(name) {
+  if (state.role === "admin") return true;
+  if (state.role === "agent") return !ACTIONS[name].admin;
+  return false;
+}
 const DAY_REASONS = {
   past: "This day has passed",
   doctor_inactive: "Not taking appointments",
@@ -39,7 +64,20 @@ const DAY_REASONS = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { day: null, loading: 0, shown: new Map(), booking: null };
+const state = {
+  day: null,
+  today: null,
+  loading: 0,
+  shown: new Map(),
+  booking: null,
+  moving: null,
+  cancelling: null,
+  role: null,
+  visitTypes: new Map(),
+  doctorChoice: null,
+};
+// Below 600 px wide the board shows one doctor at a time, chosen with the "Doctor" select.
+const NARROW = window.matchMedia("(max-width: 599.98px)");
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -126,18 +164,21 @@ function failed(error) {
 
 // ---- the board ------------------------------------------------------------------------
 
-function visitItem(visit) {
+function visitItem(visit, doctor, isToday) {
   const status = STATUSES[visit.status] || { label: visit.status, mark: "?" };
+  const confirmed = visit.confirmation_status === "confirmed";
   const lineId = `visit-${visit.id}`;
   const line = el(
     "div",
     { className: "visit-line", id: lineId },
     el("span", { className: "time", text: `${visit.start_time}\u2013${visit.end_time}` }),
-    el("span", { className: "patient", text: visit.patient_name }),
     el("span", { className: "badge" }, el("span", { "aria-hidden": "true", text: status.mark }), ` ${status.label}`),
+    el("span", { className: "patient", text: visit.patient_name }),
+    el("a", { className: "mobile", href: `tel:${visit.patient_mobile_number}`, text: visit.patient_mobile_number }),
+    el("span", { className: confirmed ? "confirmation confirmed" : "confirmation", text: confirmed ? "Confirmed" : "Unconfirmed" }),
   );
   const actions = el("div", { className: "actions" });
-  for (const name of ALLOWED[visit.status] || []) {
+  for (const name of allowedActions(visit, isToday).filter(mayAct)) {
     const action = ACTIONS[name];
     const button = el("button", {
       type: "button",
@@ -146,7 +187,11 @@ function visitItem(visit) {
       "data-focus": `${visit.id}:${name}`,
       text: action.label,
     });
-    button.addEventListener("click", () => act(button, action, visit));
+    button.addEventListener("click", () => {
+      if (action.opens === "move") openMove(visit, doctor);
+      else if (action.opens === "cancel") openCancel(visit, doctor);
+      else act(button, action, visit);
+    });
     actions.append(button);
   }
   const statusClass = visit.status.toLowerCase().replace("_", "-");
@@ -154,6 +199,10 @@ function visitItem(visit) {
 }
 
 function slotItem(doctor, date, slot) {
+  if (state.role !== "admin" && state.role !== "agent") {
+    // A key that may not book sees the free time, not a button that would be refused.
+    return el("li", { className: "free" }, el("span", { className: "slot", text: `${slot.start_time} free` }));
+  }
   const button = el("button", {
     type: "button",
     className: "slot",
@@ -164,24 +213,63 @@ function slotItem(doctor, date, slot) {
   return el("li", { className: "free" }, button);
 }
 
-function column(doctor, date) {
+// The column's line a receptionist reads at a glance: who is still to come, who is here, who
+// has been seen, who did not come, and what is free.
+function summaryOf(doctor) {
+  const count = (...statuses) => doctor.appointments.filter((a) => statuses.includes(a.status)).length;
+  const parts = [
+    [count("BOOKED", "RESCHEDULED"), "to come"],
+    [count("CHECKED_IN"), "here"],
+    [count("COMPLETED"), "seen"],
+    [count("NO_SHOW"), "no-show"],
+  ]
+    .filter(([n]) => n > 0)
+    .map(([n, words]) => `${n} ${words}`);
+  parts.push(
+    doctor.free_slots.length
+      ? `${doctor.free_slots.length} free`
+      : DAY_REASONS[doctor.unavailable_reason] || "No free slots",
+  );
+  return parts.join(" \u00B7 ");
+}
+
+function column(doctor, date, isToday) {
   const headingId = `doctor-${doctor.doctor_id}`;
-  const active = doctor.appointments.filter((a) => a.status !== "CANCELLED").length;
-  const summary = doctor.free_slots.length
-    ? `${active} booked \u00B7 ${doctor.free_slots.length} free`
-    : `${active} booked \u00B7 ${DAY_REASONS[doctor.unavailable_reason] || "No free slots"}`;
   const entries = [
-    ...doctor.appointments.map((a) => [a.start_time, 0, visitItem(a)]),
+    ...doctor.appointments.map((a) => [a.start_time, 0, visitItem(a, doctor, isToday)]),
     ...doctor.free_slots.map((s) => [s.start_time, 1, slotItem(doctor, date, s)]),
   ].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1]));
   const list = el("ol", { className: "timeline" }, ...entries.map((entry) => entry[2]));
   if (!entries.length) list.append(el("li", { className: "empty", text: "Nothing this day" }));
-  return [el("h2", { id: headingId, text: doctor.doctor_name }), el("p", { className: "summary", text: summary }), list];
+  return [
+    el("h2", { id: headingId, text: doctor.doctor_name }),
+    el("p", { className: "summary", text: summaryOf(doctor) }),
+    list,
+  ];
+}
+
+function renderDoctorChoice(doctors) {
+  const select = $("doctor-choice");
+  const ids = doctors.map((d) => d.doctor_id);
+  if (!ids.includes(state.doctorChoice)) state.doctorChoice = ids[0] || null;
+  const wanted = JSON.stringify(doctors.map((d) => [d.doctor_id, d.doctor_name]));
+  if (select.dataset.options !== wanted) {
+    select.replaceChildren(...doctors.map((d) => el("option", { value: d.doctor_id, text: d.doctor_name })));
+    select.dataset.options = wanted;
+  }
+  if (state.doctorChoice) select.value = state.doctorChoice;
+}
+
+function showChosenDoctor() {
+  for (const section of $("board").querySelectorAll("section[data-doctor]")) {
+    section.hidden = NARROW.matches && section.dataset.doctor !== state.doctorChoice;
+  }
 }
 
 function render(data) {
   const board = $("board");
   board.style.setProperty("--columns", String(Math.max(data.doctors.length, 1)));
+  const isToday = data.date === data.today;
   const seen = new Set();
   let previous = null;
   for (const doctor of data.doctors) {
@@ -197,10 +285,11 @@ function render(data) {
     if (wanted !== section) board.insertBefore(section, wanted);
     previous = section;
     // Rebuild a column only when what it shows changed: no flicker, and focus stays put.
-    const signature = JSON.stringify([data.date, doctor]);
+    // (After an action every column is rebuilt: `refresh`.)
+    const signature = JSON.stringify([data.date, data.today, state.role, doctor]);
     if (state.shown.get(id) === signature) continue;
     const focused = section.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
-    section.replaceChildren(...column(doctor, data.date));
+    section.replaceChildren(...column(doctor, data.date, isToday));
     state.shown.set(id, signature);
     if (focused) {
       const again = section.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
@@ -216,6 +305,8 @@ function render(data) {
   const empty = board.querySelector(".no-doctors");
   if (!data.doctors.length && !empty) board.append(el("p", { className: "no-doctors", text: "No active doctors." }));
   if (data.doctors.length && empty) empty.remove();
+  renderDoctorChoice(data.doctors);
+  showChosenDoctor();
 }
 
 async function load() {
@@ -231,6 +322,7 @@ async function load() {
       $("day").value = data.date;
     }
     state.today = data.today;
+    state.data = data;
     render(data);
     $("updated").textContent = `Updated ${data.now}`;
   } catch (error) {
@@ -238,6 +330,13 @@ async function load() {
   } finally {
     if (ticket === state.loading) board.setAttribute("aria-busy", "false");
   }
+}
+
+// After an action, whatever its outcome, the board is redrawn from the service's answer: every
+// button comes back enabled and the cards show the true state.
+async function refresh() {
+  state.shown.clear();
+  await load();
 }
 
 // ---- actions --------------------------------------------------------------------------
@@ -250,34 +349,49 @@ async function act(button, action, visit) {
     announce(`${visit.patient_name} at ${visit.start_time} ${action.done}.`);
   } catch (error) {
     failed(error);
+  } finally {
+    button.disabled = false;
   }
-  await load();
+  await refresh();
 }
 
-function setBoardHidden(hidden) {
-  // The modal dialog makes the page inert; say so to assistive technology as well.
-  for (const id of ["bar", "board", "message"]) {
-    if (hidden) $(id).setAttribute("aria-hidden", "true");
-    else $(id).removeAttribute("aria-hidden");
+function openCancel(visit, doctor) {
+  state.cancelling = visit;
+  $("cancel-what").textContent = `${visit.patient_name}, ${visit.start_time} with ${doctor.doctor_name}. The slot is freed.`;
+  $("cancel-dialog").showModal();
+  $("cancel-keep").focus();
+}
+
+async function confirmCancel() {
+  const visit = state.cancelling;
+  const yes = $("cancel-yes");
+  yes.disabled = true;
+  clearMessage();
+  try {
+    await api("DELETE", ACTIONS.cancel.path(visit.id));
+    announce(`${visit.patient_name} at ${visit.start_time} cancelled.`);
+  } catch (error) {
+    failed(error);
+  } finally {
+    yes.disabled = false;
+    $("cancel-dialog").close();
   }
+  await refresh();
 }
 
-function openBooking(doctor, date, slot) {
-  state.booking = { doctor, date, slot, key: idempotencyKey() };
-  $("book-title").textContent = `Book ${slot.start_time} with ${doctor.doctor_name}`;
-  $("book-slot").textContent = `${date}, ${slot.start_time}\u2013${slot.end_time}. Source: front desk.`;
-  $("book-form").reset();
-  $("book-error").hidden = true;
-  setBoardHidden(true);
-  $("book-dialog").showModal();
-  $("patient-name").focus();
-}
+// ---- forms ----------------------------------------------------------------------------
 
-// The API names body fields; the form names them as its labels do.
-const FIELD_LABELS = { "patient.name": "Patient name", "patient.mobile_number": "Mobile number" };
+// The API names body fields; the forms name them as their labels do.
+const FIELD_LABELS = {
+  "patient.name": "Patient name",
+  "patient.mobile_number": "Mobile number",
+  visit_type_id: "Visit type",
+  date: "New date",
+  start_time: "New time",
+};
 
-function dialogError(text, fields = []) {
-  const box = $("book-error");
+function formError(boxId, text, fields = []) {
+  const box = $(boxId);
   box.replaceChildren(el("p", { text }));
   if (fields.length) {
     const line = (f) => `${FIELD_LABELS[f.field] || f.field}: ${f.message}`;
@@ -286,50 +400,191 @@ function dialogError(text, fields = []) {
   box.hidden = false;
 }
 
+// A 409 closes the form: the page explains and shows the day as it is now. Anything else the
+// caller can fix stays in the form.
+async function refused(error, dialogId, boxId) {
+  if (error instanceof ApiError && error.status === 409) {
+    $(dialogId).close();
+    showMessage(error);
+    await refresh();
+    return true;
+  }
+  if (error instanceof ApiError && error.status !== 401) formError(boxId, error.message, error.body.errors || []);
+  else if (!(error instanceof ApiError)) formError(boxId, "The service cannot be reached; try again.");
+  return false;
+}
+
+async function loadVisitTypes() {
+  try {
+    const types = await api("GET", "/visit-types/?is_active=true&limit=500");
+    state.visitTypes = new Map(types.map((t) => [t.id, t]));
+  } catch (error) {
+    // Without the list the form offers the standard visit only.
+  }
+}
+
+async function openBooking(doctor, date, slot) {
+  state.booking = { doctor, date, slot, key: idempotencyKey(), lookup: null };
+  $("book-title").textContent = `Book ${slot.start_time} with ${doctor.doctor_name}`;
+  $("book-slot").textContent = `${date}, ${slot.start_time}\u2013${slot.end_time}. Source: front desk.`;
+  $("book-form").reset();
+  $("book-error").hidden = true;
+  showKnownPatient(null);
+  const offered = doctor.visit_type_ids.filter((id) => state.visitTypes.has(id));
+  if (doctor.visit_type_ids.length && offered.length < doctor.visit_type_ids.length) await loadVisitTypes();
+  const types = doctor.visit_type_ids.map((id) => state.visitTypes.get(id)).filter(Boolean);
+  const minutes = minutesBetween(slot.start_time, slot.end_time);
+  $("visit-type").replaceChildren(
+    el("option", { value: "", text: `Standard visit (${minutes} min)` }),
+    ...types.map((t) => el("option", { value: t.id, text: `${t.name} (${t.duration_minutes} min)` })),
+  );
+  $("visit-type-field").hidden = !types.length;
+  $("book-dialog").showModal();
+  $("mobile-number").focus();
+}
+
+function minutesBetween(start, end) {
+  const [h1, m1] = start.split(":").map(Number);
+  const [h2, m2] = end.split(":").map(Number);
+  return h2 * 60 + m2 - (h1 * 60 + m1);
+}
+
+function showKnownPatient(patient) {
+  $("known-patient").textContent = patient ? `Existing patient: ${patient.name}` : "";
+  $("name-field").hidden = Boolean(patient);
+}
+
+// Who the mobile number belongs to, asked once per number typed: the patient, or null.
+function lookUpPatient() {
+  const booking = state.booking;
+  const mobile = $("mobile-number").value.trim();
+  if (!booking) return Promise.resolve(null);
+  if (booking.lookup && booking.lookup.mobile === mobile) return booking.lookup.found;
+  const found = mobile
+    ? api("GET", `/patients/mobile/${encodeURIComponent(mobile)}`).catch(() => null)
+    : Promise.resolve(null);
+  booking.lookup = { mobile, found };
+  found.then((patient) => {
+    if (state.booking === booking && booking.lookup.mobile === mobile) showKnownPatient(patient);
+  });
+  return found;
+}
+
 async function submitBooking(event) {
   event.preventDefault();
   const booking = state.booking;
-  const name = $("patient-name").value.trim();
   const mobile = $("mobile-number").value.trim();
-  if (!name || !mobile) {
-    dialogError("Enter the patient's name and mobile number.");
-    (name ? $("mobile-number") : $("patient-name")).focus();
+  const submit = event.submitter || $("book-form").querySelector("button[type=submit]");
+  if (!mobile) {
+    formError("book-error", "Enter the patient's mobile number.");
+    $("mobile-number").focus();
     return;
   }
-  const submit = event.submitter || $("book-form").querySelector("button[type=submit]");
   submit.disabled = true;
   try {
-    await api(
-      "POST",
-      "/appointments/",
-      {
-        doctor_id: booking.doctor.doctor_id,
-        date: booking.date,
-        start_time: booking.slot.start_time,
-        source: "ADMIN",
-        patient: { name, mobile_number: mobile },
-      },
-      // A double click or a retry after a lost answer books once.
-      { "Idempotency-Key": booking.key },
-    );
-    $("book-dialog").close();
-    announce(`Booked ${booking.slot.start_time} for ${name} with ${booking.doctor.doctor_name}.`);
-    await load();
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 409) {
-      // The slot is gone: the dialog closes, the page explains and shows the day as it is now.
-      $("book-dialog").close();
-      showMessage(error);
-      await load();
-    } else if (error instanceof ApiError && error.status !== 401) {
-      dialogError(error.message, error.body.errors || []);
-      state.booking.key = idempotencyKey(); // a corrected form is a new request
-    } else if (!(error instanceof ApiError)) {
-      dialogError("The service cannot be reached; try again.");
+    const known = await lookUpPatient();
+    const name = $("patient-name").value.trim();
+    if (!known && !name) {
+      formError("book-error", "Enter the patient's name: no patient has this mobile number yet.");
+      $("patient-name").focus();
+      return;
     }
+    const body = {
+      doctor_id: booking.doctor.doctor_id,
+      date: booking.date,
+      start_time: booking.slot.start_time,
+      source: "ADMIN",
+      // A known patient is booked as they are: their record is not changed.
+      ...(known ? { patient_id: known.id } : { patient: { name, mobile_number: mobile } }),
+    };
+    if ($("visit-type").value) body.visit_type_id = $("visit-type").value;
+    try {
+      // A double click or a retry after a lost answer books once.
+      await api("POST", "/appointments/", body, { "Idempotency-Key": booking.key });
+    } catch (error) {
+      if (!(await refused(error, "book-dialog", "book-error")) && state.booking) {
+        state.booking.key = idempotencyKey(); // a corrected form is a new request
+      }
+      return;
+    }
+    $("book-dialog").close();
+    announce(`Booked ${booking.slot.start_time} for ${known ? known.name : name} with ${booking.doctor.doctor_name}.`);
+    await refresh();
   } finally {
     submit.disabled = false;
   }
+}
+
+function openMove(visit, doctor) {
+  state.moving = { visit, doctor, ticket: 0 };
+  $("move-title").textContent = `Reschedule ${visit.patient_name}`;
+  $("move-slot").textContent = `Now ${state.day}, ${visit.start_time}\u2013${visit.end_time} with ${doctor.doctor_name}.`;
+  $("move-error").hidden = true;
+  const date = el("input", { id: "new-date", name: "new-date", type: "date", required: "" });
+  date.value = state.day;
+  date.addEventListener("change", loadTimes);
+  $("move-fields").replaceChildren(
+    el("label", { for: "new-date", text: "New date" }),
+    date,
+    el("label", { for: "new-time", text: "New time" }),
+    el("select", { id: "new-time", name: "new-time", required: "" }),
+  );
+  $("move-dialog").showModal();
+  $("new-date").focus();
+  loadTimes();
+}
+
+// The doctor's free slots on the new date, of the visit's own length.
+async function loadTimes() {
+  const moving = state.moving;
+  if (!moving) return;
+  const ticket = ++moving.ticket;
+  const select = $("new-time");
+  const day = $("new-date").value;
+  $("move-submit").disabled = true;
+  select.replaceChildren(el("option", { value: "", text: "Looking for free times\u2026" }));
+  if (!day) return;
+  const type = moving.visit.visit_type_id ? `&visit_type_id=${moving.visit.visit_type_id}` : "";
+  let slots = [];
+  try {
+    const answer = await api("GET", `/appointments/availability/${moving.doctor.doctor_id}?date=${day}${type}`);
+    slots = answer.days.flatMap((d) => d.slots);
+  } catch (error) {
+    if (state.moving === moving && ticket === moving.ticket) formError("move-error", error.message);
+  }
+  if (state.moving !== moving || ticket !== moving.ticket) return;
+  if (!slots.length) {
+    select.replaceChildren(el("option", { value: "", text: "No free times this day" }));
+    return;
+  }
+  select.replaceChildren(
+    ...slots.map((s) => el("option", { value: s.start_time, text: `${s.start_time}\u2013${s.end_time}` })),
+  );
+  $("move-submit").disabled = false;
+}
+
+async function submitMove(event) {
+  event.preventDefault();
+  const moving = state.moving;
+  const date = $("new-date").value;
+  const start = $("new-time").value;
+  if (!date || !start) {
+    formError("move-error", "Choose a new date and a free time.");
+    return;
+  }
+  const submit = $("move-submit");
+  submit.disabled = true;
+  try {
+    await api("PUT", `/appointments/${moving.visit.id}/reschedule`, { date, start_time: start });
+  } catch (error) {
+    await refused(error, "move-dialog", "move-error");
+    submit.disabled = false;
+    return;
+  }
+  submit.disabled = false;
+  $("move-dialog").close();
+  announce(`${moving.visit.patient_name} moved to ${date} ${start}.`);
+  await refresh();
 }
 
 // ---- signing in, dates, refresh -------------------------------------------------------
@@ -339,17 +594,35 @@ function showSignedIn(signedIn) {
   $("day-controls").hidden = !signedIn;
   if (!signedIn) {
     state.shown.clear();
+    state.role = null;
     $("board").replaceChildren();
     $("updated").textContent = "";
+    $("who").textContent = "";
   }
 }
 
 function signOut(reason) {
   sessionStorage.removeItem(KEY_ITEM);
-  if ($("book-dialog").open) $("book-dialog").close();
+  for (const id of ["book-dialog", "move-dialog", "cancel-dialog"]) {
+    if ($(id).open) $(id).close();
+  }
   showSignedIn(false);
   if (reason) showMessage(new Error(reason));
   $("api-key").focus();
+}
+
+// Who the key is decides which buttons the page offers; nothing is drawn before it is known.
+async function begin() {
+  try {
+    const me = await api("GET", "/me");
+    state.role = me.role;
+    $("who").textContent = `${me.name} (${me.role})`;
+  } catch (error) {
+    failed(error);
+    return;
+  }
+  if (!apiKey()) return;
+  await Promise.all([loadVisitTypes(), refresh()]);
 }
 
 function shiftDay(days) {
@@ -366,6 +639,10 @@ function goTo(day) {
   load();
 }
 
+function tick() {
+  if (!document.hidden && state.role) load();
+}
+
 function start() {
   $("signin").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -375,27 +652,40 @@ function start() {
     $("api-key").value = "";
     clearMessage();
     showSignedIn(true);
-    load();
+    begin();
   });
   $("signout").addEventListener("click", () => signOut(null));
   $("day").addEventListener("change", () => goTo($("day").value));
   $("previous-day").addEventListener("click", () => shiftDay(-1));
   $("next-day").addEventListener("click", () => shiftDay(1));
   $("to-today").addEventListener("click", () => goTo(state.today));
+  $("doctor-choice").addEventListener("change", () => {
+    state.doctorChoice = $("doctor-choice").value;
+    showChosenDoctor();
+  });
+  NARROW.addEventListener("change", showChosenDoctor);
   $("book-form").addEventListener("submit", submitBooking);
   $("book-close").addEventListener("click", () => $("book-dialog").close());
   $("book-dialog").addEventListener("close", () => {
-    setBoardHidden(false);
     state.booking = null;
   });
-  setInterval(() => {
-    if (!document.hidden) load();
-  }, REFRESH_MS);
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) load();
+  $("mobile-number").addEventListener("change", lookUpPatient);
+  $("mobile-number").addEventListener("blur", lookUpPatient);
+  $("move-form").addEventListener("submit", submitMove);
+  $("move-close").addEventListener("click", () => $("move-dialog").close());
+  $("move-dialog").addEventListener("close", () => {
+    state.moving = null;
+    $("move-fields").replaceChildren();
   });
+  $("cancel-yes").addEventListener("click", confirmCancel);
+  $("cancel-keep").addEventListener("click", () => $("cancel-dialog").close());
+  $("cancel-dialog").addEventListener("close", () => {
+    state.cancelling = null;
+  });
+  setInterval(tick, REFRESH_MS);
+  document.addEventListener("visibilitychange", tick);
   showSignedIn(Boolean(apiKey()));
-  if (apiKey()) load();
+  if (apiKey()) begin();
   else $("api-key").focus();
 }
 
