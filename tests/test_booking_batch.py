@@ -146,7 +146,8 @@ async def test_two_bookings_of_one_new_caller_in_one_statement_share_the_patient
     app = committed_app
     async with client_for(app) as client:
         doctor = (await create_doctor(client))["id"]
-    monday, tuesday = next_weekday(0), next_weekday(1)
+    monday = next_weekday(0)
+    tuesday = monday + dt.timedelta(days=1)
     rows = [
         _row(await _read(app, doctor, day), day, "09:00", mobile="+14155550992")
         for day in (monday, tuesday)
@@ -297,7 +298,8 @@ async def test_days_read_together_equal_days_read_alone(committed_app: FastAPI) 
     of that range alone does: leaves, bookings, holds (but the one left out), overrides,
     holidays and versions; None for a doctor that does not exist."""
     app = committed_app
-    monday, tuesday = next_weekday(0), next_weekday(1)
+    monday = next_weekday(0)
+    tuesday = monday + dt.timedelta(days=1)
     async with client_for(app) as client:
         first = (await create_doctor(client))["id"]
         second = (await create_doctor(client))["id"]

@@ -207,7 +207,8 @@ async def test_resync_rewrites_events_written_under_an_earlier_setting(
     db: AsyncEngine, database_url: str, google: FakeGoogle, credentials: Path, clock: Clock
 ) -> None:
     google.reset()
-    first_day, later_day = next_weekday(0), next_weekday(2)
+    first_day = next_weekday(0)
+    later_day = first_day + dt.timedelta(days=2)
     people = [
         {**PATIENT, "mobile_number": f"+91 98765 4321{i}", "email": f"meera.iyer{i}@mail.example"}
         for i in range(3)
